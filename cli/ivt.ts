@@ -1,0 +1,23 @@
+// The `ivt` command. Thin: parses flags and hands off to engine/, train/, bench/, model/.
+// A user's mistake (bad flag, missing file, malformed data) prints one clear line and exits
+// non-zero without a stack trace; anything else is a bug and keeps its stack.
+import { Command } from 'commander';
+import { registerDataCommands } from '../train/data/cli.js';
+import { registerEngineCommands } from './engine_commands.js';
+import { UserError } from '../engine/errors.js';
+
+const program = new Command();
+program.name('ivt').description('WebGPU tensor engine and IVT-LR latent multimodal reasoning').showHelpAfterError();
+registerEngineCommands(program);
+registerDataCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof UserError) {
+    console.error(`ivt: ${err.message}`);
+    process.exitCode = 2;
+  } else {
+    throw err;
+  }
+}
