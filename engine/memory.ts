@@ -1,0 +1,134 @@
+// Size-bucketed GPU buffer pool with explicit lifetimes.
+//
+// Nothing here relies on the garbage collector: a buffer comes back to the pool only when its
+// owner calls release(). Sizes are rounded up to a bucket (powers of two split into quarters,
+// so at most 25% waste) so that a training loop whose shapes repeat reuses the same buffers
+// instead of growing a cache keyed on exact sizes.
+//
+// Why releases are deferred until the next submit: queue.writeBuffer() executes before any
+// command buffer submitted after it, so a buffer released while commands that read it are
+// still being recorded could be re-acquired, overwritten by an upload, and read with the
+// wrong contents by those earlier-recorded commands. Parking releases until the recording
+// is submitted removes that hazard at the cost of a little extra memory per batch.
+import { GpuError } from './errors.js';
+
+export interface PoolStats {
+  /** Bytes of GPU buffers this pool currently owns (in use + cached + parked). */
+  allocatedBytes: number;
+  /** Bytes handed out and not yet released. */
+  inUseBytes: number;
+  /** Bytes cached in free lists, ready for reuse. */
+  cachedBytes: number;
+  peakInUseBytes: number;
+  peakAllocatedBytes: number;
+  buffersCreated: number;
+  buffersReused: number;
+  buffersDestroyed: number;
+}
+
+export interface PoolOptions {
+  usage: number;
+  /** Upper bound on bytes kept in free lists; beyond it released buffers are destroyed. */
+  maxCachedBytes: number;
+  /** Upper bound on bytes in use at once; an acquire past it throws (a leak or a model too large). */
+  maxInUseBytes: number;
+  label: string;
+}
+
+const MIN_BUCKET = 256;
+
+/** Rounds a byte count up to its bucket: 256, then 2^k * {1, 1.25, 1.5, 1.75}. */
+export function bucketSize(bytes: number): number {
+  if (bytes <= MIN_BUCKET) return MIN_BUCKET;
+  const pow = 2 ** Math.floor(Math.log2(bytes));
+  const quarter = pow / 4;
+  return Math.ceil(bytes / quarter) * quarter;
+}
+
+export class BufferPool {
+  private free = new Map<number, GPUBuffer[]>();
+  private parked: GPUBuffer[] = [];
+  private sizes = new WeakMap<GPUBuffer, number>();
+  private s: PoolStats = {
+    allocatedBytes: 0, inUseBytes: 0, cachedBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0,
+    buffersCreated: 0, buffersReused: 0, buffersDestroyed: 0,
+  };
+
+  constructor(private gpu: GPUDevice, private opts: PoolOptions) {}
+
+  acquire(bytes: number): GPUBuffer {
+    const size = bucketSize(bytes);
+    if (this.s.inUseBytes + size > this.opts.maxInUseBytes) {
+      throw new GpuError(
+        `${this.opts.label}: allocating ${fmtBytes(size)} would exceed the in-use cap of ${fmtBytes(this.opts.maxInUseBytes)} ` +
+          `(${fmtBytes(this.s.inUseBytes)} in use): a leak (tensors never disposed) or a model/batch too large`,
+      );
+    }
+    const list = this.free.get(size);
+    let buf = list?.pop();
+    if (buf) {
+      this.s.cachedBytes -= size;
+      this.s.buffersReused++;
+    } else {
+      this.gpu.pushErrorScope('out-of-memory');
+      buf = this.gpu.createBuffer({ size, usage: this.opts.usage, label: this.opts.label });
+      void this.gpu.popErrorScope().then((e) => {
+        if (e) console.error(`${this.opts.label}: out of GPU memory creating ${fmtBytes(size)}: ${e.message}`);
+      });
+      this.sizes.set(buf, size);
+      this.s.allocatedBytes += size;
+      this.s.buffersCreated++;
+      this.s.peakAllocatedBytes = Math.max(this.s.peakAllocatedBytes, this.s.allocatedBytes);
+    }
+    this.s.inUseBytes += size;
+    this.s.peakInUseBytes = Math.max(this.s.peakInUseBytes, this.s.inUseBytes);
+    return buf;
+  }
+
+  /** Returns a buffer; it becomes reusable after the next submit (see header). */
+  release(buf: GPUBuffer): void {
+    const size = this.sizes.get(buf);
+    if (size === undefined) throw new Error(`${this.opts.label}: release of a buffer this pool does not own`);
+    this.s.inUseBytes -= size;
+    this.parked.push(buf);
+  }
+
+  /** Called by the runtime right after a submit: parked buffers become reusable. */
+  recycle(): void {
+    for (const buf of this.parked.splice(0)) {
+      const size = this.sizes.get(buf)!;
+      if (this.s.cachedBytes + size > this.opts.maxCachedBytes) {
+        this.destroy(buf, size);
+        continue;
+      }
+      let list = this.free.get(size);
+      if (!list) this.free.set(size, (list = []));
+      list.push(buf);
+      this.s.cachedBytes += size;
+    }
+  }
+
+  /** Destroys every cached buffer (in-use ones are untouched). */
+  trim(): void {
+    for (const [size, list] of this.free) for (const b of list) this.destroy(b, size);
+    this.free.clear();
+    this.s.cachedBytes = 0;
+  }
+
+  stats(): PoolStats {
+    return { ...this.s };
+  }
+
+  private destroy(buf: GPUBuffer, size: number): void {
+    buf.destroy();
+    this.s.allocatedBytes -= size;
+    this.s.buffersDestroyed++;
+  }
+}
+
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}

@@ -1,0 +1,196 @@
+// Elementwise ops: unary maps, binary ops with broadcasting, scalar forms, fills and copies.
+// Each op's backward is written in terms of these same ops (tinygrad's habit: few kernels).
+import { record, setGradKernels } from '../autograd.js';
+import { f32 } from '../runtime.js';
+import { empty, rt, Shape, Tensor, view } from '../tensor.js';
+import { assertF32, broadcastShapes, broadcastStrides, launch1d, pack8, sameShape } from './util.js';
+import { sumToShape } from './reduce.js';
+
+// ---- raw kernels (no autograd) -----------------------------------------------------------
+
+function mapRaw(x: Tensor, expr: string, alpha = 0, beta = 0): Tensor {
+  const y = empty(x.shape);
+  launch1d('unary', { EXPR: expr }, 'main', [x.binding(), y.binding()], [x.size, f32(alpha), f32(beta), 0], x.size);
+  return y;
+}
+
+function zipRaw(a: Tensor, b: Tensor, expr: string, op: string): Tensor {
+  const outShape = broadcastShapes(a.shape, b.shape, op);
+  const out = empty(outShape);
+  const n = out.size;
+  if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape)) {
+    launch1d('binary', { EXPR: expr, BROADCAST: 0 }, 'main', [a.binding(), b.binding(), out.binding()], [n, 0, 0, 0, ...pack8([]), ...pack8([]), ...pack8([])], n);
+  } else {
+    launch1d('binary', { EXPR: expr, BROADCAST: 1 }, 'main', [a.binding(), b.binding(), out.binding()],
+      [n, outShape.length, 0, 0, ...pack8(outShape), ...pack8(broadcastStrides(a.shape, outShape)), ...pack8(broadcastStrides(b.shape, outShape))], n);
+  }
+  return out;
+}
+
+/** Fills a 32-bit tensor with a value (as f32 bits for f32 tensors, integer bits otherwise). */
+export function fillRaw(t: Tensor, value: number): Tensor {
+  let bits: number;
+  if (t.dtype === 'f32') bits = new Uint32Array(new Float32Array([value]).buffer)[0];
+  else if (t.dtype === 'i32') bits = value >>> 0;
+  else if (t.dtype === 'u32') bits = value >>> 0;
+  else throw new Error(`fill: unsupported dtype ${t.dtype}`);
+  launch1d('fill', {}, 'main', [t.binding()], [t.size, bits, 0, 0], t.size);
+  return t;
+}
+
+export function full(shape: Shape, value: number, dtype: 'f32' | 'i32' | 'u32' = 'f32'): Tensor {
+  return fillRaw(empty(shape, dtype), value);
+}
+export const zeros = (shape: Shape): Tensor => full(shape, 0);
+export const ones = (shape: Shape): Tensor => full(shape, 1);
+export const zerosLike = (t: Tensor): Tensor => zeros(t.shape);
+export const onesLike = (t: Tensor): Tensor => ones(t.shape);
+
+/** A new tensor with the same values (a real copy, not a view). */
+export function clone(t: Tensor): Tensor {
+  const out = empty(t.shape, t.dtype);
+  rt().copy(t.binding(), out.binding(), Math.ceil(t.byteLength / 4) * 4);
+  return record(out, 'clone', [t], (g) => [view(g, g.shape)]);
+}
+
+/** into += add (same shapes); used for gradient accumulation into parameters. */
+export function addInPlace(into: Tensor, add: Tensor): void {
+  assertF32('addInPlace', into, add);
+  if (!sameShape(into.shape, add.shape)) throw new Error(`addInPlace: shapes [${into.shape}] and [${add.shape}] differ`);
+  launch1d('axpy', {}, 'main', [add.binding(), into.binding()], [into.size, f32(1), 0, 0], into.size);
+}
+
+// ---- unary ops with gradients ------------------------------------------------------------
+
+export function neg(x: Tensor): Tensor {
+  assertF32('neg', x);
+  return record(mapRaw(x, '-x'), 'neg', [x], (g) => [mapRaw(g, '-x')]);
+}
+export function exp(x: Tensor): Tensor {
+  assertF32('exp', x);
+  const y = mapRaw(x, 'exp(x)');
+  return record(y, 'exp', [x], (g) => [zipRaw(g, y, 'a * b', 'exp backward')]);
+}
+export function log(x: Tensor): Tensor {
+  assertF32('log', x);
+  return record(mapRaw(x, 'log(x)'), 'log', [x], (g) => [zipRaw(g, x, 'a / b', 'log backward')]);
+}
+export function sqrt(x: Tensor): Tensor {
+  assertF32('sqrt', x);
+  const y = mapRaw(x, 'sqrt(x)');
+  return record(y, 'sqrt', [x], (g) => [zipRaw(g, y, '0.5 * a / b', 'sqrt backward')]);
+}
+export function rsqrt(x: Tensor): Tensor {
+  assertF32('rsqrt', x);
+  const y = mapRaw(x, 'inverseSqrt(x)');
+  // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
+  return record(y, 'rsqrt', [x], (g) => [zipRaw(g, y, '-0.5 * a * b * b * b', 'rsqrt backward')]);
+}
+export function tanh(x: Tensor): Tensor {
+  assertF32('tanh', x);
+  const y = mapRaw(x, 'safe_tanh(x)');
+  return record(y, 'tanh', [x], (g) => [zipRaw(g, y, 'a * (1.0 - b * b)', 'tanh backward')]);
+}
+/** GELU, tanh approximation (as GPT-2 and most small LMs use). */
+export function gelu(x: Tensor): Tensor {
+  assertF32('gelu', x);
+  return record(mapRaw(x, 'gelu_tanh(x)'), 'gelu', [x], (g) => [zipRaw(g, x, 'a * gelu_grad(b)', 'gelu backward')]);
+}
+export function silu(x: Tensor): Tensor {
+  assertF32('silu', x);
+  return record(mapRaw(x, 'x * sigmoid(x)'), 'silu', [x], (g) => [
+    zipRaw(g, x, 'a * (sigmoid(b) * (1.0 + b * (1.0 - sigmoid(b))))', 'silu backward'),
+  ]);
+}
+export function relu(x: Tensor): Tensor {
+  assertF32('relu', x);
+  return record(mapRaw(x, 'max(x, 0.0)'), 'relu', [x], (g) => [zipRaw(g, x, 'select(0.0, a, b > 0.0)', 'relu backward')]);
+}
+
+// ---- scalar forms ----------------------------------------------------------------------------
+
+export function addScalar(x: Tensor, s: number): Tensor {
+  assertF32('addScalar', x);
+  return record(mapRaw(x, 'x + p.alpha', s), 'addScalar', [x], (g) => [view(g, g.shape)]);
+}
+export function mulScalar(x: Tensor, s: number): Tensor {
+  assertF32('mulScalar', x);
+  return record(mapRaw(x, 'x * p.alpha', s), 'mulScalar', [x], (g) => [mapRaw(g, 'x * p.alpha', s)]);
+}
+/** x ** s for a constant exponent. */
+export function powScalar(x: Tensor, s: number): Tensor {
+  assertF32('powScalar', x);
+  // pow() in WGSL is undefined for negative bases; integer exponents are common, so use
+  // sign-aware |x|^s for them.
+  const isInt = Number.isInteger(s);
+  const expr = isInt ? 'select(1.0, -1.0, x < 0.0 && (i32(p.alpha) % 2) != 0) * pow(abs(x), p.alpha)' : 'pow(x, p.alpha)';
+  return record(mapRaw(x, expr, s), 'powScalar', [x], (g) => {
+    const d = mapRaw(x, expr.replaceAll('p.alpha', 'p.beta'), s, s - 1);
+    const out = zipRaw(g, d, 'a * b', 'pow backward');
+    d.dispose();
+    const scaled = mapRaw(out, 'x * p.alpha', s);
+    out.dispose();
+    return [scaled];
+  });
+}
+
+// ---- binary ops with broadcasting ----------------------------------------------------------
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  assertF32('add', a, b);
+  const out = zipRaw(a, b, 'a + b', 'add');
+  return record(out, 'add', [a, b], (g) => [sumToShape(g, a.shape), sumToShape(g, b.shape)]);
+}
+export function sub(a: Tensor, b: Tensor): Tensor {
+  assertF32('sub', a, b);
+  const out = zipRaw(a, b, 'a - b', 'sub');
+  return record(out, 'sub', [a, b], (g) => {
+    const gb = mapRaw(g, '-x');
+    const r = sumToShape(gb, b.shape);
+    gb.dispose();
+    return [sumToShape(g, a.shape), r];
+  });
+}
+export function mul(a: Tensor, b: Tensor): Tensor {
+  assertF32('mul', a, b);
+  const out = zipRaw(a, b, 'a * b', 'mul');
+  return record(out, 'mul', [a, b], (g) => [
+    a.requiresGrad ? reduceProduct(g, b, a.shape, 'a * b') : null,
+    b.requiresGrad ? reduceProduct(g, a, b.shape, 'a * b') : null,
+  ]);
+}
+export function div(a: Tensor, b: Tensor): Tensor {
+  assertF32('div', a, b);
+  const out = zipRaw(a, b, 'a / b', 'div');
+  return record(out, 'div', [a, b], (g) => {
+    const ga = a.requiresGrad ? reduceProduct(g, b, a.shape, 'a / b') : null;
+    let gb: Tensor | null = null;
+    if (b.requiresGrad) {
+      // d(a/b)/db = -a/b^2 = -out/b
+      const t = zipRaw(g, out, '-a * b', 'div backward');
+      gb = reduceProduct(t, b, b.shape, 'a / b');
+      t.dispose();
+    }
+    return [ga, gb];
+  });
+}
+
+/** sumToShape(expr(g, other), shape), freeing the temporary. */
+function reduceProduct(g: Tensor, other: Tensor, shape: Shape, expr: string): Tensor {
+  const t = zipRaw(g, other, expr, 'backward');
+  if (sameShape(t.shape, shape)) return t;
+  const r = sumToShape(t, shape);
+  t.dispose();
+  return r;
+}
+
+setGradKernels({
+  add: (a, b) => zipRaw(a, b, 'a + b', 'grad accumulate'),
+  addInPlace,
+  copy: (t) => {
+    const out = empty(t.shape, t.dtype);
+    rt().copy(t.binding(), out.binding(), Math.ceil(t.byteLength / 4) * 4);
+    return out;
+  },
+  ones: (like) => ones(like.shape),
+});

@@ -1,0 +1,94 @@
+// Batched matrix multiply with optionally transposed operands, and its gradient.
+//   C = op(A) @ op(B), op(X) = X or X^T (given by transA/transB, no copy is made).
+// A is [...batch, M, K] (transA: [...batch, K, M]); B is [...batch, K, N] (transB: [..., N, K]).
+// Batch dims must be equal, or one operand may be a plain matrix shared by every batch entry.
+import { record } from '../autograd.js';
+import { empty, Tensor, view } from '../tensor.js';
+import { matmulKernel } from './matmul_kernels.js';
+import { assertF32 } from './util.js';
+import { sumToShape } from './reduce.js';
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+interface Plan {
+  M: number; N: number; K: number; batch: number;
+  batchShape: number[];
+  strideA: number; strideB: number;
+}
+
+function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
+  if (a.rank < 2 || b.rank < 2) throw new Error(`matmul: operands need rank >= 2, got [${a.shape}] and [${b.shape}]`);
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const M = transA ? ac : ar, K = transA ? ar : ac;
+  const Kb = transB ? bc : br, N = transB ? br : bc;
+  if (K !== Kb) {
+    throw new Error(`matmul: inner dimensions differ: [${a.shape}]${transA ? '^T' : ''} @ [${b.shape}]${transB ? '^T' : ''} (${K} vs ${Kb})`);
+  }
+  const ab = a.shape.slice(0, -2), bb = b.shape.slice(0, -2);
+  let batchShape: number[];
+  if (ab.length && bb.length) {
+    if (ab.length !== bb.length || ab.some((d, i) => d !== bb[i])) {
+      throw new Error(`matmul: batch dimensions [${ab}] and [${bb}] differ (only equal batches or a shared 2-D operand are supported)`);
+    }
+    batchShape = ab;
+  } else batchShape = ab.length ? ab : bb;
+  const batch = batchShape.reduce((x, y) => x * y, 1);
+  return { M, N, K, batch, batchShape, strideA: ab.length ? M * K : 0, strideB: bb.length ? K * N : 0 };
+}
+
+/** The raw product (no autograd), optionally accumulated into `into`. */
+export function matmulRaw(a: Tensor, b: Tensor, transA = false, transB = false, into?: Tensor): Tensor {
+  const p = plan(a, b, transA, transB);
+  const outShape = [...p.batchShape, p.M, p.N];
+  if (into && (into.rank !== outShape.length || into.shape.some((d, i) => d !== outShape[i]))) {
+    throw new Error(`matmul: accumulator [${into.shape}] does not match the product's shape [${outShape}]`);
+  }
+  const out = into ?? empty(outShape);
+  // A batch of row-major A against a shared B is one big matrix: fold the batch into M
+  // (same memory layout, one larger GEMM instead of many small ones).
+  const k = { ...p, transA, transB, accumulate: !!into };
+  if (p.strideB === 0 && p.batch > 1 && !transA) Object.assign(k, { M: p.M * p.batch, batch: 1, strideA: 0 });
+  matmulKernel(a, b, out, k);
+  return out;
+}
+
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  assertF32('matmul', a, b);
+  const transA = !!opts.transA, transB = !!opts.transB;
+  const out = matmulRaw(a, b, transA, transB);
+  return record(out, 'matmul', [a, b], (g) => {
+    let ga: Tensor | null = null, gb: Tensor | null = null;
+    if (a.requiresGrad) {
+      ga = transA ? matmulRaw(b, g, transB, true) : matmulRaw(g, b, false, !transB);
+      ga = reduceBatch(ga, a);
+    }
+    if (b.requiresGrad) {
+      if (b.rank === 2 && a.rank > 2 && !transA) {
+        // Shared weight: fold the batch so the gradient is one GEMM, already summed.
+        const rows = a.size / a.shape[a.rank - 1];
+        const a2 = view(a, [rows, a.shape[a.rank - 1]]);
+        const g2 = view(g, [rows, g.shape[g.rank - 1]]);
+        gb = transB ? matmulRaw(g2, a2, true, false) : matmulRaw(a2, g2, true, false);
+        a2.dispose();
+        g2.dispose();
+      } else {
+        gb = transB ? matmulRaw(g, a, true, transA) : matmulRaw(a, g, !transA, false);
+        gb = reduceBatch(gb, b);
+      }
+    }
+    return [ga, gb];
+  });
+}
+
+/** If the operand was shared across the batch, sum its per-batch gradients. */
+function reduceBatch(g: Tensor, like: Tensor): Tensor {
+  if (g.rank === like.rank) return g;
+  const r = sumToShape(g, like.shape);
+  g.dispose();
+  return r;
+}
+

@@ -1,0 +1,47 @@
+// LayerNorm and RMSNorm over the last axis, with learned gain (and bias for LayerNorm).
+import { record } from '../autograd.js';
+import { f32 } from '../runtime.js';
+import { empty, Tensor } from '../tensor.js';
+import { assertF32, launch1d, launchRows } from './util.js';
+
+function run(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number, rms: boolean): Tensor {
+  const op = rms ? 'rmsNorm' : 'layerNorm';
+  assertF32(op, x, gamma, ...(beta ? [beta] : []));
+  const cols = x.shape[x.rank - 1];
+  if (gamma.size !== cols || (beta && beta.size !== cols)) {
+    throw new Error(`${op}: gain/bias of size ${gamma.size}${beta ? `/${beta.size}` : ''} do not match the last dimension of [${x.shape}]`);
+  }
+  const rows = x.size / cols;
+  const y = empty(x.shape);
+  const stats = empty([rows, 2]);
+  const params = [rows, cols, f32(eps), 0];
+  const D = { RMS: +rms };
+  // RMSNorm has no bias; its kernel never reads the slot, so gamma fills it.
+  launchRows('layernorm', D, 'forward', [x.binding(), gamma.binding(), (beta ?? gamma).binding(), y.binding(), stats.binding()], params, rows);
+  const inputs = beta ? [x, gamma, beta] : [x, gamma];
+  return record(y, op, inputs, (g) => {
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = empty(x.shape);
+      launchRows('layernorm', D, 'backward_x', [x.binding(), gamma.binding(), stats.binding(), g.binding(), dx.binding()], params, rows);
+    }
+    let dgamma: Tensor | null = null, dbeta: Tensor | null = null;
+    if (gamma.requiresGrad || beta?.requiresGrad) {
+      dgamma = empty(gamma.shape);
+      dbeta = empty(gamma.shape); // scratch for RMSNorm, which writes no bias gradient
+      launch1d('layernorm', D, 'backward_params', [x.binding(), stats.binding(), g.binding(), dgamma.binding(), dbeta.binding()], params, cols, 64);
+      if (!beta) {
+        dbeta.dispose();
+        dbeta = null;
+      }
+    }
+    return beta ? [dx, dgamma, dbeta] : [dx, dgamma];
+  });
+}
+
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  return run(x, gamma, beta, eps, false);
+}
+export function rmsNorm(x: Tensor, gamma: Tensor, eps = 1e-6): Tensor {
+  return run(x, gamma, null, eps, true);
+}

@@ -1,0 +1,21 @@
+// Softmax and log-softmax over the last axis.
+import { record } from '../autograd.js';
+import { empty, Tensor } from '../tensor.js';
+import { assertF32, launchRows } from './util.js';
+
+function run(x: Tensor, log: boolean): Tensor {
+  assertF32(log ? 'logSoftmax' : 'softmax', x);
+  if (x.rank < 1) throw new Error('softmax: needs rank >= 1');
+  const cols = x.shape[x.rank - 1];
+  const rows = x.size / Math.max(cols, 1);
+  const y = empty(x.shape);
+  launchRows('softmax', { LOG: +log }, 'forward', [x.binding(), y.binding()], [rows, cols, 0, 0], rows);
+  return record(y, log ? 'logSoftmax' : 'softmax', [x], (g) => {
+    const dx = empty(x.shape);
+    launchRows('softmax', { LOG: +log }, 'backward', [y.binding(), g.binding(), dx.binding()], [rows, cols, 0, 0], rows);
+    return [dx];
+  });
+}
+
+export const softmax = (x: Tensor): Tensor => run(x, false);
+export const logSoftmax = (x: Tensor): Tensor => run(x, true);

@@ -1,0 +1,281 @@
+// The kernel runtime: WGSL loading and specialisation, a pipeline cache, command batching,
+// per-dispatch parameters without per-dispatch buffers, and pooled readback.
+//
+// Many dispatches share one command encoder and one compute pass; they are submitted together
+// when the caller needs a value on the CPU (readback), when the parameter arena fills, or on
+// an explicit flush(). Each dispatch's uniform parameters are appended to a CPU-side arena and
+// uploaded with a single writeBuffer just before the submit: the upload is ordered before the
+// command buffer that reads it, so one uniform buffer serves every batch.
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Device } from './device.js';
+import { BufferPool, PoolStats } from './memory.js';
+import { GpuError } from './errors.js';
+
+export interface F32Param {
+  f32: number;
+}
+/** A uniform parameter: a plain number is written as a 32-bit integer (u32, or i32 if negative). */
+export type Param = number | F32Param;
+export const f32 = (x: number): F32Param => ({ f32: x });
+
+export type Defines = Record<string, string | number | boolean>;
+
+export interface Kernel {
+  key: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** What a kernel binds: a whole pooled buffer, or a byte range of one. */
+export interface BufferBinding {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
+const PARAM_SLOT = 256; // >= minUniformBufferOffsetAlignment on every adapter we know; checked below
+const PARAM_ARENA = 64 * 1024;
+
+function findShaderDir(): string {
+  // Works from both engine/ (sources) and dist/engine/ (compiled): walk up to the repo root.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(join(dir, 'shaders'))) return join(dir, 'shaders');
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the shaders/ directory next to the engine');
+}
+
+const shaderDir = findShaderDir();
+const sourceCache = new Map<string, string>();
+
+/** Loads shaders/<name>.wgsl and substitutes every {{KEY}} from `defines`. */
+export function specialise(name: string, defines: Defines = {}): string {
+  let src = sourceCache.get(name);
+  if (src === undefined) {
+    src = readFileSync(join(shaderDir, `${name}.wgsl`), 'utf8');
+    sourceCache.set(name, src);
+  }
+  // Comments are dropped first so that they may mention placeholders freely.
+  const out = src.replace(/\/\/.*$/gm, '').replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
+    if (!(k in defines)) throw new Error(`shader ${name}.wgsl: no value for placeholder {{${k}}}`);
+    return String(defines[k]);
+  });
+  return out;
+}
+
+export interface RuntimeStats {
+  pool: PoolStats;
+  staging: PoolStats;
+  pipelines: number;
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+}
+
+export class Runtime {
+  readonly pool: BufferPool;
+  private staging: BufferPool;
+  private kernels = new Map<string, Kernel>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private paramBuffer: GPUBuffer;
+  private paramCpu = new ArrayBuffer(PARAM_ARENA);
+  private paramView = new DataView(this.paramCpu);
+  private paramUsed = 0;
+  private pendingDispatches = 0;
+  private counters = { dispatches: 0, submits: 0, readbacks: 0 };
+  readonly maxWorkgroupsPerDim: number;
+
+  constructor(readonly dev: Device, opts: { maxCachedBytes?: number; maxInUseBytes?: number } = {}) {
+    const gpu = dev.gpu;
+    if (dev.limits.minUniformBufferOffsetAlignment > PARAM_SLOT) {
+      throw new GpuError(`adapter needs uniform offsets aligned to ${dev.limits.minUniformBufferOffsetAlignment} bytes; the runtime assumes <= ${PARAM_SLOT}`);
+    }
+    const maxBuffer = Math.min(dev.limits.maxBufferSize, 8 * 1024 ** 3);
+    this.pool = new BufferPool(gpu, {
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      maxCachedBytes: opts.maxCachedBytes ?? envBytes('IVT_POOL_CACHE_MB', 1024),
+      maxInUseBytes: opts.maxInUseBytes ?? envBytes('IVT_POOL_MAX_MB', Math.max(maxBuffer * 4, 16 * 1024 ** 3) / 1024 ** 2),
+      label: 'tensor pool',
+    });
+    this.staging = new BufferPool(gpu, {
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      maxCachedBytes: 64 * 1024 ** 2,
+      maxInUseBytes: 4 * 1024 ** 3,
+      label: 'readback staging',
+    });
+    this.paramBuffer = gpu.createBuffer({ size: PARAM_ARENA, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'params' });
+    this.maxWorkgroupsPerDim = dev.limits.maxComputeWorkgroupsPerDimension;
+  }
+
+  /** The pipeline for shaders/<name>.wgsl specialised by `defines`; compiled once per key. */
+  kernel(name: string, defines: Defines = {}, entryPoint = 'main'): Kernel {
+    const key = `${name}|${entryPoint}|${Object.entries(defines).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    let k = this.kernels.get(key);
+    if (k) return k;
+    const code = specialise(name, defines);
+    const gpu = this.dev.gpu;
+    gpu.pushErrorScope('validation');
+    const module = gpu.createShaderModule({ code, label: key });
+    const pipeline = gpu.createComputePipeline({ layout: 'auto', compute: { module, entryPoint }, label: key });
+    // A compile error is reported asynchronously; record it so the next sync point throws it
+    // with the kernel's name rather than as an anonymous validation failure.
+    void gpu.popErrorScope().then((e) => {
+      if (e) this.compileErrors.push(`kernel ${key}: ${e.message}`);
+    });
+    k = { key, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    this.kernels.set(key, k);
+    return k;
+  }
+  private compileErrors: string[] = [];
+
+  /**
+   * Records one dispatch. `buffers` bind to @binding(0..n-1) in order; if `params` is given
+   * it binds as a uniform at @binding(n).
+   */
+  dispatch(k: Kernel, buffers: BufferBinding[], params: Param[] | null, workgroups: [number, number?, number?]): void {
+    const [x, y = 1, z = 1] = workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const lim = this.maxWorkgroupsPerDim;
+    if (x > lim || y > lim || z > lim) {
+      throw new GpuError(`kernel ${k.key}: dispatch ${x}x${y}x${z} exceeds maxComputeWorkgroupsPerDimension ${lim}`);
+    }
+    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({
+      binding: i,
+      resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
+    }));
+    if (params) {
+      const bytes = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
+      if (bytes > PARAM_SLOT) throw new Error(`kernel ${k.key}: ${params.length} params exceed one ${PARAM_SLOT}-byte slot`);
+      if (this.paramUsed + PARAM_SLOT > PARAM_ARENA) this.flush();
+      const off = this.paramUsed;
+      params.forEach((p, i) => {
+        if (typeof p === 'number') {
+          if (p < 0) this.paramView.setInt32(off + i * 4, p, true);
+          else this.paramView.setUint32(off + i * 4, p, true);
+        } else this.paramView.setFloat32(off + i * 4, p.f32, true);
+      });
+      this.paramUsed += PARAM_SLOT;
+      entries.push({ binding: buffers.length, resource: { buffer: this.paramBuffer, offset: off, size: bytes } });
+    }
+    const bindGroup = this.dev.gpu.createBindGroup({ layout: k.layout, entries });
+    const pass = this.computePass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.counters.dispatches++;
+    if (++this.pendingDispatches >= 512) this.flush();
+  }
+
+  /**
+   * Splits a 1-D count of workgroups over x and y so no dimension exceeds the device limit.
+   * Kernels recover the linear index as `wid.x + wid.y * num_workgroups.x`.
+   */
+  grid(groups: number): [number, number] {
+    if (groups <= this.maxWorkgroupsPerDim) return [Math.max(groups, 1), 1];
+    const y = Math.ceil(groups / this.maxWorkgroupsPerDim);
+    return [Math.ceil(groups / y), y];
+  }
+
+  /** Records a buffer-to-buffer copy in order with the dispatches. */
+  copy(src: BufferBinding, dst: BufferBinding, bytes: number): void {
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src.buffer, src.offset ?? 0, dst.buffer, dst.offset ?? 0, bytes);
+  }
+
+  /** Records a zero fill (bytes must be a multiple of 4). */
+  clear(dst: BufferBinding, bytes: number): void {
+    this.endPass();
+    this.commandEncoder().clearBuffer(dst.buffer, dst.offset ?? 0, bytes);
+  }
+
+  /** Uploads data into a buffer that no recorded-but-unsubmitted command uses (the pool guarantees it for fresh acquisitions). */
+  upload(dst: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    const bytes = data.byteLength;
+    const padded = Math.ceil(bytes / 4) * 4;
+    if (padded === bytes) {
+      this.dev.gpu.queue.writeBuffer(dst, offset, data.buffer, data.byteOffset, bytes);
+    } else {
+      const tmp = new Uint8Array(padded);
+      tmp.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+      this.dev.gpu.queue.writeBuffer(dst, offset, tmp.buffer, 0, padded);
+    }
+  }
+
+  /** Submits everything recorded so far. Cheap when nothing is pending. */
+  flush(): void {
+    this.endPass();
+    if (this.compileErrors.length) throw new GpuError(this.compileErrors.splice(0).join('\n'));
+    if (!this.encoder) return;
+    const cmd = this.encoder.finish();
+    this.encoder = null;
+    if (this.paramUsed > 0) {
+      this.dev.gpu.queue.writeBuffer(this.paramBuffer, 0, this.paramCpu, 0, this.paramUsed);
+      this.paramUsed = 0;
+    }
+    this.dev.gpu.queue.submit([cmd]);
+    this.pendingDispatches = 0;
+    this.counters.submits++;
+    this.pool.recycle();
+  }
+
+  /** Copies `bytes` from a buffer to the CPU. Submits pending work first; checks for GPU errors after. */
+  async read(src: BufferBinding, bytes: number): Promise<ArrayBuffer> {
+    const padded = Math.ceil(bytes / 4) * 4;
+    const stage = this.staging.acquire(padded);
+    try {
+      this.copy(src, { buffer: stage }, padded);
+      this.flush();
+      this.counters.readbacks++;
+      try {
+        await stage.mapAsync(GPUMapMode.READ, 0, padded);
+      } catch (e) {
+        this.dev.check();
+        throw new GpuError(`readback failed: ${(e as Error).message}`);
+      }
+      const out = stage.getMappedRange(0, padded).slice(0, bytes);
+      stage.unmap();
+      this.dev.check();
+      return out;
+    } finally {
+      this.staging.release(stage);
+      this.staging.recycle();
+    }
+  }
+
+  /** Waits until the GPU has finished everything submitted (for benchmarks and shutdown). */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.dev.gpu.queue.onSubmittedWorkDone();
+    this.dev.check();
+  }
+
+  stats(): RuntimeStats {
+    return { pool: this.pool.stats(), staging: this.staging.stats(), pipelines: this.kernels.size, ...this.counters };
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    return (this.encoder ??= this.dev.gpu.createCommandEncoder());
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    return (this.pass ??= this.commandEncoder().beginComputePass());
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+}
+
+function envBytes(name: string, defMb: number): number {
+  const v = process.env[name];
+  const mb = v === undefined ? defMb : Number(v);
+  if (!Number.isFinite(mb) || mb <= 0) throw new Error(`${name} must be a positive number of MiB, got "${v}"`);
+  return Math.floor(mb * 1024 * 1024);
+}

@@ -1,0 +1,31 @@
+// Generic strided copy: for every coordinate c of `shape`,
+//   dst[dstOffset + sum(c * dstStride)] = src[srcOffset + sum(c * srcStride)].
+// One kernel serves permute/transpose, slice, concat (one copy per piece) and expand.
+// {{T}} is the element type (f32, i32, u32, or f16 with {{ENABLE}} = "enable f16;").
+{{ENABLE}}
+struct P {
+  n: u32, rank: u32, srcOffset: u32, dstOffset: u32,
+  shape: array<vec4u, 2>,
+  ss: array<vec4u, 2>,
+  ds: array<vec4u, 2>,
+}
+@group(0) @binding(0) var<storage, read> S: array<{{T}}>;
+@group(0) @binding(1) var<storage, read_write> D: array<{{T}}>;
+@group(0) @binding(2) var<uniform> p: P;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= p.n) { return; }
+  var si = p.srcOffset;
+  var di = p.dstOffset;
+  var rem = i;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let dim = p.shape[d / 4][d % 4];
+    let c = rem % dim;
+    rem = rem / dim;
+    si += c * p.ss[d / 4][d % 4];
+    di += c * p.ds[d / 4][d % 4];
+  }
+  D[di] = S[si];
+}

@@ -1,0 +1,94 @@
+// Cross-entropy fused with log-softmax, with an ignore mask (target < 0 is ignored).
+//   rows:     per row r, lse = logsumexp(logits[r]); loss[r] = lse - logits[r, t] (0 if ignored);
+//             Stats[r] = (lse, valid)
+//   finalize: one workgroup sums loss and valid over rows: out = sum(loss) / max(count, 1)
+//   backward: dlogits[r, j] = (softmax_j - [j == t]) * g / count, zero rows where ignored.
+struct P { rows: u32, cols: u32, _p0: u32, _p1: u32 }
+@group(0) @binding(0) var<storage, read> L: array<f32>;
+@group(0) @binding(1) var<storage, read> T: array<i32>;
+@group(0) @binding(2) var<storage, read_write> Stats: array<f32>; // [rows, 2]: lse, loss (NaN-free: 0 when ignored)
+@group(0) @binding(3) var<uniform> p: P;
+
+var<workgroup> red: array<f32, 64>;
+var<workgroup> red2: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var m = -3.402823e38;
+  for (var j = lid; j < p.cols; j += 64u) { m = max(m, L[base + j]); }
+  red[lid] = m;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  m = red[0];
+  workgroupBarrier();
+  var acc = 0.0;
+  for (var j = lid; j < p.cols; j += 64u) { acc += exp(L[base + j] - m); }
+  red[lid] = acc;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let lse = m + log(red[0]);
+    let t = T[row];
+    var loss = 0.0;
+    if (t >= 0) { loss = lse - L[base + u32(t)]; }
+    Stats[2u * row] = lse;
+    Stats[2u * row + 1u] = loss;
+  }
+}
+
+@group(0) @binding(0) var<storage, read> SF: array<f32>;
+@group(0) @binding(1) var<storage, read> TF: array<i32>;
+@group(0) @binding(2) var<storage, read_write> Out: array<f32>; // [2]: mean loss, count
+@group(0) @binding(3) var<uniform> pf: P;
+
+@compute @workgroup_size(64)
+fn finalize(@builtin(local_invocation_index) lid: u32) {
+  var s = 0.0;
+  var c = 0.0;
+  for (var r = lid; r < pf.rows; r += 64u) {
+    s += SF[2u * r + 1u];
+    if (TF[r] >= 0) { c += 1.0; }
+  }
+  red[lid] = s;
+  red2[lid] = c;
+  workgroupBarrier();
+  for (var k = 32u; k > 0u; k >>= 1u) {
+    if (lid < k) { red[lid] += red[lid + k]; red2[lid] += red2[lid + k]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    Out[0] = red[0] / max(red2[0], 1.0);
+    Out[1] = red2[0];
+  }
+}
+
+@group(0) @binding(0) var<storage, read> LB: array<f32>;
+@group(0) @binding(1) var<storage, read> TB: array<i32>;
+@group(0) @binding(2) var<storage, read> SB: array<f32>;
+@group(0) @binding(3) var<storage, read> Res: array<f32>;   // [2]: mean loss, count (from finalize)
+@group(0) @binding(4) var<storage, read> GO: array<f32>;    // [1]: upstream gradient of the mean loss
+@group(0) @binding(5) var<storage, read_write> DL: array<f32>;
+@group(0) @binding(6) var<uniform> pbk: P;
+
+@compute @workgroup_size(256)
+fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= pbk.rows * pbk.cols) { return; }
+  let row = i / pbk.cols;
+  let j = i % pbk.cols;
+  let t = TB[row];
+  if (t < 0) { DL[i] = 0.0; return; }
+  let scale = GO[0] / max(Res[1], 1.0);
+  var d = exp(LB[i] - SB[2u * row]);
+  if (u32(t) == j) { d -= 1.0; }
+  DL[i] = d * scale;
+}

@@ -1,0 +1,103 @@
+// LayerNorm and RMSNorm over the last axis ({{RMS}} = 1 for RMSNorm: no mean, no beta).
+//   forward:  y = (x - mean) * rstd * gamma + beta; saves mean and rstd per row.
+//   backward: dx per row (one workgroup per row); dgamma/dbeta per column (one invocation per
+//             column looping over rows, so no atomics and a deterministic sum).
+struct P { rows: u32, cols: u32, eps: f32, _p: u32 }
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> Gamma: array<f32>;
+@group(0) @binding(2) var<storage, read> Beta: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Stats: array<f32>; // [rows, 2]: mean, rstd
+@group(0) @binding(5) var<uniform> p: P;
+
+var<workgroup> red: array<f32, 64>;
+
+fn reduce_sum(lid: u32, v: f32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(64)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  let n = f32(p.cols);
+  var mean = 0.0;
+  if ({{RMS}} == 0) {
+    var s = 0.0;
+    for (var j = lid; j < p.cols; j += 64u) { s += X[base + j]; }
+    mean = reduce_sum(lid, s) / n;
+  }
+  var v = 0.0;
+  for (var j = lid; j < p.cols; j += 64u) { let d = X[base + j] - mean; v += d * d; }
+  let rstd = inverseSqrt(reduce_sum(lid, v) / n + p.eps);
+  for (var j = lid; j < p.cols; j += 64u) {
+    var y = (X[base + j] - mean) * rstd * Gamma[j];
+    if ({{RMS}} == 0) { y += Beta[j]; }
+    Y[base + j] = y;
+  }
+  if (lid == 0u) { Stats[2u * row] = mean; Stats[2u * row + 1u] = rstd; }
+}
+
+// dx = rstd * (gamma*g - mean_j(gamma*g) - xhat * mean_j(gamma*g*xhat))   (LayerNorm)
+// dx = rstd * (gamma*g - xhat * mean_j(gamma*g*xhat))                       (RMSNorm)
+@group(0) @binding(0) var<storage, read> XB: array<f32>;
+@group(0) @binding(1) var<storage, read> GammaB: array<f32>;
+@group(0) @binding(2) var<storage, read> StatsB: array<f32>;
+@group(0) @binding(3) var<storage, read> G: array<f32>;
+@group(0) @binding(4) var<storage, read_write> DX: array<f32>;
+@group(0) @binding(5) var<uniform> pb: P;
+
+@compute @workgroup_size(64)
+fn backward_x(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= pb.rows) { return; }
+  let base = row * pb.cols;
+  let mean = StatsB[2u * row];
+  let rstd = StatsB[2u * row + 1u];
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var j = lid; j < pb.cols; j += 64u) {
+    let gg = G[base + j] * GammaB[j];
+    s1 += gg;
+    s2 += gg * (XB[base + j] - mean) * rstd;
+  }
+  let n = f32(pb.cols);
+  var m1 = reduce_sum(lid, s1) / n;
+  let m2 = reduce_sum(lid, s2) / n;
+  if ({{RMS}} != 0) { m1 = 0.0; }
+  for (var j = lid; j < pb.cols; j += 64u) {
+    let xhat = (XB[base + j] - mean) * rstd;
+    DX[base + j] = rstd * (G[base + j] * GammaB[j] - m1 - xhat * m2);
+  }
+}
+
+@group(0) @binding(0) var<storage, read> XC: array<f32>;
+@group(0) @binding(1) var<storage, read> StatsC: array<f32>;
+@group(0) @binding(2) var<storage, read> GC: array<f32>;
+@group(0) @binding(3) var<storage, read_write> DGamma: array<f32>;
+@group(0) @binding(4) var<storage, read_write> DBeta: array<f32>;
+@group(0) @binding(5) var<uniform> pc: P;
+
+@compute @workgroup_size(64)
+fn backward_params(@builtin(global_invocation_id) gid: vec3u) {
+  let j = gid.x;
+  if (j >= pc.cols) { return; }
+  var dg = 0.0;
+  var db = 0.0;
+  for (var r = 0u; r < pc.rows; r++) {
+    let g = GC[r * pc.cols + j];
+    dg += g * (XC[r * pc.cols + j] - StatsC[2u * r]) * StatsC[2u * r + 1u];
+    db += g;
+  }
+  DGamma[j] = dg;
+  if ({{RMS}} == 0) { DBeta[j] = db; }
+}

@@ -1,0 +1,205 @@
+// Every op, forward and backward, against float64 references on odd-sized random inputs.
+import { test } from 'uvu';
+import * as E from '../../engine/index.js';
+import { fromArray, type Tensor } from '../../engine/index.js';
+import * as ref from '../ref.js';
+import { checkOp, randn, randu, randint, setup } from '../helpers.js';
+
+test.before(setup);
+
+const map = (f: (x: number) => number) => (xs: ref.F64[]) => xs[0].map(f);
+const S = [7, 13]; // odd, not a multiple of any tile
+
+const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)));
+const sig = (x: number) => 1 / (1 + Math.exp(-x));
+const unary: [string, (t: Tensor) => Tensor, (x: number) => number, Float64Array?][] = [
+  ['neg', E.neg, (x) => -x],
+  ['exp', E.exp, Math.exp],
+  ['log', E.log, Math.log, randu(91, 0.2, 3)],
+  ['sqrt', E.sqrt, Math.sqrt, randu(91, 0.2, 3)],
+  ['rsqrt', E.rsqrt, (x) => 1 / Math.sqrt(x), randu(91, 0.3, 3)],
+  ['tanh', E.tanh, Math.tanh],
+  ['gelu', E.gelu, gelu],
+  ['silu', E.silu, (x) => x * sig(x)],
+  ['relu', E.relu, (x) => Math.max(x, 0)],
+];
+for (const [name, fn, f, data] of unary) {
+  test(`unary ${name}`, () => checkOp(name, { inputs: [{ shape: S, data }], gpu: ([x]) => fn(x), ref: map(f), rtol: 2e-5 }));
+}
+
+test('scalar forms', async () => {
+  await checkOp('addScalar', { inputs: [{ shape: S }], gpu: ([x]) => E.addScalar(x, 0.37), ref: map((x) => x + 0.37) });
+  await checkOp('mulScalar', { inputs: [{ shape: S }], gpu: ([x]) => E.mulScalar(x, -1.7), ref: map((x) => x * -1.7) });
+  await checkOp('powScalar 3', { inputs: [{ shape: S }], gpu: ([x]) => E.powScalar(x, 3), ref: map((x) => x ** 3), rtol: 1e-4 });
+  await checkOp('powScalar 1.5', { inputs: [{ shape: S, data: randu(91, 0.3, 2) }], gpu: ([x]) => E.powScalar(x, 1.5), ref: map((x) => x ** 1.5), rtol: 1e-4 });
+});
+
+const binary: [string, (a: Tensor, b: Tensor) => Tensor, (a: number, b: number) => number][] = [
+  ['add', E.add, (a, b) => a + b],
+  ['sub', E.sub, (a, b) => a - b],
+  ['mul', E.mul, (a, b) => a * b],
+  ['div', E.div, (a, b) => a / b],
+];
+const shapePairs: [number[], number[]][] = [
+  [[5, 7, 3], [5, 7, 3]],
+  [[5, 7, 3], [3]],
+  [[5, 1, 3], [1, 7, 1]],
+  [[7, 3], [5, 1, 3]],
+];
+for (const [name, fn, f] of binary) {
+  test(`binary ${name} with broadcasting`, async () => {
+    for (const [sa, sb] of shapePairs) {
+      const nb = ref.numel(sb);
+      const bData = name === 'div' ? randu(nb, 0.5, 2).map((v, i) => (i % 2 ? v : -v)) : undefined;
+      await checkOp(`${name} [${sa}] [${sb}]`, {
+        inputs: [{ shape: sa }, { shape: sb, data: bData }],
+        gpu: ([a, b]) => fn(a, b),
+        ref: ([a, b]) => ref.broadcast2(a, sa, b, sb, f).out,
+        rtol: 1e-5,
+      });
+    }
+  });
+}
+
+test('reductions: sum, mean, max along every axis; sumAll', async () => {
+  const shape = [5, 9, 7];
+  for (let axis = 0; axis < 3; axis++) {
+    for (const kind of ['sum', 'mean', 'max'] as const) {
+      const fn = kind === 'sum' ? E.sum : kind === 'mean' ? E.mean : E.max;
+      await checkOp(`${kind} axis ${axis}`, { inputs: [{ shape }], gpu: ([x]) => fn(x, axis), ref: ([x]) => ref.reduceAxis(x, shape, axis, kind), noFd: kind === 'max' });
+    }
+  }
+  await checkOp('sum keepDim', { inputs: [{ shape }], gpu: ([x]) => E.sum(x, -1, true), ref: ([x]) => ref.reduceAxis(x, shape, 2, 'sum') });
+  // Long axis, few outputs: the workgroup-per-output path.
+  await checkOp('sum wide', { inputs: [{ shape: [3, 1037] }], gpu: ([x]) => E.sum(x, 1), ref: ([x]) => ref.reduceAxis(x, [3, 1037], 1, 'sum'), noFd: true });
+  await checkOp('max wide', { inputs: [{ shape: [3, 1037] }], gpu: ([x]) => E.max(x, 1), ref: ([x]) => ref.reduceAxis(x, [3, 1037], 1, 'max'), noFd: true });
+  await checkOp('sumAll', { inputs: [{ shape: [3, 1037] }], gpu: ([x]) => E.sumAll(x), ref: ([x]) => Float64Array.of(x.reduce((a, b) => a + b, 0)), noFd: true });
+});
+
+test('matmul: transposes, batches, shared operands, odd sizes', async () => {
+  const M = 37, N = 19, K = 29, B = 3;
+  for (const tA of [false, true]) for (const tB of [false, true]) {
+    const sa = tA ? [B, K, M] : [B, M, K], sb = tB ? [B, N, K] : [B, K, N];
+    await checkOp(`matmul batched tA=${tA} tB=${tB}`, {
+      inputs: [{ shape: sa }, { shape: sb }],
+      gpu: ([a, b]) => E.matmul(a, b, { transA: tA, transB: tB }),
+      ref: ([a, b]) => ref.matmul(a, b, M, N, K, B, tA, tB),
+      rtol: 1e-4, noFd: tA !== tB,
+    });
+    const sb2 = tB ? [N, K] : [K, N];
+    await checkOp(`matmul shared B tA=${tA} tB=${tB}`, {
+      inputs: [{ shape: sa }, { shape: sb2 }],
+      gpu: ([a, b]) => E.matmul(a, b, { transA: tA, transB: tB }),
+      ref: ([a, b]) => ref.matmul(a, b, M, N, K, B, tA, tB, false, true),
+      rtol: 1e-4, noFd: true,
+    });
+    const sa2 = tA ? [K, M] : [M, K];
+    await checkOp(`matmul shared A tA=${tA} tB=${tB}`, {
+      inputs: [{ shape: sa2 }, { shape: sb }],
+      gpu: ([a, b]) => E.matmul(a, b, { transA: tA, transB: tB }),
+      ref: ([a, b]) => ref.matmul(a, b, M, N, K, B, tA, tB, true, false),
+      rtol: 1e-4, noFd: true,
+    });
+  }
+  await checkOp('matmul 1x1x1', { inputs: [{ shape: [1, 1] }, { shape: [1, 1] }], gpu: ([a, b]) => E.matmul(a, b), ref: ([a, b]) => Float64Array.of(a[0] * b[0]) });
+});
+
+test('softmax and log-softmax', async () => {
+  for (const cols of [1, 13, 301]) {
+    const shape = [3, 5, cols];
+    await checkOp(`softmax cols=${cols}`, { inputs: [{ shape }], gpu: ([x]) => E.softmax(x), ref: ([x]) => ref.softmaxRows(x, cols, false), noFd: cols > 13 });
+    await checkOp(`logSoftmax cols=${cols}`, { inputs: [{ shape }], gpu: ([x]) => E.logSoftmax(x), ref: ([x]) => ref.softmaxRows(x, cols, true), noFd: cols > 13 });
+  }
+  // Large logits must not overflow.
+  const big = randn(3 * 13, 40);
+  await checkOp('softmax large logits', { inputs: [{ shape: [3, 13], data: big }], gpu: ([x]) => E.softmax(x), ref: ([x]) => ref.softmaxRows(x, 13, false), noFd: true, gradRtol: 1e-3 });
+});
+
+test('layerNorm and rmsNorm', async () => {
+  for (const cols of [13, 131]) {
+    const shape = [2, 7, cols];
+    await checkOp(`layerNorm cols=${cols}`, {
+      inputs: [{ shape }, { shape: [cols] }, { shape: [cols] }],
+      gpu: ([x, g, b]) => E.layerNorm(x, g, b, 1e-5),
+      ref: ([x, g, b]) => ref.norm(x, cols, g, b, 1e-5, false),
+      rtol: 1e-4, gradRtol: 2e-4, noFd: cols > 13,
+    });
+    await checkOp(`rmsNorm cols=${cols}`, {
+      inputs: [{ shape }, { shape: [cols] }],
+      gpu: ([x, g]) => E.rmsNorm(x, g, 1e-6),
+      ref: ([x, g]) => ref.norm(x, cols, g, null, 1e-6, true),
+      rtol: 1e-4, gradRtol: 2e-4, noFd: cols > 13,
+    });
+  }
+});
+
+test('embedding (host ids, CSR backward) and gatherRows (GPU ids, scan backward)', async () => {
+  const V = 23, D = 11, N = 41;
+  const ids = randint(N, V);
+  ids[0] = ids[1] = ids[2] = 5; // repeated ids must sum, not race
+  await checkOp('embedding', {
+    inputs: [{ shape: [V, D] }],
+    gpu: ([w]) => E.embedding(w, fromArray(ids, [N], 'i32')),
+    ref: ([w]) => ref.gatherRows(w, D, ids),
+  });
+  await checkOp('gatherRows', {
+    inputs: [{ shape: [V, D] }],
+    gpu: ([w]) => {
+      const t = fromArray(ids, [N], 'i32');
+      t.hostData = null; // as if the indices had been computed on the GPU
+      return E.gatherRows(w, t);
+    },
+    ref: ([w]) => ref.gatherRows(w, D, ids),
+  });
+});
+
+test('crossEntropy with ignore mask', async () => {
+  const rows = 37, C = 29;
+  const t = randint(rows, C);
+  for (let i = 0; i < rows; i += 5) t[i] = -1;
+  await checkOp('crossEntropy', {
+    inputs: [{ shape: [rows, C] }],
+    gpu: ([l]) => E.crossEntropy(l, fromArray(t, [rows], 'i32')),
+    ref: ([l]) => Float64Array.of(ref.crossEntropy(l, C, t)),
+  });
+  const allIgnored = new Int32Array(rows).fill(-1);
+  await checkOp('crossEntropy all ignored', {
+    inputs: [{ shape: [rows, C] }],
+    gpu: ([l]) => E.crossEntropy(l, fromArray(allIgnored, [rows], 'i32')),
+    ref: () => Float64Array.of(0),
+    noFd: true,
+  });
+});
+
+test('reshape, permute, transpose, slice, concat', async () => {
+  const shape = [3, 5, 7];
+  await checkOp('reshape', { inputs: [{ shape }], gpu: ([x]) => E.mulScalar(E.reshape(x, [15, -1]), 1), ref: ([x]) => x });
+  for (const perm of [[2, 0, 1], [1, 0, 2], [0, 2, 1]]) {
+    await checkOp(`permute ${perm}`, { inputs: [{ shape }], gpu: ([x]) => E.permute(x, perm), ref: ([x]) => ref.permute(x, shape, perm) });
+  }
+  await checkOp('transpose', { inputs: [{ shape }], gpu: ([x]) => E.transpose(x), ref: ([x]) => ref.permute(x, shape, [0, 2, 1]) });
+  await checkOp('slice axis 1', { inputs: [{ shape }], gpu: ([x]) => E.slice(x, 1, 1, 4), ref: ([x]) => ref.sliceAxis(x, shape, 1, 1, 4) });
+  await checkOp('slice axis 2', { inputs: [{ shape }], gpu: ([x]) => E.slice(x, -1, 6, 7), ref: ([x]) => ref.sliceAxis(x, shape, 2, 6, 7) });
+  const s2 = [3, 2, 7], s3 = [3, 4, 7];
+  await checkOp('concat axis 1', {
+    inputs: [{ shape }, { shape: s2 }, { shape: s3 }],
+    gpu: (xs) => E.concat(xs, 1),
+    ref: (xs) => ref.concatAxis(xs, [shape, s2, s3], 1),
+  });
+});
+
+test('dropout: seeded mask, scaling, gradient uses the same mask', async () => {
+  const n = 4099, p = 0.3;
+  const x = new Float64Array(n).fill(1);
+  const run = async (seed: number) => Float64Array.from(await E.tidy(() => E.dropout(E.fromArray(Float32Array.from(x), [n]), p, seed)).toArray());
+  const a = await run(7), b = await run(7), c = await run(8);
+  const kept = a.filter((v) => v !== 0).length / n;
+  if (Math.abs(kept - (1 - p)) > 0.04) throw new Error(`dropout kept ${kept}, expected about ${1 - p}`);
+  for (const v of a) if (v !== 0 && Math.abs(v - 1 / (1 - p)) > 1e-6) throw new Error(`kept value ${v} is not 1/(1-p)`);
+  if (a.some((v, i) => v !== b[i])) throw new Error('same seed gave different masks');
+  if (!a.some((v, i) => v !== c[i])) throw new Error('different seeds gave the same mask');
+  const mask = a.map((v) => (v === 0 ? 0 : 1 / (1 - p)));
+  await checkOp('dropout', { inputs: [{ shape: [n] }], gpu: ([t]) => E.dropout(t, p, 7), ref: ([t]) => t.map((v, i) => v * mask[i]), noFd: true });
+});
+
+test.run();
