@@ -1,0 +1,72 @@
+// The tape: accumulation across uses and across backward calls, no-grad mode, and that
+// backward releases every intermediate (in-use pool bytes return to where they started).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as E from '../../engine/index.js';
+import { rt } from '../../engine/tensor.js';
+import { close, gpu, randn, setup } from '../helpers.js';
+
+test.before(setup);
+
+test('a tensor used twice gets the sum of both gradients', async () => {
+  const x = randn(11);
+  const t = gpu(x, [11], true);
+  E.tidy(() => E.backward(E.sumAll(E.add(E.mul(t, t), t)))); // d/dx (x^2 + x) = 2x + 1
+  close(await t.grad!.toArray(), x.map((v) => 2 * v + 1), 1e-5, 1e-6, 'grad');
+  t.dispose();
+});
+
+test('backward twice accumulates into .grad', async () => {
+  const x = randn(7);
+  const t = gpu(x, [7], true);
+  E.tidy(() => E.backward(E.sumAll(E.mulScalar(t, 3))));
+  E.tidy(() => E.backward(E.sumAll(E.mulScalar(t, 3))));
+  close(await t.grad!.toArray(), new Float64Array(7).fill(6), 1e-6, 1e-6, 'accumulated grad');
+  t.dispose();
+});
+
+test('noGrad records nothing', () => {
+  const t = gpu(randn(5), [5], true);
+  E.tidy(() => {
+    const y = E.noGrad(() => E.exp(t));
+    assert.is(y.requiresGrad, false);
+    assert.is(y.node, null);
+    assert.throws(() => E.backward(E.sumAll(y)), /does not require grad/);
+  });
+  t.dispose();
+});
+
+test('intermediates are freed: in-use bytes return to the baseline after a step', async () => {
+  const w = gpu(randn(64 * 48), [64, 48], true);
+  const x = gpu(randn(37 * 64), [37, 64]);
+  const step = () =>
+    E.tidy(() => {
+      const h = E.gelu(E.matmul(x, w));
+      const loss = E.sumAll(E.softmax(h));
+      E.backward(loss);
+    });
+  step(); // first step allocates w.grad, which persists
+  await rt().sync();
+  const base = rt().stats().pool.inUseBytes;
+  const live = E.liveTensorCount();
+  for (let i = 0; i < 20; i++) step();
+  await rt().sync();
+  assert.is(rt().stats().pool.inUseBytes, base, 'in-use bytes grew across steps');
+  assert.is(E.liveTensorCount(), live, 'live tensors grew across steps');
+  w.dispose();
+  x.dispose();
+});
+
+test('a node reached by two paths is processed once, after both contributions', async () => {
+  // y = exp(x); z = y * y + y  => dz/dx = (2y + 1) * y
+  const x = randn(9, 0.5);
+  const t = gpu(x, [9], true);
+  E.tidy(() => {
+    const y = E.exp(t);
+    E.backward(E.sumAll(E.add(E.mul(y, y), y)));
+  });
+  close(await t.grad!.toArray(), x.map((v) => (2 * Math.exp(v) + 1) * Math.exp(v)), 1e-5, 1e-6, 'grad');
+  t.dispose();
+});
+
+test.run();
