@@ -139,16 +139,19 @@ export function powScalar(x: Tensor, s: number): Tensor {
 export function add(a: Tensor, b: Tensor): Tensor {
   assertF32('add', a, b);
   const out = zipRaw(a, b, 'a + b', 'add');
-  return record(out, 'add', [a, b], (g) => [sumToShape(g, a.shape), sumToShape(g, b.shape)]);
+  return record(out, 'add', [a, b], (g) => [a.requiresGrad ? sumToShape(g, a.shape) : null, b.requiresGrad ? sumToShape(g, b.shape) : null]);
 }
 export function sub(a: Tensor, b: Tensor): Tensor {
   assertF32('sub', a, b);
   const out = zipRaw(a, b, 'a - b', 'sub');
   return record(out, 'sub', [a, b], (g) => {
-    const gb = mapRaw(g, '-x');
-    const r = sumToShape(gb, b.shape);
-    gb.dispose();
-    return [sumToShape(g, a.shape), r];
+    let r: Tensor | null = null;
+    if (b.requiresGrad) {
+      const gb = mapRaw(g, '-x');
+      r = sumToShape(gb, b.shape);
+      gb.dispose();
+    }
+    return [a.requiresGrad ? sumToShape(g, a.shape) : null, r];
   });
 }
 export function mul(a: Tensor, b: Tensor): Tensor {

@@ -1,0 +1,84 @@
+// Parameters and the few layers every model here is built from. Weights follow PyTorch's
+// conventions (Linear weight is [out, in]) and names, so checkpoints load there unchanged.
+import { fromArray, keep, Tensor } from '../engine/tensor.js';
+import * as E from '../engine/index.js';
+
+/** Deterministic initialisation: a seeded generator (mulberry32) and Box-Muller normals. */
+export class InitRng {
+  private a: number;
+  constructor(seed: number) {
+    this.a = seed >>> 0;
+  }
+  uniform(): number {
+    this.a = (this.a + 0x6d2b79f5) >>> 0;
+    let t = this.a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  normal(n: number, std: number): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const u = Math.max(this.uniform(), 1e-12), v = this.uniform();
+      out[i] = std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    }
+    return out;
+  }
+}
+
+/** A named collection of parameters (flat, PyTorch-style dotted names). */
+export class ParamSet {
+  readonly params = new Map<string, Tensor>();
+  constructor(readonly rng: InitRng) {}
+
+  add(name: string, shape: number[], init: 'normal' | 'zeros' | 'ones', std = 0.02): Tensor {
+    if (this.params.has(name)) throw new Error(`parameter ${name} defined twice`);
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = init === 'normal' ? this.rng.normal(n, std) : new Float32Array(n).fill(init === 'ones' ? 1 : 0);
+    const t = keep(fromArray(data, shape));
+    t.requiresGrad = true;
+    t.name = name;
+    this.params.set(name, t);
+    return t;
+  }
+
+  list(): Tensor[] {
+    return [...this.params.values()];
+  }
+
+  count(): number {
+    let n = 0;
+    for (const t of this.params.values()) n += t.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    this.params.clear();
+  }
+}
+
+export class Linear {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(ps: ParamSet, name: string, inDim: number, outDim: number, opts: { bias?: boolean; std?: number } = {}) {
+    this.weight = ps.add(`${name}.weight`, [outDim, inDim], 'normal', opts.std ?? 0.02);
+    this.bias = opts.bias === false ? null : ps.add(`${name}.bias`, [outDim], 'zeros');
+  }
+  forward(x: Tensor): Tensor {
+    const y = E.matmul(x, this.weight, { transB: true });
+    return this.bias ? E.add(y, this.bias) : y;
+  }
+}
+
+export class LayerNorm {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(ps: ParamSet, name: string, dim: number, readonly eps = 1e-5) {
+    this.weight = ps.add(`${name}.weight`, [dim], 'ones');
+    this.bias = ps.add(`${name}.bias`, [dim], 'zeros');
+  }
+  forward(x: Tensor): Tensor {
+    return E.layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}
