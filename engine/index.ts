@@ -11,6 +11,7 @@ export { embedding, gatherRows } from './ops/gather.js';
 export { crossEntropy } from './ops/loss.js';
 export { reshape, permute, transpose, slice, concat } from './ops/shape.js';
 export { dropout } from './ops/dropout.js';
+export { cast } from './ops/cast.js';
 export { AdamW } from './optim.js';
 export type { AdamWOptions } from './optim.js';
 export { getDevice, device, Device } from './device.js';

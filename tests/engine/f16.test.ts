@@ -1,0 +1,32 @@
+// f16 storage: upload/readback and f32 <-> f16 casts, against the CPU's f16 rounding.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Float16Array } from '@petamoriken/float16';
+import * as E from '../../engine/index.js';
+import { rt } from '../../engine/tensor.js';
+import { close, randn, setup } from '../helpers.js';
+
+test.before(setup);
+
+test('f16 round trip and casts match CPU f16 rounding', async () => {
+  if (!rt().dev.hasF16) {
+    console.log('  (adapter has no shader-f16: casting must refuse clearly)');
+    assert.throws(() => E.cast(E.fromArray([1], [1]), 'f16'), /shader-f16/);
+    return;
+  }
+  const x = randn(1001, 3);
+  const want = Float64Array.from(Float16Array.from(x));
+  const h = E.fromArray(x, [7, 143], 'f16');
+  close(await h.toArray(), want, 0, 0, 'f16 upload/readback');
+  const viaCast = E.tidy(() => E.cast(E.cast(E.fromArray(Float32Array.from(x), [1001]), 'f16'), 'f32'));
+  close(await viaCast.toArray(), want, 0, 0, 'f32 -> f16 -> f32');
+  const perm = E.tidy(() => E.permute(h, [1, 0]));
+  assert.is(perm.dtype, 'f16');
+  const p = await perm.toArray();
+  assert.is(p[1], want[143]);
+  h.dispose();
+  viaCast.dispose();
+  perm.dispose();
+});
+
+test.run();
