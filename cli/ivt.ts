@@ -4,12 +4,14 @@
 import { Command } from 'commander';
 import { registerDataCommands } from '../train/data/cli.js';
 import { registerEngineCommands } from './engine_commands.js';
+import { registerDemoCommands } from './demo_commands.js';
 import { UserError } from '../engine/errors.js';
 
 const program = new Command();
 program.name('ivt').description('WebGPU tensor engine and IVT-LR latent multimodal reasoning').showHelpAfterError();
 registerEngineCommands(program);
 registerDataCommands(program);
+registerDemoCommands(program);
 
 try {
   await program.parseAsync(process.argv);

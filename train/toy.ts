@@ -48,9 +48,9 @@ export async function trainToy(o: ToyOptions): Promise<ToyResult> {
   const losses: { step: number; loss: number }[] = [];
   const logEvery = o.logEvery ?? 10;
   const t0 = performance.now();
+  let lastLog = t0, lastStep = 0;
   for (let step = 1; step <= o.steps; step++) {
     const { ids, targets, T } = makeBatch(rng, o);
-    const s0 = performance.now();
     const loss = E.tidy(() => {
       opt.zeroGrad();
       const logits = model.forward(ids, o.batch, T);
@@ -62,7 +62,10 @@ export async function trainToy(o: ToyOptions): Promise<ToyResult> {
     if (step % logEvery === 0 || step === o.steps) {
       const v = await loss.item();
       losses.push({ step, loss: v });
-      o.onStep?.(step, v, performance.now() - s0);
+      const now = performance.now();
+      o.onStep?.(step, v, (now - lastLog) / (step - lastStep));
+      lastLog = now;
+      lastStep = step;
     }
     loss.dispose();
   }
