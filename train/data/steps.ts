@@ -1,0 +1,55 @@
+// Rationale -> reasoning steps, as METHOD.md "Training (curriculum)" specifies: split the
+// rationale into sentences; if there are more than N sentences, merge them into N contiguous
+// chunks, giving the remainder to the first chunks (7 sentences, N = 3 -> 3 + 2 + 2).
+// Rationales with N or fewer sentences keep one step per sentence.
+//
+// Differences from the reference code, on purpose: it splits on ". " and so drops the full
+// stop of every sentence but the last and never splits on "?" or "!". Here a sentence keeps
+// its punctuation, "?", "!" also end sentences, a line break ends a sentence (ScienceQA
+// lectures put one paragraph or list item per line), and a few abbreviations ("e.g.") do not.
+
+const ABBREVIATIONS = new Set(['e.g.', 'i.e.', 'etc.', 'vs.', 'mr.', 'mrs.', 'ms.', 'dr.', 'st.', 'no.', 'approx.', 'fig.']);
+
+/** Splits text into sentences: whitespace-normalised, punctuation kept, empties dropped. */
+export function splitSentences(text: string): string[] {
+  const sentences: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const words = line.split(/\s+/).filter((w) => w.length > 0);
+    let current: string[] = [];
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i]!;
+      current.push(word);
+      const next = words[i + 1];
+      // A sentence ends at ., ! or ? (optionally followed by closing quotes/brackets), unless
+      // the word is a known abbreviation or a single capital initial ("J. Smith").
+      const ends = /[.!?]["'”’)\]]*$/.test(word);
+      const abbreviation = ABBREVIATIONS.has(word.toLowerCase()) || /^[A-Z]\.$/.test(word);
+      if (ends && !abbreviation && next !== undefined) {
+        sentences.push(current.join(' '));
+        current = [];
+      }
+    }
+    if (current.length > 0) sentences.push(current.join(' '));
+  }
+  return sentences;
+}
+
+/**
+ * The rationale as at most `maxSteps` steps. Each step is one sentence, or, when there are
+ * more sentences than steps, a run of consecutive sentences joined by a space.
+ */
+export function rationaleToSteps(text: string, maxSteps: number): string[] {
+  if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new Error(`rationaleToSteps: maxSteps must be a positive integer, got ${maxSteps}`);
+  const sentences = splitSentences(text);
+  if (sentences.length <= maxSteps) return sentences;
+  const base = Math.floor(sentences.length / maxSteps);
+  const remainder = sentences.length % maxSteps;
+  const steps: string[] = [];
+  let start = 0;
+  for (let i = 0; i < maxSteps; i++) {
+    const end = start + base + (i < remainder ? 1 : 0);
+    steps.push(sentences.slice(start, end).join(' '));
+    start = end;
+  }
+  return steps;
+}

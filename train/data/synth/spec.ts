@@ -1,0 +1,101 @@
+// The synthetic dataset's vocabulary and knobs. Deliberately tiny (4 colours, 4 shapes,
+// 4 directions, a small grid) so a transformer trained from scratch in minutes can learn it;
+// what makes it hard is the chain of lookups, not the perception.
+import { UserError } from '../../../engine/errors.js';
+
+export const COLOURS = ['red', 'green', 'blue', 'yellow'] as const;
+export const SHAPES = ['circle', 'square', 'triangle', 'cross'] as const;
+export type Colour = (typeof COLOURS)[number];
+export type Shape = (typeof SHAPES)[number];
+
+/** Row/column offsets of one move. Rows count down from the top, columns right from the left. */
+export const DIRECTIONS = { right: [0, 1], left: [0, -1], up: [-1, 0], down: [1, 0] } as const;
+export type Direction = keyof typeof DIRECTIONS;
+export const DIRECTION_NAMES = Object.keys(DIRECTIONS) as Direction[];
+
+/**
+ * What the question finally asks about the object reached at the end of the moves:
+ * its colour, its shape, or how many objects in the picture share its colour.
+ */
+export const QUERY_KINDS = ['colour', 'shape', 'count'] as const;
+export type QueryKind = (typeof QUERY_KINDS)[number];
+
+/**
+ * Count questions use four colours with four *different* counts (1+2+3+4 = 10 objects at
+ * least), so "the count that appears in the picture" or "the largest count" cannot answer them.
+ */
+export const MIN_OBJECTS_FOR_COUNT = 10;
+
+/** Every colour and every shape occurs at least twice (see generate.ts), so 4 x 2 objects. */
+export const MIN_OBJECTS = 8;
+
+export interface SynthOptions {
+  train: number;
+  val: number;
+  test: number;
+  seed: number;
+  /** Cells per side of the square grid. */
+  grid: number;
+  /** Objects per picture (each in its own cell). */
+  objects: number;
+  /** Reasoning steps per problem: locate, then moves, then (count questions) the count. */
+  steps: number;
+  /** Side of the square PNG in pixels; a multiple of `grid`. */
+  imageSize: number;
+  queries: QueryKind[];
+}
+
+/**
+ * Defaults: a 4x4 grid in 32x32 pixels, so each cell is exactly one 8x8 patch: one image
+ * token per grid cell, which is what latent-vision selection picks from.
+ */
+export const DEFAULT_SYNTH: SynthOptions = {
+  train: 2000, val: 200, test: 400, seed: 1, grid: 4, objects: 10, steps: 3, imageSize: 32,
+  queries: ['colour', 'shape', 'count'],
+};
+
+export const LIMITS = {
+  split: 200_000, grid: [3, 8], steps: [3, 8], imageSize: 512, minCellPx: 8, maxObjects: 40,
+} as const;
+
+function intIn(name: string, value: number, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new UserError(`${name} must be an integer, got ${value}`);
+  if (value < min || value > max) throw new UserError(`${name} must be in [${min}, ${max}], got ${value}`);
+  return value;
+}
+
+/** Moves needed for a query kind with `steps` steps (1 step locates; count adds a count step). */
+export function movesFor(query: QueryKind, steps: number): number {
+  return query === 'count' ? steps - 2 : steps - 1;
+}
+
+/** Fills defaults and checks every knob; anything inconsistent is the user's error. */
+export function resolveSynthOptions(partial: Partial<SynthOptions>): SynthOptions {
+  const o: SynthOptions = { ...DEFAULT_SYNTH, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  intIn('--train', o.train, 0, LIMITS.split);
+  intIn('--val', o.val, 0, LIMITS.split);
+  intIn('--test', o.test, 0, LIMITS.split);
+  if (o.train + o.val + o.test === 0) throw new UserError('nothing to generate: --train, --val and --test are all 0');
+  intIn('--seed', o.seed, 0, 2 ** 32 - 1);
+  intIn('--grid', o.grid, LIMITS.grid[0], LIMITS.grid[1]);
+  intIn('--steps', o.steps, LIMITS.steps[0], LIMITS.steps[1]);
+  intIn('--image-size', o.imageSize, o.grid * LIMITS.minCellPx, LIMITS.imageSize);
+  if (o.imageSize % o.grid !== 0) {
+    throw new UserError(`--image-size ${o.imageSize} is not a multiple of --grid ${o.grid}; cells must be whole pixels (try ${o.grid * Math.max(LIMITS.minCellPx, Math.round(o.imageSize / o.grid))})`);
+  }
+  const cells = o.grid * o.grid;
+  intIn('--objects', o.objects, MIN_OBJECTS, Math.min(cells, LIMITS.maxObjects));
+  if (!Array.isArray(o.queries) || o.queries.length === 0) throw new UserError('--queries needs at least one of colour, shape, count');
+  for (const q of o.queries) {
+    if (!(QUERY_KINDS as readonly string[]).includes(q)) throw new UserError(`--queries: unknown kind "${q}" (expected colour, shape, count)`);
+  }
+  if (new Set(o.queries).size !== o.queries.length) throw new UserError(`--queries lists a kind twice: ${o.queries.join(',')}`);
+  if (o.queries.includes('count') && o.objects < MIN_OBJECTS_FOR_COUNT) {
+    throw new UserError(`count questions need --objects >= ${MIN_OBJECTS_FOR_COUNT} (four colours with distinct counts); got ${o.objects}. Use more objects or --queries colour,shape`);
+  }
+  for (const q of o.queries) {
+    const cellsOnPath = movesFor(q, o.steps) + 1;
+    if (cellsOnPath > o.objects) throw new UserError(`--steps ${o.steps} needs ${cellsOnPath} objects on the path of a ${q} question, but --objects is ${o.objects}`);
+  }
+  return o;
+}
