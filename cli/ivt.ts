@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { registerDataCommands } from '../train/data/cli.js';
 import { registerEngineCommands } from './engine_commands.js';
 import { registerDemoCommands } from './demo_commands.js';
+import { registerBenchCommands } from './bench_commands.js';
 import { UserError } from '../engine/errors.js';
 
 const program = new Command();
@@ -12,6 +13,7 @@ program.name('ivt').description('WebGPU tensor engine and IVT-LR latent multimod
 registerEngineCommands(program);
 registerDataCommands(program);
 registerDemoCommands(program);
+registerBenchCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,31 @@
+// `ivt bench ...`: benchmarks (not tests). Each writes JSON (--json) and a markdown table.
+import { Command } from 'commander';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { runKernelBench, markdownTable } from '../bench/kernels.js';
+import { shutdownEngine } from '../engine/tensor.js';
+
+function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+export function registerBenchCommands(program: Command): void {
+  const bench = program.command('bench').description('benchmarks: kernels against the measured peak and TensorFlow.js');
+  bench
+    .command('kernels')
+    .description('time the hot kernels; FMA peak and TensorFlow.js WebGPU measured in the same run')
+    .option('--json <file>', 'write the JSON report here')
+    .option('--md <file>', 'write the markdown table here')
+    .option('--no-peer', 'skip TensorFlow.js')
+    .action(async (o: { json?: string; md?: string; peer: boolean }) => {
+      const report = await runKernelBench({ peer: o.peer });
+      const md = markdownTable(report);
+      console.log('\n' + md);
+      if (o.json) writeAtomic(o.json, JSON.stringify(report, null, 2) + '\n');
+      if (o.md) writeAtomic(o.md, md + '\n');
+      await shutdownEngine();
+    });
+}
