@@ -91,7 +91,7 @@ export function finishReport(report: LoadReport, records: ProblemRecord[], sourc
   if (report.missingImagePolicy === 'error' && report.missingImage > 0) {
     throw new UserError(
       `${source}: ${report.missingImage} record(s) name an image file that does not exist ` +
-      `(first: ${report.missingExamples[0]}); pass a missing-image policy ('skip' or 'text-only') to load them anyway`,
+      `(first: ${report.missingExamples[0]}); choose a missing-image policy to load the rest (CLI: --missing-image skip or text-only)`,
     );
   }
   for (const r of records) {

@@ -1,0 +1,89 @@
+// The evidence that the synthetic problems need the image AND the steps: honest shortcut
+// rules, fitted on a training split and scored on a test split, stay near chance (25%),
+// while the oracle that follows every step scores 100%. Negative controls show the rules
+// are not toothless: on deliberately leaky data they find the leak.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { resolveSynthOptions } from '../../train/data/synth/spec.js';
+import { generateSplit, toProblemRecord, type SynthProblem } from '../../train/data/synth/generate.js';
+import { textOnlyBaselines } from '../../train/data/baselines.js';
+import { lookupBaselines, type Example } from '../../train/data/synth/lookups.js';
+import { judgeStats } from '../../train/data/check.js';
+import { datasetStats } from '../../train/data/stats.js';
+import type { Scene } from '../../train/data/synth/scene.js';
+
+// 4000 training and 2000 test problems: the standard error of an accuracy near 25% on the
+// test set is about 1%, so "near chance" below means within 4 standard errors for text rules.
+const options = resolveSynthOptions({ seed: 20240601 });
+const train = generateSplit(options, 'train', 4000);
+const testSet = generateSplit(options, 'test', 2000);
+const records = (ps: SynthProblem[]) => ps.map((p) => toProblemRecord(p));
+const examples = (ps: SynthProblem[]): Example[] => ps.map((p) => ({ record: toProblemRecord(p), scene: p.scene }));
+
+const TEXT_LIMIT = 0.25 + 0.04;
+const LOOKUP_LIMIT = 0.25 + 0.08; // one random cell is the asked-about cell 1 time in ~10
+
+test('every text-only rule is near chance (the image is needed)', () => {
+  const results = textOnlyBaselines(records(train), records(testSet));
+  assert.ok(results.length >= 6);
+  for (const b of results) {
+    assert.is(b.chance, 0.25);
+    assert.ok(b.accuracy <= TEXT_LIMIT, `${b.name}: ${b.accuracy}`);
+    assert.ok(b.accuracy >= 0.25 - 0.05, `${b.name}: ${b.accuracy} (far below chance would itself be a leak)`);
+  }
+});
+
+test('every single-lookup rule is near chance and the all-steps oracle is perfect (the steps are needed)', () => {
+  const results = lookupBaselines(examples(train), examples(testSet));
+  const oracle = results.find((b) => b.name === 'oracle-all-steps')!;
+  assert.is(oracle.accuracy, 1);
+  const rules = results.filter((b) => b !== oracle);
+  assert.ok(rules.length >= 8);
+  for (const b of rules) assert.ok(b.accuracy <= LOOKUP_LIMIT, `${b.name}: ${b.accuracy}`);
+});
+
+test('the same holds for each question kind separately', () => {
+  for (const kind of options.queries) {
+    const tr = train.filter((p) => p.scene.query === kind);
+    const te = testSet.filter((p) => p.scene.query === kind);
+    for (const b of textOnlyBaselines(records(tr), records(te))) assert.ok(b.accuracy <= 0.25 + 0.06, `${kind} ${b.name}: ${b.accuracy}`);
+    for (const b of lookupBaselines(examples(tr), examples(te))) {
+      if (b.name === 'oracle-all-steps') assert.is(b.accuracy, 1);
+      else assert.ok(b.accuracy <= 0.25 + 0.1, `${kind} ${b.name}: ${b.accuracy}`);
+    }
+  }
+});
+
+test('judgeStats passes the generated data', () => {
+  const all = [...records(train), ...records(testSet)];
+  const scenes = new Map<string, Scene>([...train, ...testSet].map((p) => [p.pid, p.scene]));
+  const stats = datasetStats({ records: all, report: {} as never }, scenes);
+  const verdict = judgeStats(stats);
+  assert.equal(verdict.failures, []);
+  assert.ok(verdict.ok);
+});
+
+test('negative control: text rules catch an answer leaked into the question text', () => {
+  const leak = (ps: SynthProblem[]) => records(ps).map((r) => ({ ...r, question: `${r.question} (${r.choices[r.answerIndex]})` }));
+  const results = textOnlyBaselines(leak(train), leak(testSet));
+  const best = Math.max(...results.map((b) => b.accuracy));
+  assert.ok(best > 0.9, `best text rule on leaky data: ${best}`);
+});
+
+test('negative control: lookup rules catch a picture where the answer is simply the most common value', () => {
+  // Recolour every object with the target's colour: "most common colour" then answers colour questions.
+  const colourOnly = (ps: SynthProblem[]): Example[] => examples(ps.filter((p) => p.scene.query === 'colour')).map((e) => {
+    const answer = e.record.choices[e.record.answerIndex]!;
+    return { ...e, scene: { ...e.scene, objects: e.scene.objects.map((o) => ({ ...o, colour: answer as never })) } };
+  });
+  const results = lookupBaselines(colourOnly(train), colourOnly(testSet));
+  assert.ok(results.find((b) => b.name === 'most-common')!.accuracy > 0.99);
+  const verdict = judgeStats({
+    ...datasetStats({ records: records(testSet.slice(0, 8)), report: {} as never }),
+    lookupBaselines: results,
+  });
+  assert.not.ok(verdict.ok);
+  assert.ok(verdict.failures.some((f) => f.includes('most-common')));
+});
+
+test.run();

@@ -1,0 +1,206 @@
+// The synthetic generator: determinism, knob validation, atomic writing, ScienceQA layout
+// read back by the loader, pictures that match their scenes, and problems whose steps each
+// look at a different part of the picture.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import { writeSynthDataset } from '../../train/data/synth/write.js';
+import { generateProblem, generateSplit } from '../../train/data/synth/generate.js';
+import { resolveSynthOptions, COLOURS, SHAPES } from '../../train/data/synth/spec.js';
+import { objectAt, pathCells, solveScene, countColour } from '../../train/data/synth/scene.js';
+import { readScenes, inconsistentRecords, withScenes } from '../../train/data/synth/lookups.js';
+import { sceneImageDifference } from '../../train/data/synth/verify.js';
+import { COLOUR_HEX } from '../../train/data/synth/render.js';
+import { writeFolderAtomically } from '../../train/data/atomic.js';
+import { loadScienceQA } from '../../train/data/scienceqa.js';
+import { rejectsUserError, tempDir, throwsUserError } from './util.js';
+
+const small = { train: 24, val: 8, test: 12 };
+
+function digest(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (d: string): void => {
+    for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(d, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else { h.update(p.slice(dir.length)); h.update(readFileSync(p)); }
+    }
+  };
+  walk(dir);
+  return h.digest('hex');
+}
+
+test('same seed, same bytes (problems.json, splits and every PNG); another seed differs', async () => {
+  const root = tempDir('synth-det');
+  await writeSynthDataset(join(root, 'a'), { ...small, seed: 7 });
+  await writeSynthDataset(join(root, 'b'), { ...small, seed: 7 });
+  await writeSynthDataset(join(root, 'c'), { ...small, seed: 8 });
+  assert.is(digest(join(root, 'a')), digest(join(root, 'b')));
+  assert.is.not(readFileSync(join(root, 'a', 'problems.json'), 'utf8'), readFileSync(join(root, 'c', 'problems.json'), 'utf8'));
+});
+
+test('a problem depends only on (seed, split, index): changing other split sizes keeps it', () => {
+  const o1 = resolveSynthOptions({ train: 10, test: 5, seed: 3 });
+  const o2 = resolveSynthOptions({ train: 500, test: 50, seed: 3 });
+  assert.equal(generateSplit(o1, 'test', 5), generateSplit(o2, 'test', 50).slice(0, 5));
+  assert.equal(generateProblem(o1, 'train', 4), generateProblem(o2, 'train', 4));
+});
+
+test('written in ScienceQA layout and read back by the ScienceQA loader', async () => {
+  const dir = join(tempDir('synth-layout'), 'ds');
+  const summary = await writeSynthDataset(dir, { ...small, seed: 2 });
+  assert.equal(summary.counts, { train: 24, val: 8, test: 12 });
+  const splits = JSON.parse(readFileSync(join(dir, 'pid_splits.json'), 'utf8')) as Record<string, string[]>;
+  assert.equal(Object.keys(splits), ['train', 'val', 'test']);
+  const problems = JSON.parse(readFileSync(join(dir, 'problems.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+  for (const pid of splits['test']!) {
+    const p = problems[pid]!;
+    for (const f of ['question', 'choices', 'answer', 'hint', 'image', 'lecture', 'solution', 'split']) assert.ok(f in p, `field ${f}`);
+    assert.is(p['image'], 'image.png');
+    assert.ok(existsSync(join(dir, 'images', 'test', pid, 'image.png')));
+  }
+  const { records, report } = loadScienceQA(dir);
+  assert.is(records.length, 44);
+  assert.is(report.withImage, 44);
+  const scenes = readScenes(dir);
+  assert.equal(inconsistentRecords(withScenes(records, scenes)!), []);
+  for (const r of records) {
+    assert.is(r.choices.length, 4);
+    assert.is(r.steps.length, 3, 'default: 3 steps, one sentence each');
+    assert.is(r.choices[r.answerIndex], solveScene(scenes.get(r.id)!));
+  }
+  const meta = await sharp(records[0]!.imagePath!).metadata();
+  assert.equal([meta.width, meta.height, meta.channels], [32, 32, 3]);
+});
+
+test('pictures show exactly their scenes (re-rendered and compared, and cell centres read back)', async () => {
+  const dir = join(tempDir('synth-pixels'), 'ds');
+  await writeSynthDataset(dir, { train: 6, val: 0, test: 6, seed: 5 });
+  const { records } = loadScienceQA(dir);
+  const scenes = readScenes(dir);
+  const hex = (c: string) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+  for (const r of records) {
+    const scene = scenes.get(r.id)!;
+    assert.is(await sceneImageDifference(r.imagePath!, scene), 0);
+    // Independent of the renderer: every occupied cell shows its object's colour, every
+    // empty cell is background, read from the decoded PNG.
+    const { data } = await sharp(r.imagePath!).raw().toBuffer({ resolveWithObject: true });
+    const cell = 32 / scene.grid;
+    for (let row = 0; row < scene.grid; row++) {
+      for (let col = 0; col < scene.grid; col++) {
+        const o = objectAt(scene, row, col);
+        // The circle is a ring, so sample its rim (left of centre); other shapes are solid at the centre.
+        const x = Math.floor(col * cell + cell / 2) - (o?.shape === 'circle' ? 3 : 0);
+        const y = Math.floor(row * cell + cell / 2);
+        const px = [0, 1, 2].map((c) => data[(y * 32 + x) * 3 + c]!);
+        const want = o ? hex(COLOUR_HEX[o.colour]) : [255, 255, 255];
+        const diff = Math.max(...px.map((v, i) => Math.abs(v - want[i]!)));
+        assert.ok(diff <= 60, `${r.id} cell (${row},${col}) ${o ? o.colour : 'empty'}: pixel ${px} vs ${want}`);
+      }
+    }
+  }
+});
+
+test('scene invariants: unique start, walk on objects, distinct cells, every colour and shape present', () => {
+  const o = resolveSynthOptions({ train: 600, seed: 11 });
+  for (const p of generateSplit(o, 'train', 600)) {
+    const s = p.scene;
+    assert.is(s.objects.length, o.objects);
+    const start = objectAt(s, s.start[0], s.start[1])!;
+    assert.is(s.objects.filter((x) => x.colour === start.colour && x.shape === start.shape).length, 1);
+    const cells = pathCells(s).map(([r, c]) => `${r},${c}`);
+    assert.is(new Set(cells).size, cells.length, 'each step visits a different cell');
+    for (const c of pathCells(s)) assert.ok(objectAt(s, c[0], c[1]), 'walk stays on objects');
+    for (const c of COLOURS) assert.ok(s.objects.some((x) => x.colour === c));
+    for (const sh of SHAPES) assert.ok(s.objects.some((x) => x.shape === sh));
+    if (s.query === 'count') {
+      const counts = COLOURS.map((c) => countColour(s, c));
+      assert.is(new Set(counts).size, 4, 'four different colour counts');
+      assert.equal([...p.choices].sort(), counts.map(String).sort());
+    }
+    // One sentence per step: locate + one per move (+ the count).
+    assert.is(p.solution.split('. ').length, 1 + s.moves.length + (s.query === 'count' ? 1 : 0));
+  }
+});
+
+test('letters and answer values are balanced; all question kinds occur', () => {
+  const o = resolveSynthOptions({ seed: 4 });
+  const ps = generateSplit(o, 'train', 1200);
+  const letters = [0, 0, 0, 0];
+  const kinds: Record<string, number> = {};
+  const values: Record<string, number> = {};
+  for (const p of ps) {
+    letters[p.answerIndex]! += 1;
+    kinds[p.scene.query] = (kinds[p.scene.query] ?? 0) + 1;
+    if (p.scene.query !== 'count') values[p.choices[p.answerIndex]!] = (values[p.choices[p.answerIndex]!] ?? 0) + 1;
+  }
+  assert.equal(letters, [300, 300, 300, 300]);
+  assert.equal(kinds, { colour: 400, shape: 400, count: 400 });
+  for (const v of Object.values(values)) assert.is(v, 100);
+});
+
+test('knobs: more steps means more moves; grid, objects and image size are honoured', async () => {
+  const o = resolveSynthOptions({ steps: 5, grid: 5, objects: 12, imageSize: 40, queries: ['colour', 'count'] });
+  for (const p of generateSplit(o, 'val', 40)) {
+    assert.is(p.scene.moves.length, p.scene.query === 'count' ? 3 : 4);
+    assert.is(p.scene.grid, 5);
+    assert.is(p.scene.objects.length, 12);
+    assert.ok(p.scene.query !== 'shape');
+  }
+  const dir = join(tempDir('synth-knobs'), 'ds');
+  await writeSynthDataset(dir, { train: 2, val: 0, test: 0, grid: 5, imageSize: 40, objects: 12, steps: 5 });
+  const meta = await sharp(join(dir, 'images', 'train', 'train-0', 'image.png')).metadata();
+  assert.is(meta.width, 40);
+  const { records } = loadScienceQA(dir, { maxSteps: 3 });
+  assert.ok(records.every((r) => r.steps.length === 3), 'more sentences than 3 merge into 3 steps');
+});
+
+test('bad knobs are user errors', () => {
+  throwsUserError(() => resolveSynthOptions({ train: -1 }), '--train', '[0, 200000]');
+  throwsUserError(() => resolveSynthOptions({ train: 0, val: 0, test: 0 }), 'nothing to generate');
+  throwsUserError(() => resolveSynthOptions({ steps: 2 }), '--steps', '[3, 8]');
+  throwsUserError(() => resolveSynthOptions({ imageSize: 34 }), '--image-size 34 is not a multiple of --grid 4');
+  throwsUserError(() => resolveSynthOptions({ imageSize: 16 }), '--image-size', '[32, 512]');
+  throwsUserError(() => resolveSynthOptions({ objects: 9 }), 'count questions need --objects >= 10');
+  throwsUserError(() => resolveSynthOptions({ objects: 17 }), '--objects', '[8, 16]');
+  throwsUserError(() => resolveSynthOptions({ queries: ['colour', 'size' as never] }), 'unknown kind "size"');
+  throwsUserError(() => resolveSynthOptions({ seed: 1.5 }), '--seed must be an integer');
+});
+
+test('atomic: an existing non-empty folder is refused without --force and left untouched', async () => {
+  const dir = join(tempDir('synth-atomic'), 'ds');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'keep.txt'), 'mine');
+  await rejectsUserError(() => writeSynthDataset(dir, small), 'not empty', '--force');
+  assert.equal(readdirSync(dir), ['keep.txt']);
+  await writeSynthDataset(dir, small, { force: true });
+  assert.ok(!existsSync(join(dir, 'keep.txt')));
+  assert.ok(existsSync(join(dir, 'problems.json')));
+});
+
+test('atomic: a failure while writing leaves neither the target nor temporary folders', async () => {
+  const parent = tempDir('synth-fail');
+  const target = join(parent, 'out');
+  let threw = false;
+  try {
+    await writeFolderAtomically(target, async (tmp) => {
+      writeFileSync(join(tmp, 'half.json'), '{');
+      throw new Error('disk full (simulated)');
+    });
+  } catch (err) {
+    threw = (err as Error).message.includes('simulated');
+  }
+  assert.ok(threw);
+  assert.equal(readdirSync(parent), []);
+  // And with --force over an existing folder, the old folder survives the failure intact.
+  mkdirSync(target);
+  writeFileSync(join(target, 'old.txt'), 'old');
+  await writeFolderAtomically(target, async () => { throw new Error('simulated'); }, { force: true }).catch(() => undefined);
+  assert.equal(readdirSync(parent), ['out']);
+  assert.equal(readdirSync(target), ['old.txt']);
+});
+
+test.run();
