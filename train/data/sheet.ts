@@ -2,7 +2,7 @@
 // row/column numbers and, for synthetic pictures, cell lines), then the question, the
 // choices (the correct one marked), the reasoning steps and the answer, drawn as SVG text
 // and rasterised with sharp into one PNG.
-import { writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import sharp, { type OverlayOptions } from 'sharp';
 import { letterOf, type ProblemRecord } from './record.js';
 import { loadRgb } from '../images.js';
@@ -121,6 +121,14 @@ export async function renderContactSheet(records: readonly ProblemRecord[], outF
     .composite([...composites, { input: wrapSvg(overlay), left: 0, top: 0 }])
     .png()
     .toBuffer();
-  writeFileSync(outFile, png);
+  // Write beside the target, then rename: a reader never sees half a PNG.
+  const tmp = `${outFile}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, png);
+    renameSync(tmp, outFile);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
   return chosen.length;
 }
