@@ -12,6 +12,8 @@ export { crossEntropy } from './ops/loss.js';
 export { reshape, permute, transpose, slice, concat } from './ops/shape.js';
 export { dropout } from './ops/dropout.js';
 export { cast } from './ops/cast.js';
+export { attention, attentionPacked } from './ops/attention.js';
+export type { AttentionOptions } from './ops/attention.js';
 export { AdamW } from './optim.js';
 export type { AdamWOptions } from './optim.js';
 export { getDevice, device, Device } from './device.js';

@@ -154,3 +154,66 @@ export function refGrads(f: (xs: F64[]) => F64, inputs: F64[], R: F64, which: bo
     return g;
   });
 }
+
+/**
+ * Multi-head attention on [B, T, D] layouts. Key j is visible to query i iff
+ * j >= keyStart[b] and (!causal or j <= qPos0 + i). Returns the output [B, Tq, D] and the
+ * probabilities [B, H, Tq, Tk] (for checking the accumulator).
+ */
+export function attention(q: F64, k: F64, v: F64, B: number, Tq: number, Tk: number, D: number, H: number,
+  o: { causal: boolean; qPos0: number; keyStart?: number[]; scale?: number }): { out: F64; probs: F64 } {
+  const hd = D / H, scale = o.scale ?? 1 / Math.sqrt(hd);
+  const out = new Float64Array(B * Tq * D), probs = new Float64Array(B * H * Tq * Tk);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Tq; i++) {
+    const s = new Float64Array(Tk).fill(-Infinity);
+    for (let j = 0; j < Tk; j++) {
+      if (j < (o.keyStart?.[b] ?? 0) || (o.causal && j > o.qPos0 + i)) continue;
+      let acc = 0;
+      for (let d = 0; d < hd; d++) acc += q[(b * Tq + i) * D + h * hd + d] * k[(b * Tk + j) * D + h * hd + d];
+      s[j] = acc * scale;
+    }
+    const m = Math.max(...s);
+    if (m === -Infinity) continue;
+    let z = 0;
+    for (let j = 0; j < Tk; j++) z += Math.exp(s[j] - m);
+    for (let j = 0; j < Tk; j++) {
+      const p = Math.exp(s[j] - m) / z;
+      probs[((b * H + h) * Tq + i) * Tk + j] = p;
+      for (let d = 0; d < hd; d++) out[(b * Tq + i) * D + h * hd + d] += p * v[(b * Tk + j) * D + h * hd + d];
+    }
+  }
+  return { out, probs };
+}
+
+/** Analytic float64 gradients of sum(attention(q, k, v) * R) (the FD reference is too slow at these sizes). */
+export function attentionGrads(q: F64, k: F64, v: F64, R: F64, B: number, Tq: number, Tk: number, D: number, H: number,
+  o: { causal: boolean; qPos0: number; keyStart?: number[] }): [F64, F64, F64] {
+  const hd = D / H, scale = 1 / Math.sqrt(hd);
+  const { probs } = attention(q, k, v, B, Tq, Tk, D, H, o);
+  const dq = new Float64Array(q.length), dk = new Float64Array(k.length), dv = new Float64Array(v.length);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Tq; i++) {
+    const P = (j: number) => probs[((b * H + h) * Tq + i) * Tk + j];
+    const qi = (b * Tq + i) * D + h * hd;
+    const dp = new Float64Array(Tk);
+    let dot = 0;
+    for (let j = 0; j < Tk; j++) {
+      const kj = (b * Tk + j) * D + h * hd;
+      let s = 0;
+      for (let d = 0; d < hd; d++) s += R[qi + d] * v[kj + d];
+      dp[j] = s;
+      dot += P(j) * s;
+    }
+    for (let j = 0; j < Tk; j++) {
+      const p = P(j);
+      if (p === 0) continue;
+      const kj = (b * Tk + j) * D + h * hd;
+      const ds = p * (dp[j] - dot);
+      for (let d = 0; d < hd; d++) {
+        dv[kj + d] += p * R[qi + d];
+        dq[qi + d] += scale * ds * k[kj + d];
+        dk[kj + d] += scale * ds * q[qi + d];
+      }
+    }
+  }
+  return [dq, dk, dv];
+}

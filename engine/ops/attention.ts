@@ -1,0 +1,160 @@
+// Fused multi-head attention (shaders/attention.wgsl): forward with an online softmax, no
+// [T, T] matrix in memory; backward recomputes scores from the saved log-sum-exp.
+//
+// Operands are [B, T, D] row layouts (D = heads * headDim), either three tensors or one packed
+// [B, T, 3D] projection. Keys and values may be a preallocated cache of capacity > kvLen
+// (inference). Differentiable with respect to every operand, including keys and values that
+// a KV cache concatenated from earlier passes of the same graph.
+import { record } from '../autograd.js';
+import { f32, BufferBinding } from '../runtime.js';
+import { empty, keep, rt, Tensor } from '../tensor.js';
+import { fillRaw } from './elementwise.js';
+import { slice } from './shape.js';
+
+export interface AttentionOptions {
+  heads: number;
+  causal: boolean;
+  /** Absolute position of query 0 among the keys (causal masking). Default Tk - Tq. */
+  qPos0?: number;
+  /** i32 [B]: first visible key per batch row (left padding). Default: all keys visible. */
+  keyStart?: Tensor | null;
+  /** Number of valid key rows when k/v are a cache with more capacity. Default: all rows. */
+  kvLen?: number;
+  /** Softmax scale; default 1/sqrt(headDim). */
+  scale?: number;
+  /** Latent-vision accumulator: add query row `row`'s probabilities onto keys imgStart[b]..+J into acc[b, J]. */
+  accumulate?: { acc: Tensor; row: number; imgStart: Tensor } | null;
+}
+
+interface Operand {
+  t: Tensor;
+  off: number;
+  row: number;
+  batch: number;
+}
+
+let zeroI32: Tensor | null = null;
+function zerosI32(n: number): Tensor {
+  if (!zeroI32 || zeroI32.isDisposed || zeroI32.size < n) {
+    zeroI32?.dispose();
+    zeroI32 = keep(fillRaw(empty([Math.max(n, 64)], 'i32'), 0));
+  }
+  return zeroI32;
+}
+let dummyAcc: Tensor | null = null;
+function dummyAccumulator(): Tensor {
+  if (!dummyAcc || dummyAcc.isDisposed) dummyAcc = keep(fillRaw(empty([4], 'i32'), 0));
+  return dummyAcc;
+}
+
+function checkHeadDim(D: number, heads: number): number {
+  if (D % heads !== 0) throw new Error(`attention: width ${D} is not divisible by ${heads} heads`);
+  const hd = D / heads;
+  if (hd % 4 !== 0 || hd < 4 || hd > 256) throw new Error(`attention: head dim ${hd} must be a multiple of 4 in [4, 256]`);
+  return hd;
+}
+
+/** Attention over separate q [B, Tq, D], k and v [B, Tcap, D]. Returns [B, Tq, D]. */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
+  for (const [n, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.dtype !== 'f32' || t.rank !== 3) throw new Error(`attention: ${n} must be f32 [B, T, D], got ${t.dtype} [${t.shape}]`);
+  }
+  const [B, Tq, D] = q.shape;
+  const Tcap = k.shape[1];
+  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[2] !== D || v.shape[2] !== D || v.shape[1] !== Tcap) {
+    throw new Error(`attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not agree`);
+  }
+  const Tk = opts.kvLen ?? Tcap;
+  if (Tk > Tcap) throw new Error(`attention: kvLen ${Tk} exceeds the cache capacity ${Tcap}`);
+  const op = (t: Tensor): Operand => ({ t, off: 0, row: D, batch: t.shape[1] * D });
+  return run(op(q), op(k), op(v), { B, Tq, Tk, D }, opts, (g, saved) => {
+    if (Tk !== Tcap && (k.requiresGrad || v.requiresGrad)) throw new Error('attention: gradients through a partially filled cache buffer are not supported; use a graph cache');
+    const dq = empty([B, Tq, D]);
+    const dkv = empty([B, Tk, 2 * D]);
+    backwardKernels(saved, g, { t: dq, off: 0, row: D, batch: Tq * D }, { t: dkv, kOff: 0, vOff: D, row: 2 * D, batch: Tk * 2 * D });
+    const dk = k.requiresGrad ? slice(dkv, 2, 0, D) : null;
+    const dv = v.requiresGrad ? slice(dkv, 2, D, 2 * D) : null;
+    dkv.dispose();
+    return [dq, dk, dv];
+  }, [q, k, v]);
+}
+
+/** Self-attention over a packed projection qkv [B, T, 3D] (q, k, v side by side). Returns [B, T, D]. */
+export function attentionPacked(qkv: Tensor, opts: AttentionOptions): Tensor {
+  if (qkv.dtype !== 'f32' || qkv.rank !== 3 || qkv.shape[2] % 3 !== 0) throw new Error(`attentionPacked: qkv must be f32 [B, T, 3D], got [${qkv.shape}]`);
+  const [B, T, D3] = qkv.shape;
+  const D = D3 / 3;
+  const at = (off: number): Operand => ({ t: qkv, off, row: D3, batch: T * D3 });
+  return run(at(0), at(D), at(2 * D), { B, Tq: T, Tk: T, D }, opts, (g, saved) => {
+    const dqkv = empty([B, T, D3]);
+    backwardKernels(saved, g, { t: dqkv, off: 0, row: D3, batch: T * D3 }, { t: dqkv, kOff: D, vOff: 2 * D, row: D3, batch: T * D3 });
+    return [dqkv];
+  }, [qkv]);
+}
+
+interface Saved {
+  q: Operand;
+  k: Operand;
+  v: Operand;
+  o: Tensor;
+  lse: Tensor;
+  keyStart: Tensor;
+  dims: { B: number; Tq: number; Tk: number; D: number; H: number; hd: number; qPos0: number; causal: boolean; scale: number };
+}
+
+const WG = 64;
+
+function run(
+  q: Operand, k: Operand, v: Operand,
+  d: { B: number; Tq: number; Tk: number; D: number },
+  opts: AttentionOptions,
+  bwd: (g: Tensor, s: Saved) => (Tensor | null)[],
+  inputs: Tensor[],
+): Tensor {
+  const H = opts.heads;
+  const hd = checkHeadDim(d.D, H);
+  const qPos0 = opts.qPos0 ?? (opts.causal ? d.Tk - d.Tq : 0);
+  if (opts.causal && (qPos0 < 0 || qPos0 + d.Tq > d.Tk + d.Tq)) throw new Error(`attention: query offset ${qPos0} is invalid for ${d.Tk} keys`);
+  const scale = opts.scale ?? 1 / Math.sqrt(hd);
+  const keyStart = opts.keyStart ?? zerosI32(d.B);
+  if (keyStart.dtype !== 'i32' || keyStart.size < d.B) throw new Error(`attention: keyStart must be i32 [${d.B}], got ${keyStart.dtype} [${keyStart.shape}]`);
+  const acc = opts.accumulate ?? null;
+  let J = 0, accRow = 0xffffffff;
+  if (acc) {
+    if (acc.acc.dtype !== 'i32' || acc.acc.rank !== 2 || acc.acc.shape[0] !== d.B) throw new Error(`attention: accumulator must be i32 [B, J], got [${acc.acc.shape}]`);
+    if (acc.row < 0 || acc.row >= d.Tq) throw new Error(`attention: accumulator row ${acc.row} is outside the ${d.Tq} queries`);
+    J = acc.acc.shape[1];
+    accRow = acc.row;
+  }
+  const o = empty([d.B, d.Tq, d.D]);
+  const lse = empty([d.B, H, d.Tq]);
+  const r = rt();
+  const kernel = r.kernel('attention', { HD: hd, WG }, 'forward');
+  const bind = (x: Operand): BufferBinding => x.t.binding();
+  r.dispatch(kernel,
+    [bind(q), bind(k), bind(v), o.binding(), lse.binding(), keyStart.binding(), (acc?.imgStart ?? keyStart).binding(), (acc?.acc ?? dummyAccumulator()).binding()],
+    [d.B, H, d.Tq, d.Tk, q.off, q.row, q.batch, +opts.causal, k.off, k.row, k.batch, qPos0, v.off, v.row, v.batch, f32(scale), accRow, J, 0, 0],
+    [Math.ceil(d.Tq / WG), d.B * H]);
+  const saved: Saved = { q, k, v, o, lse, keyStart, dims: { ...d, H, hd, qPos0, causal: opts.causal, scale } };
+  return record(o, 'attention', inputs, (g) => bwd(g, saved));
+}
+
+function backwardKernels(
+  s: Saved, g: Tensor,
+  gq: { t: Tensor; off: number; row: number; batch: number },
+  gkv: { t: Tensor; kOff: number; vOff: number; row: number; batch: number },
+): void {
+  const { B, Tq, Tk, H, hd, qPos0, causal, scale } = s.dims;
+  const r = rt();
+  const dlt = empty([B, H, Tq]);
+  const common = [B, H, Tq, Tk, s.q.off, s.q.row, s.q.batch, +causal, s.k.off, s.k.row, s.k.batch, qPos0, s.v.off, s.v.row, s.v.batch, f32(scale)];
+  const params = [...common, gq.off, gq.row, gq.batch, 0, gkv.kOff, gkv.vOff, gkv.row, gkv.batch];
+  r.dispatch(r.kernel('attention', { HD: hd, WG }, 'backward_q'),
+    [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), s.o.binding(), g.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gq.t.binding()],
+    params, [Math.ceil(Tq / WG), B * H]);
+  r.dispatch(r.kernel('attention', { HD: hd, WG }, 'backward_kv'),
+    [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), g.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gkv.t.binding()],
+    params, [Math.ceil(Tk / WG), B * H]);
+  dlt.dispose();
+}
+

@@ -1,0 +1,126 @@
+// Fused attention against the float64 reference: every mask, query offsets, left padding,
+// head dims, packed and separate operands, forward and backward; the accumulator against
+// probabilities from full attention matrices.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as E from '../../engine/index.js';
+import { attention, attentionPacked } from '../../engine/ops/attention.js';
+import * as ref from '../ref.js';
+import { checkOp, close, gpu, randn, setup } from '../helpers.js';
+
+test.before(setup);
+
+function splitQkv(qkv: Float64Array, B: number, T: number, D: number): [Float64Array, Float64Array, Float64Array] {
+  const q = new Float64Array(B * T * D), k = new Float64Array(B * T * D), v = new Float64Array(B * T * D);
+  for (let r = 0; r < B * T; r++) for (let d = 0; d < D; d++) {
+    q[r * D + d] = qkv[r * 3 * D + d];
+    k[r * D + d] = qkv[r * 3 * D + D + d];
+    v[r * D + d] = qkv[r * 3 * D + 2 * D + d];
+  }
+  return [q, k, v];
+}
+
+const cases = [
+  { name: 'bidirectional hd=32', B: 2, Tq: 11, Tk: 11, H: 2, hd: 32, causal: false, qPos0: 0 },
+  { name: 'causal hd=32', B: 2, Tq: 13, Tk: 13, H: 3, hd: 32, causal: true, qPos0: 0 },
+  { name: 'causal offset into cache hd=64', B: 3, Tq: 5, Tk: 17, H: 2, hd: 64, causal: true, qPos0: 12 },
+  { name: 'causal single query hd=128', B: 2, Tq: 1, Tk: 9, H: 1, hd: 128, causal: true, qPos0: 8 },
+  { name: 'causal left padding hd=32', B: 3, Tq: 9, Tk: 9, H: 2, hd: 32, causal: true, qPos0: 0, keyStart: [0, 3, 8] },
+  { name: 'bidirectional padding hd=48', B: 2, Tq: 7, Tk: 7, H: 1, hd: 48, causal: false, qPos0: 0, keyStart: [2, 0] },
+];
+
+for (const c of cases) {
+  test(`attention ${c.name}`, async () => {
+    const D = c.H * c.hd;
+    const ks = c.keyStart ? E.fromArray(c.keyStart, [c.B], 'i32') : null;
+    await checkOp(c.name, {
+      inputs: [{ shape: [c.B, c.Tq, D] }, { shape: [c.B, c.Tk, D] }, { shape: [c.B, c.Tk, D] }],
+      gpu: ([q, k, v]) => attention(q, k, v, { heads: c.H, causal: c.causal, qPos0: c.qPos0, keyStart: ks }),
+      ref: ([q, k, v]) => ref.attention(q, k, v, c.B, c.Tq, c.Tk, D, c.H, { causal: c.causal, qPos0: c.qPos0, keyStart: c.keyStart }).out,
+      refGrad: ([q, k, v], R) => ref.attentionGrads(q, k, v, R, c.B, c.Tq, c.Tk, D, c.H, { causal: c.causal, qPos0: c.qPos0, keyStart: c.keyStart }),
+      rtol: 1e-4, gradRtol: 3e-4, noFd: c.hd > 32,
+    });
+    ks?.dispose();
+  });
+}
+
+test('packed qkv matches the reference, forward and backward', async () => {
+  const B = 2, T = 9, H = 2, hd = 32, D = H * hd;
+  await checkOp('packed', {
+    inputs: [{ shape: [B, T, 3 * D] }],
+    gpu: ([qkv]) => attentionPacked(qkv, { heads: H, causal: true }),
+    ref: ([qkv]) => ref.attention(...splitQkv(qkv, B, T, D), B, T, T, D, H, { causal: true, qPos0: 0 }).out,
+    refGrad: ([qkv], R) => {
+      const [dq, dk, dv] = ref.attentionGrads(...splitQkv(qkv, B, T, D), R, B, T, T, D, H, { causal: true, qPos0: 0 });
+      const out = new Float64Array(qkv.length);
+      for (let r = 0; r < B * T; r++) for (let d = 0; d < D; d++) {
+        out[r * 3 * D + d] = dq[r * D + d];
+        out[r * 3 * D + D + d] = dk[r * D + d];
+        out[r * 3 * D + 2 * D + d] = dv[r * D + d];
+      }
+      return [out];
+    },
+    rtol: 1e-4, gradRtol: 3e-4,
+  });
+});
+
+test('gradients flow through keys and values concatenated from an earlier pass (graph KV cache)', async () => {
+  // Pass 1 produces k1, v1 for 6 positions; pass 2 attends from 3 new queries over cache + 3 new keys.
+  const B = 2, H = 2, hd = 32, D = H * hd, T1 = 6, T2 = 3;
+  await checkOp('cache chain', {
+    inputs: [{ shape: [B, T1, D] }, { shape: [B, T1, D] }, { shape: [B, T2, D] }, { shape: [B, T2, D] }, { shape: [B, T2, D] }],
+    gpu: ([k1, v1, q2, k2, v2]) =>
+      attention(q2, E.concat([k1, k2], 1), E.concat([v1, v2], 1), { heads: H, causal: true, qPos0: T1 }),
+    ref: ([k1, v1, q2, k2, v2]) => {
+      const cat = (a: Float64Array, b: Float64Array) => ref.concatAxis([a, b], [[B, T1, D], [B, T2, D]], 1);
+      return ref.attention(q2, cat(k1, k2), cat(v1, v2), B, T2, T1 + T2, D, H, { causal: true, qPos0: T1 }).out;
+    },
+    refGrad: ([k1, v1, q2, k2, v2], R) => {
+      const cat = (a: Float64Array, b: Float64Array) => ref.concatAxis([a, b], [[B, T1, D], [B, T2, D]], 1);
+      const [dq, dk, dv] = ref.attentionGrads(q2, cat(k1, k2), cat(v1, v2), R, B, T2, T1 + T2, D, H, { causal: true, qPos0: T1 });
+      const split = (g: Float64Array, first: boolean) => ref.sliceAxis(g, [B, T1 + T2, D], 1, first ? 0 : T1, first ? T1 : T1 + T2);
+      return [split(dk, true), split(dv, true), dq, split(dk, false), split(dv, false)];
+    },
+    rtol: 1e-4, gradRtol: 3e-4, noFd: true,
+  });
+});
+
+test('a cache buffer with spare capacity: only kvLen rows are attended', async () => {
+  const B = 2, H = 2, hd = 32, D = H * hd, cap = 16, len = 10, Tq = 2;
+  const q = randn(B * Tq * D), k = randn(B * cap * D), v = randn(B * cap * D);
+  const got = await E.tidy(() => attention(gpu(q, [B, Tq, D]), gpu(k, [B, cap, D]), gpu(v, [B, cap, D]), { heads: H, causal: true, kvLen: len, qPos0: len - Tq })).toArray();
+  const trim = (x: Float64Array) => Float64Array.from({ length: B * len * D }, (_, i) => x[Math.floor(i / (len * D)) * cap * D + (i % (len * D))]);
+  const want = ref.attention(q, trim(k), trim(v), B, Tq, len, D, H, { causal: true, qPos0: len - Tq }).out;
+  close(got, want, 1e-4, 1e-5, 'cache buffer');
+});
+
+test('accumulator: probabilities of the designated row onto the image keys, summed over heads and calls', async () => {
+  const B = 3, T = 14, H = 3, hd = 32, D = H * hd, J = 6, row = T - 1;
+  const imgStart = [1, 4, 2], keyStart = [0, 2, 1];
+  const qs = [randn(B * T * D), randn(B * T * D)], ks = [randn(B * T * D), randn(B * T * D)], vs = [randn(B * T * D), randn(B * T * D)];
+  const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
+  const img = E.fromArray(imgStart, [B], 'i32'), kst = E.fromArray(keyStart, [B], 'i32');
+  for (let layer = 0; layer < 2; layer++) {
+    E.tidy(() => attention(gpu(qs[layer], [B, T, D]), gpu(ks[layer], [B, T, D]), gpu(vs[layer], [B, T, D]),
+      { heads: H, causal: true, keyStart: kst, accumulate: { acc, row, imgStart: img } }));
+  }
+  const got = Array.from(await acc.toArray(), (x) => x / 2 ** 24);
+  const want = new Float64Array(B * J);
+  for (let layer = 0; layer < 2; layer++) {
+    const { probs } = ref.attention(qs[layer], ks[layer], vs[layer], B, T, T, D, H, { causal: true, qPos0: 0, keyStart });
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let j = 0; j < J; j++) {
+      want[b * J + j] += probs[((b * H + h) * T + row) * T + imgStart[b] + j];
+    }
+  }
+  close(got, want, 0, 2e-6, 'accumulated scores');
+  for (const t of [acc, img, kst]) t.dispose();
+});
+
+test('bad shapes get clear errors', () => {
+  E.tidy(() => {
+    assert.throws(() => attention(E.zeros([2, 3, 30]), E.zeros([2, 3, 30]), E.zeros([2, 3, 30]), { heads: 4, causal: true }), /not divisible by 4 heads/);
+    assert.throws(() => attention(E.zeros([2, 3, 32]), E.zeros([2, 4, 32]), E.zeros([2, 5, 32]), { heads: 1, causal: true }), /do not agree/);
+  });
+});
+
+test.run();
