@@ -3,7 +3,7 @@
 import * as E from '../engine/index.js';
 import { Tensor, fromArray } from '../engine/tensor.js';
 import { InitRng, LayerNorm, ParamSet } from './nn.js';
-import { Block, causalMask } from './transformer.js';
+import { Block } from './transformer.js';
 
 export interface GptConfig {
   vocab: number;
@@ -27,7 +27,7 @@ export class Gpt {
     this.wte = this.ps.add('wte.weight', [cfg.vocab, cfg.dim], 'normal', 0.02);
     this.wpe = this.ps.add('wpe.weight', [cfg.maxLen, cfg.dim], 'normal', 0.01);
     this.blocks = Array.from({ length: cfg.layers }, (_, i) =>
-      new Block(this.ps, `h.${i}`, { dim: cfg.dim, heads: cfg.heads, mlpRatio: cfg.mlpRatio ?? 4, dropout: 0 }, cfg.layers));
+      new Block(this.ps, `h.${i}`, { dim: cfg.dim, heads: cfg.heads, mlpRatio: cfg.mlpRatio ?? 4 }, cfg.layers));
     this.lnF = new LayerNorm(this.ps, 'ln_f', cfg.dim);
   }
 
@@ -36,8 +36,7 @@ export class Gpt {
     if (T > this.cfg.maxLen) throw new Error(`sequence length ${T} exceeds maxLen ${this.cfg.maxLen}`);
     const pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
     let x = E.add(E.embedding(this.wte, fromArray(ids, [B, T], 'i32')), E.embedding(this.wpe, fromArray(pos, [B, T], 'i32')));
-    const mask = causalMask(T);
-    for (const b of this.blocks) x = b.forward(x, mask);
+    this.blocks.forEach((b, l) => (x = b.forward(x, l, { causal: true })));
     const h = this.lnF.forward(x);
     return E.matmul(h, this.wte, { transB: true });
   }

@@ -31,10 +31,12 @@ export class ParamSet {
   readonly params = new Map<string, Tensor>();
   constructor(readonly rng: InitRng) {}
 
-  add(name: string, shape: number[], init: 'normal' | 'zeros' | 'ones', std = 0.02): Tensor {
+  /** init: normal(0, std), zeros, ones, or a constant. */
+  add(name: string, shape: number[], init: 'normal' | 'zeros' | 'ones' | number, std = 0.02): Tensor {
     if (this.params.has(name)) throw new Error(`parameter ${name} defined twice`);
     const n = shape.reduce((a, b) => a * b, 1);
-    const data = init === 'normal' ? this.rng.normal(n, std) : new Float32Array(n).fill(init === 'ones' ? 1 : 0);
+    const value = init === 'ones' ? 1 : init === 'zeros' ? 0 : init;
+    const data = value === 'normal' ? this.rng.normal(n, std) : new Float32Array(n).fill(value);
     const t = keep(fromArray(data, shape));
     t.requiresGrad = true;
     t.name = name;

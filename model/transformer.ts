@@ -1,16 +1,25 @@
-// A pre-norm transformer block stack (GPT-2 style: LayerNorm, multi-head attention, GELU MLP),
-// used bidirectionally by the vision encoder and causally by the language model.
-// Attention here is the composite (matmul, mask, softmax, matmul); it operates on input
-// embeddings, not ids, because latent reasoning feeds hidden states back in as inputs.
+// A pre-norm transformer block (GPT-2 style: LayerNorm, multi-head attention, GELU MLP),
+// used bidirectionally by the vision encoder and causally by the language model. Attention is
+// the fused kernel; it reads the packed QKV projection directly when there is no cache.
 import * as E from '../engine/index.js';
-import { Tensor, fromArray } from '../engine/tensor.js';
+import { attention, attentionPacked } from '../engine/ops/attention.js';
+import { Tensor } from '../engine/tensor.js';
+import { KvCache } from './kv_cache.js';
 import { LayerNorm, Linear, ParamSet } from './nn.js';
 
 export interface BlockConfig {
   dim: number;
   heads: number;
   mlpRatio: number;
-  dropout: number;
+}
+
+/** What one pass tells every block: masking, the cache, and the latent-vision accumulator. */
+export interface PassContext {
+  causal: boolean;
+  /** i32 [B]: first real position per row (left padding). */
+  keyStart?: Tensor | null;
+  cache?: KvCache | null;
+  accumulate?: { acc: Tensor; row: number; imgStart: Tensor } | null;
 }
 
 export class Block {
@@ -33,27 +42,21 @@ export class Block {
     this.out = new Linear(ps, `${name}.mlp.c_proj`, cfg.mlpRatio * d, d, { std: 0.02 / Math.sqrt(2 * layers) });
   }
 
-  /** x: [B, T, D]; mask: additive [T, T] or [B, 1, T, T] (0 or -1e9), or null. */
-  forward(x: Tensor, mask: Tensor | null): Tensor {
-    const [B, T, D] = x.shape;
-    const H = this.cfg.heads, hd = D / H;
+  /** x: [B, T, D] -> [B, T, D]. */
+  forward(x: Tensor, layer: number, ctx: PassContext): Tensor {
+    const D = this.cfg.dim, H = this.cfg.heads;
     const qkv = this.qkv.forward(this.ln1.forward(x)); // [B, T, 3D]
-    const heads = E.permute(E.reshape(qkv, [B, T, 3, H, hd]), [2, 0, 3, 1, 4]); // [3, B, H, T, hd]
-    const q = E.reshape(E.slice(heads, 0, 0, 1), [B, H, T, hd]);
-    const k = E.reshape(E.slice(heads, 0, 1, 2), [B, H, T, hd]);
-    const v = E.reshape(E.slice(heads, 0, 2, 3), [B, H, T, hd]);
-    let scores = E.mulScalar(E.matmul(q, k, { transB: true }), 1 / Math.sqrt(hd)); // [B, H, T, T]
-    if (mask) scores = E.add(scores, mask);
-    const att = E.matmul(E.softmax(scores), v); // [B, H, T, hd]
-    const merged = E.reshape(E.permute(att, [0, 2, 1, 3]), [B, T, D]);
-    const h = E.add(x, this.proj.forward(merged));
+    const opts = { heads: H, causal: ctx.causal, keyStart: ctx.keyStart, accumulate: ctx.accumulate };
+    let att: Tensor;
+    if (!ctx.cache) {
+      att = attentionPacked(qkv, opts);
+    } else {
+      const T = x.shape[1];
+      const q = E.slice(qkv, 2, 0, D);
+      const cached = ctx.cache.append(layer, E.slice(qkv, 2, D, 2 * D), E.slice(qkv, 2, 2 * D, 3 * D));
+      att = attention(q, cached.k, cached.v, { ...opts, kvLen: cached.len, qPos0: cached.len - T });
+    }
+    const h = E.add(x, this.proj.forward(att));
     return E.add(h, this.out.forward(E.gelu(this.fc.forward(this.ln2.forward(h)))));
   }
-}
-
-/** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. */
-export function causalMask(T: number): Tensor {
-  const m = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m[i * T + j] = -1e9;
-  return fromArray(m, [T, T]);
 }

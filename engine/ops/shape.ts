@@ -4,7 +4,8 @@ import { record } from '../autograd.js';
 import { DType, empty, rt, Shape, Tensor, view } from '../tensor.js';
 import { contiguousStrides, launch1d, normAxis, pack8 } from './util.js';
 
-function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: number[], dstStrides: number[], srcOffset: number, dstOffset: number): void {
+/** Raw strided copy (no autograd): dst[dstOffset + c.dstStrides] = src[srcOffset + c.srcStrides] over `shape`. */
+export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: number[], dstStrides: number[], srcOffset: number, dstOffset: number): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
   const defines = elementType(src.dtype);

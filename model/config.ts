@@ -1,0 +1,57 @@
+// Model configuration and presets. Saved as config.json beside every checkpoint.
+import { UserError } from '../engine/errors.js';
+
+export interface IvtConfig {
+  /** Language model. */
+  vocab: number;
+  dim: number;
+  heads: number;
+  layers: number;
+  maxLen: number;
+  mlpRatio: number;
+  /** Vision encoder: images resized to imageSize, cut into patch x patch patches. */
+  imageSize: number;
+  patch: number;
+  visionDim: number;
+  visionHeads: number;
+  visionLayers: number;
+  /** Latent reasoning: image embeddings selected per latent step (k) and latent steps (N). */
+  topK: number;
+  latentSteps: number;
+  seed: number;
+}
+
+export type PresetName = 'tiny' | 'small' | 'base';
+
+const PRESETS: Record<PresetName, Omit<IvtConfig, 'vocab'>> = {
+  // For tests: seconds on a 2-core software GPU.
+  tiny: { dim: 32, heads: 2, layers: 2, maxLen: 160, mlpRatio: 2, imageSize: 32, patch: 8, visionDim: 32, visionHeads: 2, visionLayers: 1, topK: 4, latentSteps: 3, seed: 1 },
+  // The demo: trains in minutes on lavapipe.
+  small: { dim: 64, heads: 2, layers: 3, maxLen: 160, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 64, visionHeads: 2, visionLayers: 2, topK: 4, latentSteps: 3, seed: 1 },
+  // For real GPUs.
+  base: { dim: 256, heads: 8, layers: 6, maxLen: 256, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 256, visionHeads: 8, visionLayers: 4, topK: 4, latentSteps: 3, seed: 1 },
+};
+
+export function preset(name: string, vocab: number, overrides: Partial<IvtConfig> = {}): IvtConfig {
+  if (!(name in PRESETS)) throw new UserError(`unknown preset "${name}" (choose ${Object.keys(PRESETS).join(', ')})`);
+  const cfg = { ...PRESETS[name as PresetName], vocab, ...overrides };
+  validateConfig(cfg, 'config');
+  return cfg;
+}
+
+export function validateConfig(cfg: IvtConfig, where: string): void {
+  const ints: (keyof IvtConfig)[] = ['vocab', 'dim', 'heads', 'layers', 'maxLen', 'mlpRatio', 'imageSize', 'patch', 'visionDim', 'visionHeads', 'visionLayers', 'topK', 'latentSteps', 'seed'];
+  for (const k of ints) {
+    const v = cfg[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < (k === 'latentSteps' || k === 'seed' ? 0 : 1)) {
+      throw new UserError(`${where}: field "${k}" must be a ${k === 'latentSteps' || k === 'seed' ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}`);
+    }
+  }
+  if (cfg.dim % cfg.heads !== 0 || (cfg.dim / cfg.heads) % 4 !== 0) throw new UserError(`${where}: dim ${cfg.dim} must split into ${cfg.heads} heads of a multiple of 4`);
+  if (cfg.visionDim % cfg.visionHeads !== 0 || (cfg.visionDim / cfg.visionHeads) % 4 !== 0) throw new UserError(`${where}: visionDim ${cfg.visionDim} must split into ${cfg.visionHeads} heads of a multiple of 4`);
+  if (cfg.imageSize % cfg.patch !== 0) throw new UserError(`${where}: imageSize ${cfg.imageSize} is not a multiple of patch ${cfg.patch}`);
+  const J = (cfg.imageSize / cfg.patch) ** 2;
+  if (cfg.topK * cfg.latentSteps > J) throw new UserError(`${where}: ${cfg.latentSteps} latent steps x top-${cfg.topK} exceed the ${J} image tokens`);
+}
+
+export const imageTokens = (c: IvtConfig): number => (c.imageSize / c.patch) ** 2;

@@ -1,0 +1,208 @@
+// IVT-LR: a vision-language model that reasons in latent space (METHOD.md).
+//
+// Sequence layout, per row (rows left-padded so every row's prompt ends at the same column):
+//   [pad..] [J image embeddings] [question + options]  V1(k) h1  V2(k) h2 ..  [explicit suffix]
+// Latent step i, exactly as METHOD.md's "Latent step i":
+//   1. run the model over the prefix ending just before slot i (incrementally: only the new
+//      positions, on the KV cache);
+//   2. h_i = last-layer hidden state (after the final norm) at the last prefix position;
+//   3. the selection scores are that position's attention probabilities onto the image keys,
+//      summed over all layers and heads (accumulated inside the attention kernel);
+//   4. image tokens chosen at earlier steps are excluded, the top-k taken;
+//   5. those k input-level image embeddings are inserted, then h_i.
+// Gradients flow through the whole latent chain unless `detach` is set (the reference code's
+// variant). Ablations replace h_i by a learned placeholder, or insert no image embeddings.
+import * as E from '../engine/index.js';
+import { fromArray, Tensor } from '../engine/tensor.js';
+import { fillRaw } from '../engine/ops/elementwise.js';
+import { IvtConfig, imageTokens } from './config.js';
+import { KvCache } from './kv_cache.js';
+import { InitRng, LayerNorm, ParamSet } from './nn.js';
+import { Block, PassContext } from './transformer.js';
+import { VisionEncoder } from './vision.js';
+
+export interface Sample {
+  /** [J * patchDim] normalised patches of the image. */
+  patches: Float32Array;
+  /** Question and options, tokenised. */
+  prompt: number[];
+  /** Reasoning steps, tokenised, each ending with a newline. */
+  steps: number[][];
+  /** "Therefore, the answer is X" tokenised, followed by EOS. */
+  answer: number[];
+  answerIndex: number;
+}
+
+export interface LatentOptions {
+  /** Feed h_i back (true) or a learned placeholder (the "without latent text" ablation). */
+  latentText: boolean;
+  /** Insert the k selected image embeddings (false: the "without latent vision" ablation). */
+  latentVision: boolean;
+  /** Stop gradients at h_i (the reference code's behaviour). */
+  detach: boolean;
+}
+
+export const FULL_LATENT: LatentOptions = { latentText: true, latentVision: true, detach: false };
+
+
+export class IvtModel {
+  readonly ps: ParamSet;
+  readonly vision: VisionEncoder;
+  readonly wte: Tensor;
+  readonly wpe: Tensor;
+  readonly blocks: Block[];
+  readonly lnF: LayerNorm;
+  /** Learned per-dimension scale of the recycled hidden state (its norm is far above a token embedding's). */
+  readonly latentScale: Tensor;
+  /** The "without latent text" ablation's learned stand-in for h_i. */
+  readonly latentPlaceholder: Tensor;
+  readonly J: number;
+
+  constructor(readonly cfg: IvtConfig, readonly padId: number) {
+    this.ps = new ParamSet(new InitRng(cfg.seed));
+    this.vision = new VisionEncoder(this.ps, cfg);
+    this.wte = this.ps.add('lm.wte.weight', [cfg.vocab, cfg.dim], 'normal', 0.02);
+    this.wpe = this.ps.add('lm.wpe.weight', [cfg.maxLen, cfg.dim], 'normal', 0.01);
+    this.blocks = Array.from({ length: cfg.layers }, (_, i) =>
+      new Block(this.ps, `lm.h.${i}`, { dim: cfg.dim, heads: cfg.heads, mlpRatio: cfg.mlpRatio }, cfg.layers));
+    this.lnF = new LayerNorm(this.ps, 'lm.ln_f', cfg.dim);
+    this.latentScale = this.ps.add('latent.scale', [cfg.dim], 0.1);
+    this.latentPlaceholder = this.ps.add('latent.placeholder', [1, 1, cfg.dim], 'normal', 0.02);
+    this.J = imageTokens(cfg);
+  }
+
+  /** Runs the language model over input embeddings x [B, T, D] at the given positions; returns hidden states after the final norm. */
+  pass(x: Tensor, positions: Int32Array, ctx: PassContext): Tensor {
+    const [B, T] = x.shape;
+    for (const p of positions) if (p >= this.cfg.maxLen) throw new Error(`position ${p} exceeds the model's maxLen ${this.cfg.maxLen}`);
+    let h = E.add(x, E.embedding(this.wpe, fromArray(positions, [B, T], 'i32')));
+    this.blocks.forEach((b, l) => (h = b.forward(h, l, ctx)));
+    return this.lnF.forward(h);
+  }
+
+  logits(hidden: Tensor): Tensor {
+    return E.matmul(hidden, this.wte, { transB: true });
+  }
+
+  /**
+   * Builds the left-padded prompt: image embeddings then prompt tokens. Returns the input
+   * embeddings [B, Tp, D], per-row pad counts, and positions.
+   */
+  prompt(samples: Sample[], imgFlat: Tensor, withImage = true): { x: Tensor; pad: Int32Array; positions: Int32Array; Tp: number } {
+    const B = samples.length, J = withImage ? this.J : 0;
+    const lens = samples.map((s) => J + s.prompt.length);
+    const Tp = Math.max(...lens);
+    const pad = Int32Array.from(lens, (l) => Tp - l);
+    // One lookup table: rows [0, B*J) are image embeddings, then the vocabulary. Indices are
+    // host-known, so the embedding backward is the deterministic CSR scatter.
+    const idx = new Int32Array(B * Tp);
+    const positions = new Int32Array(B * Tp);
+    const base = withImage ? B * this.J : 0;
+    samples.forEach((s, b) => {
+      for (let t = 0; t < Tp; t++) {
+        const rel = t - pad[b];
+        positions[b * Tp + t] = Math.max(rel, 0);
+        if (rel < 0) idx[b * Tp + t] = base + this.padId;
+        else if (rel < J) idx[b * Tp + t] = b * this.J + rel;
+        else idx[b * Tp + t] = base + s.prompt[rel - J];
+      }
+    });
+    const table = withImage ? E.concat([imgFlat, this.wte], 0) : this.wte;
+    const x = E.reshape(E.embedding(table, fromArray(idx, [B * Tp], 'i32')), [B, Tp, this.cfg.dim]);
+    return { x, pad, positions, Tp };
+  }
+
+  /**
+   * The latent prefix: prompt pass, then `steps` latent steps, all on `cache`. Returns the
+   * hidden state of the last position (which predicts the next token) and the next position.
+   */
+  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache): { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[] } {
+    const B = samples.length, J = this.J, k = this.cfg.topK, D = this.cfg.dim;
+    const img = this.vision.forward(concatPatches(samples), B);
+    const imgFlat = E.reshape(img, [B * J, D]);
+    const { x, pad, positions, Tp } = this.prompt(samples, imgFlat);
+    const keyStart = fromArray(pad, [B], 'i32');
+    const needScores = steps > 0 && lo.latentVision;
+    let acc = needScores ? fillRaw(E.empty([B, J], 'i32'), 0) : null;
+    let h = this.pass(x, positions, { causal: true, keyStart, cache, accumulate: acc ? { acc, row: Tp - 1, imgStart: keyStart } : null });
+    cache.advance(Tp);
+    let last = E.slice(h, 1, Tp - 1, Tp);
+    const nextPos = Int32Array.from(pad, (p) => Tp - p);
+    const chosen = needScores ? fillRaw(E.empty([B, J], 'u32'), 0) : null;
+    const selections: Tensor[] = [];
+    for (let i = 0; i < steps; i++) {
+      const parts: Tensor[] = [];
+      if (lo.latentVision) {
+        const sel = E.selectTopK(acc!, chosen!, k, i * k);
+        selections.push(sel);
+        parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));
+      }
+      if (lo.latentText) {
+        const src = lo.detach ? E.noGrad(() => E.clone(last)) : last;
+        parts.push(E.mul(src, this.latentScale));
+      } else {
+        parts.push(E.add(E.zeros([B, 1, D]), this.latentPlaceholder));
+      }
+      const xi = parts.length > 1 ? E.concat(parts, 1) : parts[0];
+      const Ti = xi.shape[1];
+      const pos = new Int32Array(B * Ti);
+      for (let b = 0; b < B; b++) for (let t = 0; t < Ti; t++) pos[b * Ti + t] = nextPos[b] + t;
+      acc = needScores && i + 1 < steps ? fillRaw(E.empty([B, J], 'i32'), 0) : null;
+      h = this.pass(xi, pos, { causal: true, keyStart, cache, accumulate: acc ? { acc, row: Ti - 1, imgStart: keyStart } : null });
+      cache.advance(Ti);
+      last = E.slice(h, 1, Ti - 1, Ti);
+      for (let b = 0; b < B; b++) nextPos[b] += Ti;
+    }
+    return { last, nextPos, keyStart, selections };
+  }
+
+  /**
+   * Training loss for stage `stage` (stage 0: full explicit CoT). With `answerOnly`, the
+   * target is just the answer line (the no-CoT model).
+   */
+  loss(samples: Sample[], stage: number, lo: LatentOptions, answerOnly = false): Tensor {
+    const B = samples.length;
+    const cache = new KvCache(this.cfg.layers, 'graph', B, this.cfg.dim);
+    const { last, nextPos, keyStart } = this.latentPrefix(samples, answerOnly ? 0 : stage, lo, cache);
+    const suffixes = samples.map((s) => (answerOnly ? s.answer : [...s.steps.slice(stage).flat(), ...s.answer]));
+    const Ts = Math.max(...suffixes.map((s) => s.length));
+    const ids = new Int32Array(B * Ts).fill(this.padId);
+    const labels = new Int32Array(B * Ts).fill(-1);
+    const pos = new Int32Array(B * Ts);
+    suffixes.forEach((s, b) => {
+      s.forEach((tok, t) => {
+        ids[b * Ts + t] = tok;
+        labels[b * Ts + t] = tok;
+      });
+      for (let t = 0; t < Ts; t++) pos[b * Ts + t] = nextPos[b] + t;
+    });
+    // Inputs are the suffix tokens except the last; the predictions come from the last
+    // prefix position followed by those inputs (teacher forcing).
+    let predictors = last;
+    if (Ts > 1) {
+      const inIds = new Int32Array(B * (Ts - 1)), inPos = new Int32Array(B * (Ts - 1));
+      for (let b = 0; b < B; b++) for (let t = 0; t < Ts - 1; t++) {
+        inIds[b * (Ts - 1) + t] = ids[b * Ts + t];
+        inPos[b * (Ts - 1) + t] = pos[b * Ts + t];
+      }
+      const xs = E.reshape(E.embedding(this.wte, fromArray(inIds, [B * (Ts - 1)], 'i32')), [B, Ts - 1, this.cfg.dim]);
+      const h = this.pass(xs, inPos, { causal: true, keyStart, cache });
+      predictors = E.concat([last, h], 1);
+    }
+    const logits = this.logits(predictors);
+    cache.dispose();
+    return E.crossEntropy(logits, fromArray(labels, [B * Ts], 'i32'));
+  }
+}
+
+function concatPatches(samples: Sample[]): Float32Array {
+  const n = samples[0].patches.length;
+  const out = new Float32Array(samples.length * n);
+  samples.forEach((s, b) => {
+    if (s.patches.length !== n) throw new Error(`sample ${b}: ${s.patches.length} patch values, expected ${n}`);
+    out.set(s.patches, b * n);
+  });
+  return out;
+}
+
+export { concatPatches };
