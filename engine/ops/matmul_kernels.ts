@@ -1,4 +1,9 @@
 // Chooses and launches the matmul kernel for a planned product.
+//
+// shaders/matmul.wgsl (subgroup-broadcast register tiling, 64x16 per 8-lane workgroup) is the
+// fast kernel where a workgroup of 8 invocations is one subgroup (subgroupMinSize >= 8, as on
+// lavapipe); its vec4 entry point needs 4-aligned K, N and batch strides. Everything else
+// runs shaders/matmul_simple.wgsl, correct for any shape.
 import { rt, Tensor } from '../tensor.js';
 
 export interface MatmulLaunch {
@@ -7,10 +12,25 @@ export interface MatmulLaunch {
   transA: boolean; transB: boolean; accumulate: boolean;
 }
 
+let fastOk: boolean | null = null;
+function subgroupKernelUsable(): boolean {
+  if (fastOk === null) {
+    const dev = rt().dev;
+    const info = dev.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
+    fastOk = dev.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8 && process.env.IVT_MATMUL !== 'simple';
+  }
+  return fastOk;
+}
+
 export function matmulKernel(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch): void {
   const r = rt();
-  const k = r.kernel('matmul_simple', { TRANS_A: +l.transA, TRANS_B: +l.transB });
-  r.dispatch(k, [a.binding(), b.binding(), c.binding()],
-    [l.M, l.N, l.K, l.batch, l.strideA, l.strideB, l.M * l.N, +l.accumulate],
-    [Math.ceil(l.N / 32), Math.ceil(l.M / 32), l.batch]);
+  const params = [l.M, l.N, l.K, l.batch, l.strideA, l.strideB, l.M * l.N, +l.accumulate];
+  const buffers = [a.binding(), b.binding(), c.binding()];
+  const defines = { TRANS_A: +l.transA, TRANS_B: +l.transB };
+  if (subgroupKernelUsable()) {
+    const vec4 = !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && l.strideA % 4 === 0 && l.strideB % 4 === 0;
+    r.dispatch(r.kernel('matmul', defines, vec4 ? 'main_vec4' : 'main'), buffers, params, [Math.ceil(l.N / 16), Math.ceil(l.M / 64), l.batch]);
+    return;
+  }
+  r.dispatch(r.kernel('matmul_simple', defines), buffers, params, [Math.ceil(l.N / 32), Math.ceil(l.M / 32), l.batch]);
 }

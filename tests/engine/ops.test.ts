@@ -101,6 +101,16 @@ test('matmul: transposes, batches, shared operands, odd sizes', async () => {
       rtol: 1e-4, noFd: true,
     });
   }
+  // 4-aligned K and N take the vectorised entry point where the fast kernel is in use.
+  for (const tB of [false, true]) {
+    const [m, n, k] = [37, 20, 28];
+    await checkOp(`matmul aligned tB=${tB}`, {
+      inputs: [{ shape: [2, m, k] }, { shape: tB ? [n, k] : [k, n] }],
+      gpu: ([a, b]) => E.matmul(a, b, { transB: tB }),
+      ref: ([a, b]) => ref.matmul(a, b, m, n, k, 2, false, tB, false, true),
+      rtol: 1e-4, noFd: true,
+    });
+  }
   await checkOp('matmul 1x1x1', { inputs: [{ shape: [1, 1] }, { shape: [1, 1] }], gpu: ([a, b]) => E.matmul(a, b), ref: ([a, b]) => Float64Array.of(a[0] * b[0]) });
 });
 

@@ -1,0 +1,143 @@
+// Inference: batched greedy decoding on a KV cache, for every mode.
+//   nocot / cot: prompt pass, then one pass per generated token;
+//   latent: prompt pass, N latent passes (k+1 positions each), then the answer, greedily;
+//   latent-recompute: latent steps the reference code's way: every step re-runs the whole
+//     prefix from scratch (no cache), to show what the cache buys.
+// Forward passes are counted per question (a row stops counting once it has emitted EOS).
+import * as E from '../engine/index.js';
+import { fromArray, Tensor, tidyAsync } from '../engine/tensor.js';
+import { KvCache } from './kv_cache.js';
+import { IvtModel, LatentOptions, Sample, FULL_LATENT, concatPatches } from './ivt.js';
+
+export interface GenerateOptions {
+  latentSteps: number;
+  latent: LatentOptions;
+  maxNewTokens: number;
+  eos: number;
+  /** Re-run the whole prefix at every latent step instead of using the cache. */
+  recompute?: boolean;
+  /** Read back the selected image tokens per step. */
+  withSelections?: boolean;
+}
+
+export interface Generation {
+  tokens: number[][];
+  /** Forward passes each question needed. */
+  passes: number[];
+  /** [step][b][k] image token indices chosen by latent vision. */
+  selections: number[][][];
+}
+
+function argmaxRows(logits: Float32Array, rows: number, V: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let v = 1; v < V; v++) if (logits[r * V + v] > logits[r * V + best]) best = v;
+    out.push(best);
+  }
+  return out;
+}
+
+export async function generate(model: IvtModel, samples: Sample[], o: GenerateOptions): Promise<Generation> {
+  const B = samples.length, V = model.cfg.vocab, D = model.cfg.dim;
+  return E.noGrad(() => tidyAsync(async () => {
+    const capacity = Math.min(model.cfg.maxLen, Math.max(...samples.map((s) => s.prompt.length)) + model.J + o.latentSteps * (model.cfg.topK + 1) + o.maxNewTokens + 1);
+    const cache = new KvCache(model.cfg.layers, 'buffer', B, D, capacity);
+    try {
+      let prefix: { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[] };
+      let passes: number;
+      if (o.recompute && o.latentSteps > 0) {
+        prefix = recomputePrefix(model, samples, o.latentSteps, o.latent, cache);
+        passes = 1 + o.latentSteps;
+      } else {
+        prefix = model.latentPrefix(samples, o.latentSteps, o.latent, cache);
+        passes = 1 + o.latentSteps;
+      }
+      const selections: number[][][] = [];
+      if (o.withSelections) {
+        for (const s of prefix.selections) {
+          const flat = await s.toArray();
+          const k = s.shape[1];
+          selections.push(Array.from({ length: B }, (_, b) => Array.from(flat.slice(b * k, (b + 1) * k), (x) => x - b * model.J)));
+        }
+      }
+      const tokens: number[][] = samples.map(() => []);
+      const done = new Array<boolean>(B).fill(false);
+      const rowPasses = new Array<number>(B).fill(passes);
+      let logits = await model.logits(prefix.last).toArray() as Float32Array;
+      const pos = Int32Array.from(prefix.nextPos);
+      for (let step = 0; step < o.maxNewTokens; step++) {
+        const next = argmaxRows(logits, B, V);
+        for (let b = 0; b < B; b++) {
+          if (done[b]) continue;
+          tokens[b].push(next[b]);
+          if (next[b] === o.eos) done[b] = true;
+        }
+        if (done.every(Boolean) || step === o.maxNewTokens - 1 || cache.length + 1 > capacity) break;
+        // One more pass: every row advances one position (finished rows' outputs are ignored).
+        const ids = fromArray(Int32Array.from(next), [B], 'i32');
+        const x = E.reshape(E.embedding(model.wte, ids), [B, 1, D]);
+        const h = model.pass(x, pos, { causal: true, keyStart: prefix.keyStart, cache });
+        cache.advance(1);
+        for (let b = 0; b < B; b++) {
+          pos[b]++;
+          if (!done[b]) rowPasses[b]++;
+        }
+        logits = (await model.logits(h).toArray()) as Float32Array;
+      }
+      return { tokens, passes: rowPasses, selections };
+    } finally {
+      cache.dispose();
+    }
+  }));
+}
+
+/**
+ * Latent steps without a cache: for step i the whole sequence (prompt, V1 h1 .. V(i-1) h(i-1))
+ * is run from scratch, as the reference implementation does; the final prefix is then run
+ * once more into the cache so decoding can continue the same way as the cached path.
+ */
+function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache) {
+  const B = samples.length, J = model.J, D = model.cfg.dim, k = model.cfg.topK;
+  const img = model.vision.forward(concatPatches(samples), B);
+  const imgFlat = E.reshape(img, [B * J, D]);
+  const { x, pad, positions, Tp } = model.prompt(samples, imgFlat);
+  const keyStart = fromArray(pad, [B], 'i32');
+  const chosen = E.zeros([B, J]);
+  const chosenU = E.fromArray(new Uint32Array(B * J), [B, J], 'u32');
+  chosen.dispose();
+  let seq = x;
+  let pos = positions;
+  const selections: Tensor[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const T = seq.shape[1];
+    const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
+    const useCache = i === steps;
+    const h = model.pass(seq, pos, { causal: true, keyStart, cache: useCache ? cache : null, accumulate: lo.latentVision && !useCache ? { acc, row: T - 1, imgStart: keyStart } : null });
+    if (useCache) {
+      cache.advance(T);
+      const nextPos = Int32Array.from({ length: B }, (_, b) => pos[b * T + T - 1] + 1);
+      return { last: E.slice(h, 1, T - 1, T), nextPos, keyStart, selections };
+    }
+    const last = E.slice(h, 1, T - 1, T);
+    const parts: Tensor[] = [seq];
+    if (lo.latentVision) {
+      const sel = E.selectTopK(acc, chosenU, k, i * k);
+      selections.push(sel);
+      parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));
+    }
+    parts.push(lo.latentText ? E.mul(last, model.latentScale) : E.add(E.zeros([B, 1, D]), model.latentPlaceholder));
+    seq = E.concat(parts, 1);
+    const add = seq.shape[1] - T;
+    const np = new Int32Array(B * (T + add));
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) np[b * (T + add) + t] = pos[b * T + t];
+      for (let t = 0; t < add; t++) np[b * (T + add) + T + t] = pos[b * T + T - 1] + 1 + t;
+    }
+    pos = np;
+  }
+  void Tp;
+  throw new Error('unreachable');
+}
+
+export { FULL_LATENT };
