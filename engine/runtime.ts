@@ -88,6 +88,8 @@ export class Runtime {
   private pendingDispatches = 0;
   private counters = { dispatches: 0, submits: 0, readbacks: 0 };
   readonly maxWorkgroupsPerDim: number;
+  /** Per-kernel GPU time (IVT_PROFILE=1, needs timestamp-query): one pass per dispatch. */
+  readonly profiler: KernelProfiler | null;
 
   constructor(readonly dev: Device, opts: { maxCachedBytes?: number; maxInUseBytes?: number } = {}) {
     const gpu = dev.gpu;
@@ -109,6 +111,7 @@ export class Runtime {
     });
     this.paramBuffer = gpu.createBuffer({ size: PARAM_ARENA, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'params' });
     this.maxWorkgroupsPerDim = dev.limits.maxComputeWorkgroupsPerDimension;
+    this.profiler = process.env.IVT_PROFILE && dev.hasTimestamps ? new KernelProfiler(gpu) : null;
   }
 
   /** The pipeline for shaders/<name>.wgsl specialised by `defines`; compiled once per key. */
@@ -162,10 +165,14 @@ export class Runtime {
       entries.push({ binding: buffers.length, resource: { buffer: this.paramBuffer, offset: off, size: bytes } });
     }
     const bindGroup = this.dev.gpu.createBindGroup({ layout: k.layout, entries });
-    const pass = this.computePass();
-    pass.setPipeline(k.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) {
+      this.profiler.dispatch(this.commandEncoder(), k, bindGroup, [x, y, z], () => this.endPass());
+    } else {
+      const pass = this.computePass();
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(x, y, z);
+    }
     this.counters.dispatches++;
     if (++this.pendingDispatches >= 512) this.flush();
   }
@@ -217,6 +224,7 @@ export class Runtime {
       this.paramUsed = 0;
     }
     this.dev.gpu.queue.submit([cmd]);
+    this.profiler?.submitted();
     this.pendingDispatches = 0;
     this.counters.submits++;
     this.pool.recycle();
@@ -278,4 +286,78 @@ function envBytes(name: string, defMb: number): number {
   const mb = v === undefined ? defMb : Number(v);
   if (!Number.isFinite(mb) || mb <= 0) throw new Error(`${name} must be a positive number of MiB, got "${v}"`);
   return Math.floor(mb * 1024 * 1024);
+}
+
+/**
+ * Times every dispatch with timestamp queries (a compute pass each, so it perturbs batching:
+ * use it to find where time goes, not for headline figures). Totals per kernel key.
+ */
+export class KernelProfiler {
+  private querySet: GPUQuerySet;
+  private resolve: GPUBuffer;
+  private next = 0;
+  private keys: string[] = [];
+  private readonly capacity = 1024;
+  readonly totals = new Map<string, { ms: number; count: number }>();
+  private pending: Promise<void>[] = [];
+
+  constructor(private gpu: GPUDevice) {
+    this.querySet = gpu.createQuerySet({ type: 'timestamp', count: this.capacity * 2 });
+    this.resolve = gpu.createBuffer({ size: this.capacity * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  }
+
+  dispatch(enc: GPUCommandEncoder, k: Kernel, bg: GPUBindGroup, wg: number[], endOpenPass: () => void): void {
+    endOpenPass();
+    if (this.next >= this.capacity) return this.untimed(enc, k, bg, wg);
+    const i = this.next++;
+    this.keys[i] = k.key;
+    const pass = enc.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
+    pass.end();
+    if (this.next === 1) this.encoderWithQueries = enc;
+  }
+  private encoderWithQueries: GPUCommandEncoder | null = null;
+
+  private untimed(enc: GPUCommandEncoder, k: Kernel, bg: GPUBindGroup, wg: number[]): void {
+    const pass = enc.beginComputePass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
+    pass.end();
+  }
+
+  /** After a submit: resolve this batch's timestamps and fold them into the totals. */
+  submitted(): void {
+    const n = this.next;
+    if (n === 0) return;
+    const keys = this.keys.slice(0, n);
+    const enc = this.gpu.createCommandEncoder();
+    enc.resolveQuerySet(this.querySet, 0, n * 2, this.resolve, 0);
+    const read = this.gpu.createBuffer({ size: n * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    enc.copyBufferToBuffer(this.resolve, 0, read, 0, n * 16);
+    this.gpu.queue.submit([enc.finish()]);
+    this.next = 0;
+    this.encoderWithQueries = null;
+    this.pending.push(read.mapAsync(GPUMapMode.READ).then(() => {
+      const t = new BigInt64Array(read.getMappedRange());
+      for (let i = 0; i < n; i++) {
+        const ms = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+        const e = this.totals.get(keys[i]) ?? { ms: 0, count: 0 };
+        e.ms += ms;
+        e.count++;
+        this.totals.set(keys[i], e);
+      }
+      read.unmap();
+      read.destroy();
+    }));
+  }
+
+  async report(top = 25): Promise<string> {
+    await Promise.all(this.pending.splice(0));
+    const rows = [...this.totals.entries()].sort((a, b) => b[1].ms - a[1].ms);
+    const total = rows.reduce((a, [, v]) => a + v.ms, 0);
+    return [`GPU time by kernel (total ${total.toFixed(1)} ms):`, ...rows.slice(0, top).map(([k, v]) => `${v.ms.toFixed(1).padStart(9)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  x${String(v.count).padEnd(6)} ${k.slice(0, 110)}`)].join('\n');
+  }
 }

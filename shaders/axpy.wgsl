@@ -1,7 +1,8 @@
 // In-place y += alpha * x over contiguous buffers (gradient accumulation into parameters).
+// VEC4: four elements per invocation (n counts vec4s then).
 struct P { n: u32, alpha: f32, _p0: u32, _p1: u32 }
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(0) var<storage, read> X: array<{{VT}}>;
+@group(0) @binding(1) var<storage, read_write> Y: array<{{VT}}>;
 @group(0) @binding(2) var<uniform> p: P;
 
 @compute @workgroup_size(256)

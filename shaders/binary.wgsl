@@ -28,17 +28,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var ia = i;
   var ib = i;
   if ({{BROADCAST}} != 0) {
+    // Dimensions were collapsed on the host; RANK is a compile-time constant so this unrolls.
     ia = 0u; ib = 0u;
     var rem = i;
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    for (var d = {{RANK}} - 1; d >= 1; d--) {
       let dim = p.shape[d / 4][d % 4];
       let c = rem % dim;
       rem = rem / dim;
       ia += c * p.sa[d / 4][d % 4];
       ib += c * p.sb[d / 4][d % 4];
     }
+    ia += rem * p.sa[0][0];
+    ib += rem * p.sb[0][0];
   }
   let a = A[ia];
   let b = B[ib];
   O[i] = {{EXPR}};
 }
+

@@ -101,3 +101,51 @@ fn backward_params(@builtin(global_invocation_id) gid: vec3u) {
   DGamma[j] = dg;
   if ({{RMS}} == 0) { DBeta[j] = db; }
 }
+
+// ---- one invocation per row (many rows, short rows): no workgroup memory, no barriers ----
+@compute @workgroup_size(64)
+fn forward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  let n = f32(p.cols);
+  var mean = 0.0;
+  if ({{RMS}} == 0) {
+    for (var j = 0u; j < p.cols; j++) { mean += X[base + j]; }
+    mean /= n;
+  }
+  var v = 0.0;
+  for (var j = 0u; j < p.cols; j++) { let d = X[base + j] - mean; v += d * d; }
+  let rstd = inverseSqrt(v / n + p.eps);
+  for (var j = 0u; j < p.cols; j++) {
+    var y = (X[base + j] - mean) * rstd * Gamma[j];
+    if ({{RMS}} == 0) { y += Beta[j]; }
+    Y[base + j] = y;
+  }
+  Stats[2u * row] = mean;
+  Stats[2u * row + 1u] = rstd;
+}
+
+@compute @workgroup_size(64)
+fn backward_x_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= pb.rows) { return; }
+  let base = row * pb.cols;
+  let mean = StatsB[2u * row];
+  let rstd = StatsB[2u * row + 1u];
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var j = 0u; j < pb.cols; j++) {
+    let gg = G[base + j] * GammaB[j];
+    s1 += gg;
+    s2 += gg * (XB[base + j] - mean) * rstd;
+  }
+  let n = f32(pb.cols);
+  var m1 = s1 / n;
+  let m2 = s2 / n;
+  if ({{RMS}} != 0) { m1 = 0.0; }
+  for (var j = 0u; j < pb.cols; j++) {
+    let xhat = (XB[base + j] - mean) * rstd;
+    DX[base + j] = rstd * (G[base + j] * GammaB[j] - m1 - xhat * m2);
+  }
+}

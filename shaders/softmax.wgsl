@@ -75,3 +75,38 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     else { DX[base + j] = y * (G[base + j] - s); }
   }
 }
+
+// ---- one invocation per row (many short rows): no workgroup memory, no barriers ----
+@compute @workgroup_size(64)
+fn forward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var m = -3.402823e38;
+  for (var j = 0u; j < p.cols; j++) { m = max(m, X[base + j]); }
+  var s = 0.0;
+  for (var j = 0u; j < p.cols; j++) { s += exp(X[base + j] - m); }
+  if ({{LOG}} != 0) {
+    let lse = m + log(s);
+    for (var j = 0u; j < p.cols; j++) { Y[base + j] = X[base + j] - lse; }
+  } else {
+    let inv = 1.0 / s;
+    for (var j = 0u; j < p.cols; j++) { Y[base + j] = exp(X[base + j] - m) * inv; }
+  }
+}
+
+@compute @workgroup_size(64)
+fn backward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= pb.rows) { return; }
+  let base = row * pb.cols;
+  var s = 0.0;
+  for (var j = 0u; j < pb.cols; j++) {
+    if ({{LOG}} != 0) { s += G[base + j]; } else { s += G[base + j] * YB[base + j]; }
+  }
+  for (var j = 0u; j < pb.cols; j++) {
+    let y = YB[base + j];
+    if ({{LOG}} != 0) { DX[base + j] = G[base + j] - exp(y) * s; }
+    else { DX[base + j] = y * (G[base + j] - s); }
+  }
+}

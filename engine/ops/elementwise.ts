@@ -14,16 +14,42 @@ function mapRaw(x: Tensor, expr: string, alpha = 0, beta = 0): Tensor {
   return y;
 }
 
+/** Expressions that mean the same on vec4 as on f32 (plain arithmetic on a and b). */
+const VEC4_SAFE = /^[ab\s+\-*\/()]+$/;
+
 function zipRaw(a: Tensor, b: Tensor, expr: string, op: string): Tensor {
   const outShape = broadcastShapes(a.shape, b.shape, op);
   const out = empty(outShape);
   const n = out.size;
-  if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape)) {
-    launch1d('binary', { EXPR: expr, BROADCAST: 0 }, 'main', [a.binding(), b.binding(), out.binding()], [n, 0, 0, 0, ...pack8([]), ...pack8([]), ...pack8([])], n);
+  if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape) && n % 4 === 0 && VEC4_SAFE.test(expr)) {
+    launch1d('binary_vec4', { EXPR: expr }, 'main', [a.binding(), b.binding(), out.binding()], [n / 4, 0, 0, 0], n / 4);
+  } else if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape)) {
+    launch1d('binary', { EXPR: expr, BROADCAST: 0, RANK: 1 }, 'main', [a.binding(), b.binding(), out.binding()], [n, 0, 0, 0, ...pack8([]), ...pack8([]), ...pack8([])], n);
   } else {
-    launch1d('binary', { EXPR: expr, BROADCAST: 1 }, 'main', [a.binding(), b.binding(), out.binding()],
-      [n, outShape.length, 0, 0, ...pack8(outShape), ...pack8(broadcastStrides(a.shape, outShape)), ...pack8(broadcastStrides(b.shape, outShape))], n);
+    const c = collapseBroadcast(outShape, broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape));
+    launch1d('binary', { EXPR: expr, BROADCAST: 1, RANK: c.shape.length }, 'main', [a.binding(), b.binding(), out.binding()],
+      [n, c.shape.length, 0, 0, ...pack8(c.shape), ...pack8(c.sa), ...pack8(c.sb)], n);
   }
+  return out;
+}
+
+/** Merges adjacent output dimensions along which both operands are laid out contiguously (or both broadcast). */
+function collapseBroadcast(shape: number[], sa: number[], sb: number[]): { shape: number[]; sa: number[]; sb: number[] } {
+  const out = { shape: [] as number[], sa: [] as number[], sb: [] as number[] };
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const k = out.shape.length - 1;
+    if (k >= 0 && out.sa[k] === sa[i] * shape[i] && out.sb[k] === sb[i] * shape[i]) {
+      out.shape[k] *= shape[i];
+      out.sa[k] = sa[i];
+      out.sb[k] = sb[i];
+    } else {
+      out.shape.push(shape[i]);
+      out.sa.push(sa[i]);
+      out.sb.push(sb[i]);
+    }
+  }
+  if (!out.shape.length) return { shape: [1], sa: [0], sb: [0] };
   return out;
 }
 
@@ -57,7 +83,9 @@ export function clone(t: Tensor): Tensor {
 export function addInPlace(into: Tensor, add: Tensor): void {
   assertF32('addInPlace', into, add);
   if (!sameShape(into.shape, add.shape)) throw new Error(`addInPlace: shapes [${into.shape}] and [${add.shape}] differ`);
-  launch1d('axpy', {}, 'main', [add.binding(), into.binding()], [into.size, f32(1), 0, 0], into.size);
+  const v4 = into.size % 4 === 0;
+  const n = v4 ? into.size / 4 : into.size;
+  launch1d('axpy', { VT: v4 ? 'vec4f' : 'f32' }, 'main', [add.binding(), into.binding()], [n, f32(1), 0, 0], n);
 }
 
 // ---- unary ops with gradients ------------------------------------------------------------

@@ -2,7 +2,7 @@
 import { record } from '../autograd.js';
 import { f32 } from '../runtime.js';
 import { empty, Tensor } from '../tensor.js';
-import { assertF32, launch1d, launchRows } from './util.js';
+import { assertF32, launch1d, launchRows, rowPerInvocation } from './util.js';
 
 function run(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number, rms: boolean): Tensor {
   const op = rms ? 'rmsNorm' : 'layerNorm';
@@ -17,13 +17,18 @@ function run(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number, rms: bo
   const params = [rows, cols, f32(eps), 0];
   const D = { RMS: +rms };
   // RMSNorm has no bias; its kernel never reads the slot, so gamma fills it.
-  launchRows('layernorm', D, 'forward', [x.binding(), gamma.binding(), (beta ?? gamma).binding(), y.binding(), stats.binding()], params, rows);
+  const perRow = rowPerInvocation(rows, cols);
+  const fwdBuffers = [x.binding(), gamma.binding(), (beta ?? gamma).binding(), y.binding(), stats.binding()];
+  if (perRow) launch1d('layernorm', D, 'forward_rows', fwdBuffers, params, rows, 64);
+  else launchRows('layernorm', D, 'forward', fwdBuffers, params, rows);
   const inputs = beta ? [x, gamma, beta] : [x, gamma];
   return record(y, op, inputs, (g) => {
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = empty(x.shape);
-      launchRows('layernorm', D, 'backward_x', [x.binding(), gamma.binding(), stats.binding(), g.binding(), dx.binding()], params, rows);
+      const bufs = [x.binding(), gamma.binding(), stats.binding(), g.binding(), dx.binding()];
+      if (perRow) launch1d('layernorm', D, 'backward_x_rows', bufs, params, rows, 64);
+      else launchRows('layernorm', D, 'backward_x', bufs, params, rows);
     }
     let dgamma: Tensor | null = null, dbeta: Tensor | null = null;
     if (gamma.requiresGrad || beta?.requiresGrad) {

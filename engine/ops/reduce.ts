@@ -26,7 +26,7 @@ function reduceRaw(x: Tensor, axis: number, kind: Kind, keepDim: boolean): Tenso
   const outputs = outer * inner;
   // Few outputs over a long axis: a workgroup per output (parallel over R); otherwise one
   // invocation per output, adjacent invocations reading adjacent memory.
-  if (outputs < 512 && r >= 256) {
+  if (outputs < 32 && r >= 256) {
     const rr = rt();
     const [gx, gy] = rr.grid(outputs);
     rr.dispatch(rr.kernel('reduce', defines, 'wide'), [x.binding(), out.binding()], params, [gx, gy]);
@@ -87,7 +87,7 @@ export function expandRaw(g: Tensor, shape: Shape): Tensor {
   // binary kernel with b = g broadcast, a = g too (ignored): out = b
   const outShape = [...shape];
   const strides = broadcastStridesOf(g.shape, outShape);
-  launch1d('binary', { EXPR: 'b', BROADCAST: 1 }, 'main', [g.binding(), g.binding(), out.binding()],
+  launch1d('binary', { EXPR: 'b', BROADCAST: 1, RANK: outShape.length }, 'main', [g.binding(), g.binding(), out.binding()],
     [out.size, outShape.length, 0, 0, ...pad8(outShape), ...pad8(strides), ...pad8(strides)], out.size);
   return out;
 }

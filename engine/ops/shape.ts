@@ -4,13 +4,52 @@ import { record } from '../autograd.js';
 import { DType, empty, rt, Shape, Tensor, view } from '../tensor.js';
 import { contiguousStrides, launch1d, normAxis, pack8 } from './util.js';
 
+/**
+ * Merges dimensions that are contiguous in both layouts and drops size-1 dimensions, so the
+ * kernel does as little index arithmetic as possible.
+ */
+export function collapseDims(shape: readonly number[], ss: readonly number[], ds: readonly number[]): { shape: number[]; ss: number[]; ds: number[] } {
+  const out = { shape: [] as number[], ss: [] as number[], ds: [] as number[] };
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const k = out.shape.length - 1;
+    if (k >= 0 && out.ss[k] === ss[i] * shape[i] && out.ds[k] === ds[i] * shape[i]) {
+      out.shape[k] *= shape[i];
+      out.ss[k] = ss[i];
+      out.ds[k] = ds[i];
+    } else {
+      out.shape.push(shape[i]);
+      out.ss.push(ss[i]);
+      out.ds.push(ds[i]);
+    }
+  }
+  if (out.shape.length === 0) return { shape: [1], ss: [1], ds: [1] };
+  return out;
+}
+
 /** Raw strided copy (no autograd): dst[dstOffset + c.dstStrides] = src[srcOffset + c.srcStrides] over `shape`. */
 export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: number[], dstStrides: number[], srcOffset: number, dstOffset: number): void {
-  const n = shape.reduce((a, b) => a * b, 1);
+  let n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
-  const defines = elementType(src.dtype);
+  const c = collapseDims(shape, srcStrides, dstStrides);
+  const r = c.shape.length;
+  const inner = c.shape[r - 1];
+  // vec4 when the innermost run is contiguous on both sides and everything is 4-aligned.
+  const vec4 = src.dtype !== 'f16' && c.ss[r - 1] === 1 && c.ds[r - 1] === 1 && inner % 4 === 0 && srcOffset % 4 === 0 && dstOffset % 4 === 0 &&
+    c.ss.slice(0, -1).every((x) => x % 4 === 0) && c.ds.slice(0, -1).every((x) => x % 4 === 0);
+  let ss = c.ss, ds = c.ds, sh = c.shape, so = srcOffset, doff = dstOffset;
+  if (vec4) {
+    sh = [...sh.slice(0, -1), inner / 4];
+    ss = [...ss.slice(0, -1).map((x) => x / 4), 1];
+    ds = [...ds.slice(0, -1).map((x) => x / 4), 1];
+    so /= 4;
+    doff /= 4;
+    n /= 4;
+  }
+  const et = elementType(src.dtype);
+  const defines = { ...et, RANK: r, VT: vec4 ? `vec4<${et.T}>` : et.T };
   launch1d('copy_strided', defines, 'main', [src.binding(), dst.binding()],
-    [n, shape.length, srcOffset, dstOffset, ...pack8([...shape]), ...pack8(srcStrides), ...pack8(dstStrides)], n);
+    [n, r, so, doff, ...pack8(sh), ...pack8(ss), ...pack8(ds)], n);
 }
 
 function elementType(dtype: DType): { T: string; ENABLE: string } {

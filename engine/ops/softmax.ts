@@ -1,7 +1,7 @@
 // Softmax and log-softmax over the last axis.
 import { record } from '../autograd.js';
 import { empty, Tensor } from '../tensor.js';
-import { assertF32, launchRows } from './util.js';
+import { assertF32, launch1d, launchRows, rowPerInvocation } from './util.js';
 
 function run(x: Tensor, log: boolean): Tensor {
   assertF32(log ? 'logSoftmax' : 'softmax', x);
@@ -9,10 +9,14 @@ function run(x: Tensor, log: boolean): Tensor {
   const cols = x.shape[x.rank - 1];
   const rows = x.size / Math.max(cols, 1);
   const y = empty(x.shape);
-  launchRows('softmax', { LOG: +log }, 'forward', [x.binding(), y.binding()], [rows, cols, 0, 0], rows);
+  const perRow = rowPerInvocation(rows, cols);
+  if (perRow) launch1d('softmax', { LOG: +log }, 'forward_rows', [x.binding(), y.binding()], [rows, cols, 0, 0], rows, 64);
+  else launchRows('softmax', { LOG: +log }, 'forward', [x.binding(), y.binding()], [rows, cols, 0, 0], rows);
   return record(y, log ? 'logSoftmax' : 'softmax', [x], (g) => {
     const dx = empty(x.shape);
-    launchRows('softmax', { LOG: +log }, 'backward', [y.binding(), g.binding(), dx.binding()], [rows, cols, 0, 0], rows);
+    const bufs = [y.binding(), g.binding(), dx.binding()];
+    if (perRow) launch1d('softmax', { LOG: +log }, 'backward_rows', bufs, [rows, cols, 0, 0], rows, 64);
+    else launchRows('softmax', { LOG: +log }, 'backward', bufs, [rows, cols, 0, 0], rows);
     return [dx];
   });
 }

@@ -72,3 +72,13 @@ export function normAxis(axis: number, rank: number, op: string): number {
   if (a < 0 || a >= rank) throw new Error(`${op}: axis ${axis} out of range for rank ${rank}`);
   return a;
 }
+
+/**
+ * Row kernels come in two shapes: a workgroup per row (long rows: the row is split across
+ * invocations and reduced in workgroup memory) and an invocation per row (many short rows:
+ * no barriers, which are expensive on CPU-backed adapters and needless when there are enough
+ * rows to fill the device). Returns true for the second.
+ */
+export function rowPerInvocation(rows: number, cols: number): boolean {
+  return rows >= 512 && cols <= 512;
+}
