@@ -20,8 +20,9 @@ export function registerBenchCommands(program: Command): void {
     .option('--json <file>', 'write the JSON report here')
     .option('--md <file>', 'write the markdown table here')
     .option('--no-peer', 'skip TensorFlow.js')
-    .action(async (o: { json?: string; md?: string; peer: boolean }) => {
-      const report = await runKernelBench({ peer: o.peer });
+    .option('--quick', 'smaller shapes only (a smoke run)')
+    .action(async (o: { json?: string; md?: string; peer: boolean; quick?: boolean }) => {
+      const report = await runKernelBench({ peer: o.peer, quick: o.quick });
       const md = markdownTable(report);
       console.log('\n' + md);
       if (o.json) writeAtomic(o.json, JSON.stringify(report, null, 2) + '\n');

@@ -6,6 +6,7 @@ import { registerDataCommands } from '../train/data/cli.js';
 import { registerEngineCommands } from './engine_commands.js';
 import { registerDemoCommands } from './demo_commands.js';
 import { registerBenchCommands } from './bench_commands.js';
+import { registerTrainCommands } from './train_commands.js';
 import { UserError } from '../engine/errors.js';
 
 const program = new Command();
@@ -13,6 +14,7 @@ program.name('ivt').description('WebGPU tensor engine and IVT-LR latent multimod
 registerEngineCommands(program);
 registerDataCommands(program);
 registerDemoCommands(program);
+registerTrainCommands(program);
 registerBenchCommands(program);
 
 try {

@@ -1,0 +1,154 @@
+// `ivt train`, `ivt eval`, `ivt infer`: thin wrappers over train/ and model/.
+import { Command, Option } from 'commander';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UserError } from '../engine/errors.js';
+import { shutdownEngine } from '../engine/tensor.js';
+import * as E from '../engine/index.js';
+import { IvtConfig, validateConfig } from '../model/config.js';
+import { IvtModel, FULL_LATENT } from '../model/ivt.js';
+import { generate } from '../model/generate.js';
+import { loadDataset, isSplit } from '../train/data/index.js';
+import { evaluate, EVAL_MODES, EvalMode, modeSettings } from '../train/eval.js';
+import { toSamples, extractAnswer } from '../train/samples.js';
+import { Tokenizer } from '../train/tokenizer.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+import { train, TrainOptions } from '../train/trainer.js';
+
+export function intArg(name: string, min = 0) {
+  return (v: string): number => {
+    if (!/^[+-]?\d+$/.test(v.trim())) throw new UserError(`--${name} must be an integer, got "${v}"`);
+    const n = Number(v);
+    if (n < min) throw new UserError(`--${name} must be >= ${min}, got ${n}`);
+    return n;
+  };
+}
+export function floatArg(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UserError(`--${name} must be a number >= ${min}, got "${v}"`);
+    return n;
+  };
+}
+
+function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+/** Loads a run's config, tokenizer and latest (or tagged) weights into a fresh model. */
+export async function loadRun(run: string, tag?: string): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig }> {
+  const cfgPath = join(run, 'config.json');
+  if (!existsSync(cfgPath)) throw new UserError(`${run}: not a training run (no config.json)`);
+  let cfg: IvtConfig;
+  try {
+    cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as IvtConfig;
+  } catch (e) {
+    throw new UserError(`${cfgPath}: not valid JSON (${(e as Error).message})`);
+  }
+  validateConfig(cfg, cfgPath);
+  const tok = Tokenizer.load(join(run, 'tokenizer.json'));
+  if (tok.vocabSize !== cfg.vocab) throw new UserError(`${run}: tokenizer has ${tok.vocabSize} tokens but config.json says vocab ${cfg.vocab}`);
+  await E.initEngine();
+  const model = new IvtModel(cfg, tok.pad);
+  await loadCheckpoint(run, { params: model.ps.params, tag });
+  return { model, tok, cfg };
+}
+
+export function registerTrainCommands(program: Command): void {
+  program
+    .command('train')
+    .description('train IVT-LR with the staged curriculum (stage 0: explicit CoT; stage s: s latent steps)')
+    .requiredOption('--data <dir>', 'dataset folder (ScienceQA layout, e.g. from `ivt data synth`)')
+    .requiredOption('--out <dir>', 'run folder (checkpoints, metrics.jsonl, config, tokenizer)')
+    .addOption(new Option('--preset <name>', 'model size').choices(['tiny', 'small', 'base']).default('tiny'))
+    .option('--stages <n>', 'latent stages after stage 0', intArg('stages', 0), 3)
+    .option('--epochs <n>', 'epochs per stage', intArg('epochs', 1), 2)
+    .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
+    .option('--lr <x>', 'AdamW learning rate', floatArg('lr'), 1e-3)
+    .option('--weight-decay <x>', 'AdamW weight decay', floatArg('weight-decay'), 0.01)
+    .option('--clip <x>', 'global gradient-norm clip (0: off)', floatArg('clip'), 1.0)
+    .option('--reset-optimizer', 'reset AdamW moments at each stage switch (the reference code does not)', false)
+    .option('--seed <n>', 'data order seed', intArg('seed'), 1)
+    .option('--checkpoint-every <n>', 'steps between checkpoints (0: stage ends only)', intArg('checkpoint-every'), 50)
+    .option('--resume', 'continue from the run folder\'s latest checkpoint', false)
+    .addOption(new Option('--mode <mode>', 'ivt: the curriculum; nocot: answer-only baseline').choices(['ivt', 'nocot']).default('ivt'))
+    .option('--no-latent-text', 'ablation: a learned placeholder instead of the recycled hidden state')
+    .option('--no-latent-vision', 'ablation: no image embeddings inserted at latent steps')
+    .option('--detach-latents', 'stop gradients at the recycled hidden state (the reference code\'s variant)', false)
+    .option('--start-stage <n>', 'first stage to train', intArg('start-stage'), 0)
+    .option('--init-from <run>', 'start from another run\'s latest weights (ablations branch off a stage-0 run)')
+    .option('--max-train <n>', 'use at most n training problems (0: all)', intArg('max-train'), 0)
+    .option('--max-val <n>', 'use at most n validation problems (0: all)', intArg('max-val'), 200)
+    .option('--no-eval', 'skip validation at stage ends')
+    .option('--log-every <n>', 'progress line every n steps when not on a terminal', intArg('log-every', 1), 20)
+    .action(async (o) => {
+      if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
+      const opts: TrainOptions = {
+        data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr,
+        weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
+        resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
+        startStage: o.startStage, initFrom: o.initFrom, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
+      };
+      const r = await train(opts);
+      console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);
+      await shutdownEngine();
+    });
+
+  program
+    .command('eval')
+    .description('accuracy (strict answer extraction), forward passes and ms per question for a mode')
+    .requiredOption('--run <dir>', 'run folder')
+    .requiredOption('--data <dir>', 'dataset folder')
+    .option('--split <name>', 'train, val or test', 'test')
+    .addOption(new Option('--mode <mode>', 'inference mode').choices(EVAL_MODES).default('ivt'))
+    .option('--latent-steps <n>', 'latent steps (default: the model\'s)', intArg('latent-steps'))
+    .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
+    .option('--limit <n>', 'evaluate at most n problems (0: all)', intArg('limit'), 0)
+    .option('--tag <tag>', 'checkpoint tag (default: latest)')
+    .option('--json <file>', 'write the result as JSON')
+    .action(async (o) => {
+      if (!isSplit(o.split)) throw new UserError(`--split must be train, val or test, got "${o.split}"`);
+      const { model, tok, cfg } = await loadRun(o.run, o.tag);
+      const ds = await loadDataset(o.data, { missingImage: 'text-only' });
+      let recs = ds.records.filter((r) => r.split === o.split);
+      if (o.limit) recs = recs.slice(0, o.limit);
+      const samples = await toSamples(recs, tok, cfg);
+      const res = await evaluate(model, samples, tok, o.mode as EvalMode, { latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length });
+      console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, ...res }, null, 2) + '\n');
+      await shutdownEngine();
+    });
+
+  program
+    .command('infer')
+    .description('answer one problem: the answer, the rationale (cot) or the patches each latent step selected (ivt)')
+    .requiredOption('--run <dir>', 'run folder')
+    .requiredOption('--image <png>', 'image file')
+    .requiredOption('--question <text>', 'question text')
+    .requiredOption('--choices <list>', 'choices separated by |, e.g. "red|green|blue|yellow"')
+    .addOption(new Option('--mode <mode>', 'inference mode').choices(EVAL_MODES).default('ivt'))
+    .action(async (o) => {
+      const { model, tok, cfg } = await loadRun(o.run);
+      const choices = String(o.choices).split('|').map((c) => c.trim()).filter(Boolean);
+      if (choices.length < 2) throw new UserError('--choices needs at least two options separated by |');
+      const rec = { id: 'cli', split: 'test' as const, question: o.question, hint: '', choices, answerIndex: 0, rationale: '', steps: [], imagePath: o.image };
+      const [sample] = await toSamples([rec], tok, cfg);
+      const s = modeSettings(o.mode as EvalMode, cfg.latentSteps);
+      const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.steps < cfg.latentSteps ? 96 : s.maxNew, eos: tok.eos, withSelections: true });
+      const text = tok.decode(g.tokens[0].filter((t) => t !== tok.eos), { skipSpecial: true });
+      const idx = extractAnswer(text, choices.length);
+      if (o.mode === 'cot') console.log(`rationale:\n${text}`);
+      g.selections.forEach((sel, i) => {
+        const side = cfg.imageSize / cfg.patch;
+        console.log(`latent step ${i + 1} selected patches: ${sel[0].map((j) => `#${j} (row ${Math.floor(j / side) + 1}, col ${(j % side) + 1})`).join(', ')}`);
+      });
+      console.log(idx >= 0 ? `answer: (${String.fromCharCode(65 + idx)}) ${choices[idx]}` : `answer: none could be extracted from "${text}"`);
+      console.log(`${g.passes[0]} forward passes`);
+      await shutdownEngine();
+    });
+}
+
+export { FULL_LATENT };

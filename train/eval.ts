@@ -1,0 +1,68 @@
+// Evaluation: accuracy with strict answer extraction, forward passes and wall time per
+// question, for each inference mode.
+import { rt } from '../engine/tensor.js';
+import { IvtModel, LatentOptions, Sample, FULL_LATENT } from '../model/ivt.js';
+import { generate } from '../model/generate.js';
+import { Tokenizer } from './tokenizer.js';
+import { extractAnswer } from './samples.js';
+
+export type EvalMode = 'nocot' | 'cot' | 'ivt' | 'ivt-no-text' | 'ivt-no-vision' | 'ivt-recompute';
+export const EVAL_MODES: EvalMode[] = ['nocot', 'cot', 'ivt', 'ivt-no-text', 'ivt-no-vision', 'ivt-recompute'];
+
+export interface EvalResult {
+  mode: EvalMode;
+  latentSteps: number;
+  n: number;
+  accuracy: number;
+  /** Answers that could not be extracted (counted wrong). */
+  unparsed: number;
+  avg_passes: number;
+  ms_per_question: number;
+}
+
+export function modeSettings(mode: EvalMode, latentSteps: number): { steps: number; latent: LatentOptions; recompute: boolean; maxNew: number } {
+  switch (mode) {
+    case 'nocot':
+      return { steps: 0, latent: FULL_LATENT, recompute: false, maxNew: 12 };
+    case 'cot':
+      return { steps: 0, latent: FULL_LATENT, recompute: false, maxNew: 96 };
+    case 'ivt':
+      return { steps: latentSteps, latent: FULL_LATENT, recompute: false, maxNew: 12 };
+    case 'ivt-recompute':
+      return { steps: latentSteps, latent: FULL_LATENT, recompute: true, maxNew: 12 };
+    case 'ivt-no-text':
+      return { steps: latentSteps, latent: { ...FULL_LATENT, latentText: false }, recompute: false, maxNew: 12 };
+    case 'ivt-no-vision':
+      return { steps: latentSteps, latent: { ...FULL_LATENT, latentVision: false }, recompute: false, maxNew: 12 };
+  }
+}
+
+/**
+ * Runs `mode` over `samples` in batches. `latentSteps` is how many latent steps precede
+ * decoding (a stage-s model: s; remaining explicit steps are decoded).
+ */
+export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number }): Promise<EvalResult> {
+  const s = modeSettings(mode, opts.latentSteps);
+  const maxNew = opts.maxNew ?? (s.steps < model.cfg.latentSteps && mode !== 'nocot' ? 96 : s.maxNew);
+  let right = 0, unparsed = 0, passes = 0;
+  await rt().sync();
+  const t0 = performance.now();
+  for (let i = 0; i < samples.length; i += opts.batch) {
+    const batch = samples.slice(i, i + opts.batch);
+    const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos });
+    g.tokens.forEach((ids, b) => {
+      const text = tok.decode(ids.filter((t) => t !== tok.eos), { skipSpecial: true });
+      const pred = extractAnswer(text, opts.numChoices?.(i + b) ?? 4);
+      if (pred < 0) unparsed++;
+      if (pred === batch[b].answerIndex) right++;
+      passes += g.passes[b];
+    });
+  }
+  const ms = performance.now() - t0;
+  return {
+    mode, latentSteps: s.steps, n: samples.length,
+    accuracy: samples.length ? right / samples.length : 0,
+    unparsed, avg_passes: samples.length ? passes / samples.length : 0,
+    ms_per_question: samples.length ? ms / samples.length : 0,
+  };
+}
