@@ -248,7 +248,8 @@ export async function readSafetensors(path: string, opts: ReadOptions = {}): Pro
     const entries: { name: string; dtype: SafeDType; shape: number[]; begin: number; end: number }[] = [];
     for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
       if (name === METADATA_KEY) {
-        if (info === null || typeof info !== 'object' || Array.isArray(info)) throw bad(`"${METADATA_KEY}" is not an object`);
+        if (info === null) continue; // the reference treats null as absent
+        if (typeof info !== 'object' || Array.isArray(info)) throw bad(`"${METADATA_KEY}" is not an object`);
         for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
           if (typeof v !== 'string') throw bad(`"${METADATA_KEY}"."${k}" is not a string`);
           metadata[k] = v;
