@@ -4,6 +4,8 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { runKernelBench, markdownTable } from '../bench/kernels.js';
 import { shutdownEngine } from '../engine/tensor.js';
+import { runLatencyBench, latencyMarkdown } from '../bench/latency.js';
+import { loadRun, intArg } from './train_commands.js';
 
 function writeAtomic(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
@@ -24,6 +26,31 @@ export function registerBenchCommands(program: Command): void {
     .action(async (o: { json?: string; md?: string; peer: boolean; quick?: boolean }) => {
       const report = await runKernelBench({ peer: o.peer, quick: o.quick });
       const md = markdownTable(report);
+      console.log('\n' + md);
+      if (o.json) writeAtomic(o.json, JSON.stringify(report, null, 2) + '\n');
+      if (o.md) writeAtomic(o.md, md + '\n');
+      await shutdownEngine();
+    });
+
+  bench
+    .command('latency')
+    .description('explicit CoT vs IVT-LR (and IVT-LR without the KV cache): accuracy, forward passes, ms per question')
+    .requiredOption('--run <dir>', 'a curriculum run folder (stage-0 and final checkpoints)')
+    .requiredOption('--data <dir>', 'dataset folder')
+    .option('--split <name>', 'split', 'test')
+    .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
+    .option('--limit <n>', 'at most n problems (0: all)', intArg('limit'), 0)
+    .option('--json <file>', 'write the JSON report here')
+    .option('--md <file>', 'write the markdown table here')
+    .action(async (o) => {
+      const report = await runLatencyBench({
+        run: o.run, data: o.data, split: o.split, batch: o.batch, limit: o.limit,
+        load: async (tag?: string) => {
+          const { model, tok, cfg } = await loadRun(o.run, tag);
+          return { model, tok, latentSteps: cfg.latentSteps };
+        },
+      });
+      const md = latencyMarkdown(report);
       console.log('\n' + md);
       if (o.json) writeAtomic(o.json, JSON.stringify(report, null, 2) + '\n');
       if (o.md) writeAtomic(o.md, md + '\n');
