@@ -29,7 +29,11 @@ export interface KernelReport {
 }
 
 export interface TfjsPeerLike {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly tf: any;
   timeMatmul(M: number, N: number, K: number, reps?: number): Promise<{ ms_median: number }>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  timeOp(build: (tf: any) => any[], run: (tf: any, inputs: any[]) => any, reps?: number): Promise<{ ms_median: number }>;
   dispose(): Promise<void> | void;
 }
 
@@ -66,51 +70,75 @@ export interface MatmulCase {
 }
 
 export const MATMUL_CASES: MatmulCase[] = [
+  // The bar: 1024^3. Then the demo model's shapes (B*T rows x width), forward and the
+  // transposed forms its backward uses.
   { name: 'matmul', M: 1024, N: 1024, K: 1024 },
   { name: 'matmul', M: 512, N: 512, K: 512 },
 ];
 
-export async function runKernelBench(opts: { peer?: boolean; cases?: MatmulCase[]; log?: (s: string) => void } = {}): Promise<KernelReport> {
+export interface BenchContext {
+  peakGflops: number;
+  peer: TfjsPeerLike | null;
+  log: (s: string) => void;
+  quick: boolean;
+}
+
+export type Suite = (ctx: BenchContext) => Promise<KernelFigure[]>;
+
+export async function runKernelBench(opts: { peer?: boolean; suites?: Suite[]; quick?: boolean; log?: (s: string) => void } = {}): Promise<KernelReport> {
   const log = opts.log ?? ((s: string) => console.log(s));
   await E.initEngine();
   const peak = await measureFmaPeak();
   log(`FMA peak (same run): ${peak.gflops.toFixed(1)} GFLOP/s`);
   const peer = opts.peer === false ? null : await loadPeer(log);
+  const ctx: BenchContext = { peakGflops: peak.gflops, peer, log, quick: !!opts.quick };
   const kernels: KernelFigure[] = [];
   try {
-    for (const c of opts.cases ?? MATMUL_CASES) {
-      const aShape = c.transA ? [c.K, c.M] : [c.M, c.K];
-      const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
-      const A = E.fromArray(rand(c.M * c.K, 1), aShape);
-      const B = E.fromArray(rand(c.K * c.N, 2), bShape);
-      const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B, { transA: c.transA, transB: c.transB })).dispose());
-      A.dispose();
-      B.dispose();
-      const flops = 2 * c.M * c.N * c.K;
-      const gflops = flops / (t.ms_median * 1e6);
-      let peerFig: PeerFigure | null = null;
-      if (peer && !c.transA && !c.transB) {
-        const p = await peer.timeMatmul(c.M, c.N, c.K);
-        peerFig = { name: 'tfjs-webgpu matMul', ms_median: p.ms_median };
+    for (const suite of opts.suites ?? DEFAULT_SUITES) {
+      for (const fig of await suite(ctx)) {
+        kernels.push(fig);
+        log(formatRow(fig));
       }
-      const fig: KernelFigure = {
-        name: c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''),
-        shape: [c.M, c.N, c.K],
-        dtype: 'f32',
-        ms_median: round(t.ms_median),
-        gflops: round(gflops),
-        pct_peak: round((100 * gflops) / peak.gflops),
-        peer: peerFig ? { ...peerFig, ms_median: round(peerFig.ms_median) } : null,
-        speedup_vs_peer: peerFig ? round(peerFig.ms_median / t.ms_median) : null,
-      };
-      kernels.push(fig);
-      log(formatRow(fig));
     }
   } finally {
     await peer?.dispose();
   }
   return { adapter: rt().dev.describe(), date: new Date().toISOString(), peak_gflops: round(peak.gflops), kernels };
 }
+
+/** Builds a figure from a measured time and either flops or bytes. */
+export function figure(ctx: BenchContext, name: string, shape: number[], dtype: string, ms: number, work: { flops?: number; bytes?: number; copyGbps?: number }, peer: PeerFigure | null): KernelFigure {
+  const f: KernelFigure = { name, shape, dtype, ms_median: round(ms), peer: peer ? { ...peer, ms_median: round(peer.ms_median) } : null, speedup_vs_peer: peer ? round(peer.ms_median / ms) : null };
+  if (work.flops !== undefined) {
+    f.gflops = round(work.flops / (ms * 1e6));
+    f.pct_peak = round((100 * f.gflops) / ctx.peakGflops);
+  }
+  if (work.bytes !== undefined) {
+    f.gbps = round(work.bytes / (ms * 1e6));
+    if (work.copyGbps) f.pct_peak = round((100 * f.gbps) / work.copyGbps);
+  }
+  return f;
+}
+
+export const matmulSuite: Suite = async (ctx) => {
+  const out: KernelFigure[] = [];
+  for (const c of ctx.quick ? MATMUL_CASES.slice(1) : MATMUL_CASES) {
+    const aShape = c.transA ? [c.K, c.M] : [c.M, c.K];
+    const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
+    const A = E.fromArray(rand(c.M * c.K, 1), aShape);
+    const B = E.fromArray(rand(c.K * c.N, 2), bShape);
+    const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B, { transA: c.transA, transB: c.transB })).dispose());
+    A.dispose();
+    B.dispose();
+    let peer: PeerFigure | null = null;
+    if (ctx.peer && !c.transA && !c.transB) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K)).ms_median };
+    out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.ms_median, { flops: 2 * c.M * c.N * c.K }, peer));
+  }
+  return out;
+};
+
+import { accumulatorSuite, attentionSuite, memoryBoundSuite } from './suites.js';
+export const DEFAULT_SUITES: Suite[] = [matmulSuite, attentionSuite, accumulatorSuite, memoryBoundSuite];
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;

@@ -1,0 +1,170 @@
+// Benchmark suites beyond matmul: attention (fused vs our composite vs TensorFlow.js), the
+// latent-vision accumulator and top-k, layernorm and cross-entropy against copy bandwidth,
+// and AdamW. Each times forward+backward where the op is trained through.
+import * as E from '../engine/index.js';
+import { attentionPacked } from '../engine/ops/attention.js';
+import { rt, Tensor } from '../engine/tensor.js';
+import { timeGpu } from './harness.js';
+import { BenchContext, figure, KernelFigure, PeerFigure, Suite } from './kernels.js';
+
+function rand(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 4294967296 - 0.5) * scale;
+  }
+  return out;
+}
+
+/** Copy bandwidth of this adapter through a shader (read + write), the denominator for memory-bound kernels. */
+export async function measureCopyGbps(): Promise<number> {
+  const n = 8 << 20;
+  const x = E.fromArray(new Float32Array(n), [n]);
+  const y = E.empty([n]);
+  const r = rt();
+  const k = r.kernel('unary', { EXPR: 'x' });
+  const t = await timeGpu(() => r.dispatch(k, [x.binding(), y.binding()], [n, 0, 0, 0], r.grid(Math.ceil(n / 256))));
+  x.dispose();
+  y.dispose();
+  return (2 * n * 4) / (t.ms_median * 1e6);
+}
+
+/** Trains-through timing: forward, then backward from a fixed upstream gradient. */
+function fwdBwd(inputs: Tensor[], f: (xs: Tensor[]) => Tensor, seedGrad: Tensor): () => void {
+  return () =>
+    E.tidy(() => {
+      for (const t of inputs) t.grad = null;
+      E.backward(f(inputs), seedGrad);
+      for (const t of inputs) {
+        t.grad?.dispose();
+        t.grad = null;
+      }
+    });
+}
+
+export const attentionSuite: Suite = async (ctx) => {
+  const out: KernelFigure[] = [];
+  const B = 4, H = 4, hd = 64, D = H * hd;
+  for (const T of ctx.quick ? [128] : [128, 512]) {
+    const qkv = E.fromArray(rand(B * T * 3 * D, 3), [B, T, 3 * D]);
+    qkv.requiresGrad = true;
+    const g = E.fromArray(rand(B * T * D, 4), [B, T, D]);
+    const fused = await timeGpu(fwdBwd([qkv], ([x]) => attentionPacked(x, { heads: H, causal: true }), g), { samples: 5 });
+    // Our composite: q, k, v as [B, H, T, hd], scores, mask, softmax, weighted sum.
+    const q = E.fromArray(rand(B * H * T * hd, 5), [B, H, T, hd]);
+    const k = E.fromArray(rand(B * H * T * hd, 6), [B, H, T, hd]);
+    const v = E.fromArray(rand(B * H * T * hd, 7), [B, H, T, hd]);
+    for (const t of [q, k, v]) t.requiresGrad = true;
+    const mask = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) mask[i * T + j] = -1e9;
+    const M = E.fromArray(mask, [T, T]);
+    const g4 = E.fromArray(rand(B * H * T * hd, 8), [B, H, T, hd]);
+    const composite = (xs: Tensor[]) => E.matmul(E.softmax(E.add(E.mulScalar(E.matmul(xs[0], xs[1], { transB: true }), 1 / Math.sqrt(hd)), M)), xs[2]);
+    const comp = await timeGpu(fwdBwd([q, k, v], composite, g4), { samples: 5 });
+    let peer: PeerFigure | null = null;
+    if (ctx.peer) {
+      const scale = 1 / Math.sqrt(hd);
+      const r = await ctx.peer.timeOp(
+        (tf) => [tf.randomNormal([B, H, T, hd]), tf.randomNormal([B, H, T, hd]), tf.randomNormal([B, H, T, hd]), tf.tensor2d(mask, [T, T]), tf.randomNormal([B, H, T, hd])],
+        (tf, [tq, tk, tv, tm, tg]) => tf.tidy(() => {
+          const f = (a: unknown, b: unknown, c: unknown) => tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(a, b, false, true), scale), tm)), c);
+          const grads = tf.grads(f)([tq, tk, tv], tg);
+          return tf.addN(grads.map((x: { sum: () => unknown }) => x.sum()));
+        }),
+        5,
+      );
+      peer = { name: 'tfjs-webgpu composite', ms_median: r.ms_median };
+    }
+    // Causal attention does half the score work: 2 matmuls forward, 5 backward, each B*H*T*T*hd/2 FMAs.
+    const flops = 7 * 2 * B * H * T * T * hd / 2;
+    const f = figure(ctx, 'attention f+b', [B, H, T, hd], 'f32', fused.ms_median, { flops }, peer);
+    const c = figure(ctx, 'attn composite', [B, H, T, hd], 'f32', comp.ms_median, { flops }, peer);
+    (f as KernelFigure & { speedup_vs_composite?: number }).speedup_vs_composite = Math.round((comp.ms_median / fused.ms_median) * 100) / 100;
+    out.push(f, c);
+    for (const t of [qkv, g, q, k, v, M, g4]) t.dispose();
+  }
+  return out;
+};
+
+/** The accumulator + top-k as a fraction of the attention forward they ride on. */
+export const accumulatorSuite: Suite = async (ctx) => {
+  const B = 4, H = 4, hd = 64, D = H * hd, T = ctx.quick ? 128 : 256, J = 64, kSel = 16;
+  const qkv = E.fromArray(rand(B * T * 3 * D, 9), [B, T, 3 * D]);
+  const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
+  const img = E.fromArray(new Int32Array(B).fill(0), [B], 'i32');
+  const chosen = E.fromArray(new Uint32Array(B * J), [B, J], 'u32');
+  const plain = await timeGpu(() => E.noGrad(() => attentionPacked(qkv, { heads: H, causal: true })).dispose());
+  const withAcc = await timeGpu(() => {
+    E.noGrad(() => attentionPacked(qkv, { heads: H, causal: true, accumulate: { acc, row: T - 1, imgStart: img } })).dispose();
+  });
+  const topk = await timeGpu(() => {
+    rt().clear(chosen.binding(), chosen.byteLength);
+    E.selectTopK(acc, chosen, kSel, 0).dispose();
+  });
+  for (const t of [qkv, acc, img, chosen]) t.dispose();
+  const extra = Math.max(withAcc.ms_median - plain.ms_median, 0) + topk.ms_median;
+  const fig = figure(ctx, 'accum+topk', [B, H, T, J, kSel], 'i32', extra, {}, null);
+  (fig as KernelFigure & { pct_of_attention_forward?: number }).pct_of_attention_forward = Math.round((1000 * extra) / plain.ms_median) / 10;
+  ctx.log(`  accumulator+top-k: ${extra.toFixed(3)} ms over an attention forward of ${plain.ms_median.toFixed(2)} ms (${((100 * extra) / plain.ms_median).toFixed(1)}%)`);
+  return [fig];
+};
+
+export const memoryBoundSuite: Suite = async (ctx) => {
+  const copyGbps = await measureCopyGbps();
+  ctx.log(`copy bandwidth (same run): ${copyGbps.toFixed(2)} GB/s`);
+  const out: KernelFigure[] = [figure(ctx, 'copy', [8 << 20], 'f32', (2 * (8 << 20) * 4) / (copyGbps * 1e6), { bytes: 2 * (8 << 20) * 4, copyGbps }, null)];
+  // LayerNorm forward + backward at the model's shape.
+  const N = 2048, Dm = 256;
+  const x = E.fromArray(rand(N * Dm, 10), [N, Dm]);
+  const gam = E.fromArray(rand(Dm, 11, 0.1).map((v) => 1 + v), [Dm]);
+  const bet = E.fromArray(rand(Dm, 12), [Dm]);
+  for (const t of [x, gam, bet]) t.requiresGrad = true;
+  const gy = E.fromArray(rand(N * Dm, 13), [N, Dm]);
+  const ln = await timeGpu(fwdBwd([x, gam, bet], ([a, b, c]) => E.layerNorm(a, b, c), gy));
+  // bytes: fwd reads x, writes y; backward_x reads x, g, writes dx; params reads x, g
+  const lnBytes = 7 * N * Dm * 4;
+  let lnPeer: PeerFigure | null = null;
+  if (ctx.peer) {
+    const r = await ctx.peer.timeOp(
+      (tf) => [tf.randomNormal([N, Dm]), tf.ones([Dm]), tf.zeros([Dm]), tf.randomNormal([N, Dm])],
+      (tf, [tx, tg, tb, tgy]) => tf.tidy(() => {
+        const f = (a: unknown, g: unknown, b: unknown) => {
+          const { mean, variance } = tf.moments(a, -1, true);
+          return tf.add(tf.mul(tf.mul(tf.sub(a, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+        };
+        return tf.addN(tf.grads(f)([tx, tg, tb], tgy).map((t: { sum: () => unknown }) => t.sum()));
+      }),
+      5,
+    );
+    lnPeer = { name: 'tfjs-webgpu composite', ms_median: r.ms_median };
+  }
+  out.push(figure(ctx, 'layernorm f+b', [N, Dm], 'f32', ln.ms_median, { bytes: lnBytes, copyGbps }, lnPeer));
+  // Cross-entropy (fused log-softmax) forward + backward over the vocabulary.
+  const V = 320;
+  const logits = E.fromArray(rand(N * V, 14, 4), [N, V]);
+  logits.requiresGrad = true;
+  const targets = E.fromArray(Int32Array.from({ length: N }, (_, i) => (i * 7) % V), [N], 'i32');
+  const one = E.fromArray([1], []);
+  const ce = await timeGpu(fwdBwd([logits], ([l]) => E.crossEntropy(l, targets), one));
+  let cePeer: PeerFigure | null = null;
+  if (ctx.peer) {
+    const r = await ctx.peer.timeOp(
+      (tf) => [tf.randomNormal([N, V]), tf.oneHot(tf.tensor1d(Array.from(targets.hostData!), 'int32'), V)],
+      (tf, [tl, toh]) => tf.tidy(() => tf.grad((l: unknown) => tf.losses.softmaxCrossEntropy(toh, l))(tl).sum()),
+      5,
+    );
+    cePeer = { name: 'tfjs-webgpu softmaxCE', ms_median: r.ms_median };
+  }
+  out.push(figure(ctx, 'softmax-CE f+b', [N, V], 'f32', ce.ms_median, { bytes: 4 * N * V * 4, copyGbps }, cePeer));
+  // AdamW over 1M parameters (one fused dispatch per arena, plus the norm).
+  const P = 1 << 20;
+  const w = E.fromArray(rand(P, 15), [1024, 1024]);
+  w.requiresGrad = true;
+  const opt = new E.AdamW([w], { lr: 1e-3, maxGradNorm: 1 });
+  const ad = await timeGpu(() => opt.update());
+  out.push(figure(ctx, 'adamw', [P], 'f32', ad.ms_median, { bytes: 8 * P * 4, copyGbps }, null));
+  opt.destroy();
+  for (const t of [x, gam, bet, gy, logits, targets, one]) t.dispose();
+  return out;
+};
