@@ -27,6 +27,8 @@ export interface TrainOptions {
   /** Latent stages after stage 0 (default 3). */
   stages: number;
   epochsPerStage: number;
+  /** Epochs of stage 0 if different (explicit CoT is the hardest stage to learn from scratch). */
+  epochsStage0?: number;
   batch: number;
   lr: number;
   weightDecay: number;
@@ -40,8 +42,9 @@ export interface TrainOptions {
   latent: LatentOptions;
   /** Stage to start from when not resuming (e.g. ablations start at 1 from a stage-0 run's weights). */
   startStage?: number;
-  /** Initialise weights from another run's latest checkpoint (ablations branch off stage 0). */
+  /** Initialise weights from another run's checkpoint (ablations branch off stage 0). */
   initFrom?: string;
+  initTag?: string;
   /** Use at most this many training / validation problems (0: all). */
   maxTrain?: number;
   maxVal?: number;
@@ -137,7 +140,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     truncateMetrics(metricsPath, state.step);
   } else {
     if (o.initFrom) {
-      const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params });
+      const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag });
       log(`initialised weights from ${o.initFrom} (${ck.tag})`);
     }
     writeFileSync(metricsPath, '');
@@ -148,7 +151,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let stepsThisRun = 0, tokens = 0;
   const t0 = performance.now();
   const tty = process.stdout.isTTY;
-  const totalSteps = (lastStage - (o.startStage ?? 0) + 1) * o.epochsPerStage * batchesPerEpoch;
+  const epochsOf = (stage: number) => (stage === 0 && o.epochsStage0 ? o.epochsStage0 : o.epochsPerStage);
+  let totalSteps = 0;
+  for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += epochsOf(s) * batchesPerEpoch;
 
   const checkpoint = async (tag: string) => {
     await saveCheckpoint(o.out, { tag, params: model.ps.params, optimizer: opt, config: cfg, trainState: { ...state } as unknown as Record<string, unknown>, tokenizerJson: tok.toJSON() as unknown as Record<string, unknown> });
@@ -187,7 +192,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
       const elapsed = (performance.now() - t0) / 1000;
       const eta = (elapsed / stepsThisRun) * Math.max(totalSteps - state.step, 0);
-      const line = `stage ${state.stage} epoch ${state.epoch + 1}/${o.epochsPerStage} step ${state.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s`;
+      const line = `stage ${state.stage} epoch ${state.epoch + 1}/${epochsOf(state.stage)} step ${state.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s`;
       if (tty) process.stdout.write(`\r${line}   `);
       else if (state.step % o.logEvery === 0) log(line);
       if (o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0) await checkpoint(`step-${String(state.step).padStart(6, '0')}`);
@@ -198,7 +203,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     state.batchIndex = 0;
     state.epoch++;
-    if (state.epoch < o.epochsPerStage) continue;
+    if (state.epoch < epochsOf(state.stage)) continue;
     // Stage end: evaluate, checkpoint, advance.
     if (tty) process.stdout.write('\n');
     const finished = state.stage;
