@@ -1,25 +1,39 @@
-// `ivt demo`: the README's main job. Today: train the toy GPT on sequence reversal and report.
+// `ivt demo` (the README's main job: IVT-LR end to end) and `ivt toy` (the engine alone:
+// a small transformer learns to reverse sequences).
 import { Command } from 'commander';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
 import { trainToy } from '../train/toy.js';
-import { UserError } from '../engine/errors.js';
-
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UserError(`--${name} must be a positive integer, got "${v}"`);
-    return n;
-  };
-}
+import { runDemo } from '../train/demo.js';
+import { intArg, floatArg } from './train_commands.js';
 
 export function registerDemoCommands(program: Command): void {
   program
     .command('demo')
-    .description('train a small transformer on a toy sequence task on the GPU and write a report')
-    .option('--out <dir>', 'report folder', 'out/demo')
-    .option('--steps <n>', 'training steps', positiveInt('steps'), 400)
+    .description('IVT-LR end to end: synthetic data, curriculum, baselines, ablations, evaluation, latency, report')
+    .option('--out <dir>', 'output folder (data, runs, report)', 'out/demo')
+    .option('--preset <name>', 'model preset (tiny, small, base)', 'small')
+    .option('--train <n>', 'training problems', intArg('train', 1), 3000)
+    .option('--val <n>', 'validation problems', intArg('val', 1), 100)
+    .option('--test <n>', 'test problems', intArg('test', 1), 200)
+    .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT)', intArg('epochs0', 1), 4)
+    .option('--epochs <n>', 'epochs per latent stage', intArg('epochs', 1), 1)
+    .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
+    .option('--lr <x>', 'learning rate', floatArg('lr'), 3e-3)
+    .option('--seed <n>', 'seed', intArg('seed'), 1)
+    .option('--no-ablations', 'skip the two ablation runs')
+    .action(async (o) => {
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, log: (s) => console.log(s) });
+      console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
+      await shutdownEngine();
+    });
+
+  program
+    .command('toy')
+    .description('the engine alone: train a small transformer to reverse sequences')
+    .option('--out <dir>', 'report folder', 'out/toy')
+    .option('--steps <n>', 'training steps', intArg('steps', 1), 400)
     .action(async (o: { out: string; steps: number }) => {
       const cfg = { symbols: 8, length: 6, batch: 32, steps: o.steps, lr: 3e-3, seed: 1, logEvery: 25, model: { dim: 48, heads: 4, layers: 2, seed: 2 } };
       console.log(`toy task: reverse ${cfg.length} symbols from an alphabet of ${cfg.symbols}; GPT dim ${cfg.model.dim}, ${cfg.model.layers} layers, ${cfg.model.heads} heads`);
@@ -31,7 +45,6 @@ export function registerDemoCommands(program: Command): void {
       writeFileSync(tmp, JSON.stringify(summary, null, 2));
       renameSync(tmp, join(o.out, 'summary.json'));
       console.log(`\nadapter: ${adapter}\nparameters: ${r.params}\n${r.msPerStep.toFixed(1)} ms/step, final loss ${summary.final_loss?.toFixed(4)}, held-out accuracy ${(r.accuracy * 100).toFixed(1)}%`);
-      console.log(`report: ${join(o.out, 'summary.json')}`);
       await shutdownEngine();
     });
 }
