@@ -3,39 +3,11 @@
 // backend on the same adapter where it has the op.
 import * as E from '../engine/index.js';
 import { rt } from '../engine/tensor.js';
-import { timeGpu } from './harness.js';
 import { measureFmaPeak } from './peak.js';
-
-export interface PeerFigure {
-  name: string;
-  ms_median: number;
-}
-export interface KernelFigure {
-  name: string;
-  shape: number[];
-  dtype: string;
-  ms_median: number;
-  gflops?: number;
-  gbps?: number;
-  pct_peak?: number;
-  peer: PeerFigure | null;
-  speedup_vs_peer: number | null;
-}
-export interface KernelReport {
-  adapter: string;
-  date: string;
-  peak_gflops: number;
-  kernels: KernelFigure[];
-}
-
-export interface TfjsPeerLike {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly tf: any;
-  timeMatmul(M: number, N: number, K: number, reps?: number): Promise<{ ms_median: number }>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  timeOp(build: (tf: any) => any[], run: (tf: any, inputs: any[]) => any, reps?: number): Promise<{ ms_median: number }>;
-  dispose(): Promise<void> | void;
-}
+import { BenchContext, KernelFigure, KernelReport, round, Suite, TfjsPeerLike } from './common.js';
+import { accumulatorSuite, attentionSuite, matmulSuite, memoryBoundSuite } from './suites.js';
+export * from './common.js';
+export { MATMUL_CASES } from './suites.js';
 
 async function loadPeer(log: (s: string) => void): Promise<TfjsPeerLike | null> {
   try {
@@ -49,41 +21,6 @@ async function loadPeer(log: (s: string) => void): Promise<TfjsPeerLike | null> 
     return null;
   }
 }
-
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
-}
-
-export interface MatmulCase {
-  name: string;
-  M: number;
-  N: number;
-  K: number;
-  transA?: boolean;
-  transB?: boolean;
-}
-
-export const MATMUL_CASES: MatmulCase[] = [
-  // The bar: 1024^3. Then the demo model's shapes (B*T rows x width), forward and the
-  // transposed forms its backward uses.
-  { name: 'matmul', M: 1024, N: 1024, K: 1024 },
-  { name: 'matmul', M: 512, N: 512, K: 512 },
-];
-
-export interface BenchContext {
-  peakGflops: number;
-  peer: TfjsPeerLike | null;
-  log: (s: string) => void;
-  quick: boolean;
-}
-
-export type Suite = (ctx: BenchContext) => Promise<KernelFigure[]>;
 
 export async function runKernelBench(opts: { peer?: boolean; suites?: Suite[]; quick?: boolean; log?: (s: string) => void } = {}): Promise<KernelReport> {
   const log = opts.log ?? ((s: string) => console.log(s));
@@ -107,42 +44,7 @@ export async function runKernelBench(opts: { peer?: boolean; suites?: Suite[]; q
 }
 
 /** Builds a figure from a measured time and either flops or bytes. */
-export function figure(ctx: BenchContext, name: string, shape: number[], dtype: string, ms: number, work: { flops?: number; bytes?: number; copyGbps?: number }, peer: PeerFigure | null): KernelFigure {
-  const f: KernelFigure = { name, shape, dtype, ms_median: round(ms), peer: peer ? { ...peer, ms_median: round(peer.ms_median) } : null, speedup_vs_peer: peer ? round(peer.ms_median / ms) : null };
-  if (work.flops !== undefined) {
-    f.gflops = round(work.flops / (ms * 1e6));
-    f.pct_peak = round((100 * f.gflops) / ctx.peakGflops);
-  }
-  if (work.bytes !== undefined) {
-    f.gbps = round(work.bytes / (ms * 1e6));
-    if (work.copyGbps) f.pct_peak = round((100 * f.gbps) / work.copyGbps);
-  }
-  return f;
-}
-
-export const matmulSuite: Suite = async (ctx) => {
-  const out: KernelFigure[] = [];
-  for (const c of ctx.quick ? MATMUL_CASES.slice(1) : MATMUL_CASES) {
-    const aShape = c.transA ? [c.K, c.M] : [c.M, c.K];
-    const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
-    const A = E.fromArray(rand(c.M * c.K, 1), aShape);
-    const B = E.fromArray(rand(c.K * c.N, 2), bShape);
-    const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B, { transA: c.transA, transB: c.transB })).dispose());
-    A.dispose();
-    B.dispose();
-    let peer: PeerFigure | null = null;
-    if (ctx.peer && !c.transA && !c.transB) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K)).ms_median };
-    out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.ms_median, { flops: 2 * c.M * c.N * c.K }, peer));
-  }
-  return out;
-};
-
-import { accumulatorSuite, attentionSuite, memoryBoundSuite } from './suites.js';
 export const DEFAULT_SUITES: Suite[] = [matmulSuite, attentionSuite, accumulatorSuite, memoryBoundSuite];
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
 
 export function formatRow(k: KernelFigure): string {
   const rate = k.gflops !== undefined ? `${k.gflops.toFixed(2)} GFLOP/s` : `${k.gbps?.toFixed(2)} GB/s`;

@@ -5,7 +5,8 @@ import * as E from '../engine/index.js';
 import { attentionPacked } from '../engine/ops/attention.js';
 import { rt, Tensor } from '../engine/tensor.js';
 import { timeGpu } from './harness.js';
-import { BenchContext, figure, KernelFigure, PeerFigure, Suite } from './kernels.js';
+import { stridedCopy } from '../engine/ops/shape.js';
+import { figure, KernelFigure, PeerFigure, Suite } from './common.js';
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
   let s = seed >>> 0;
@@ -17,17 +18,22 @@ function rand(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
-/** Copy bandwidth of this adapter through a shader (read + write), the denominator for memory-bound kernels. */
-export async function measureCopyGbps(): Promise<number> {
+/**
+ * Copy bandwidth of this adapter, the denominator for memory-bound kernels: the best of the
+ * engine's own vectorised copy kernel and the driver's buffer-to-buffer copy, same run.
+ */
+export async function measureCopyGbps(): Promise<{ gbps: number; shader: number; driver: number }> {
   const n = 8 << 20;
   const x = E.fromArray(new Float32Array(n), [n]);
   const y = E.empty([n]);
   const r = rt();
-  const k = r.kernel('unary', { EXPR: 'x' });
-  const t = await timeGpu(() => r.dispatch(k, [x.binding(), y.binding()], [n, 0, 0, 0], r.grid(Math.ceil(n / 256))));
+  const tShader = await timeGpu(() => stridedCopy(x, y, [n], [1], [1], 0, 0));
+  const tDriver = await timeGpu(() => r.copy(x.binding(), y.binding(), n * 4));
   x.dispose();
   y.dispose();
-  return (2 * n * 4) / (t.ms_median * 1e6);
+  const shader = (2 * n * 4) / (tShader.ms_median * 1e6);
+  const driver = (2 * n * 4) / (tDriver.ms_median * 1e6);
+  return { gbps: Math.max(shader, driver), shader, driver };
 }
 
 /** Trains-through timing: forward, then backward from a fixed upstream gradient. */
@@ -111,9 +117,14 @@ export const accumulatorSuite: Suite = async (ctx) => {
 };
 
 export const memoryBoundSuite: Suite = async (ctx) => {
-  const copyGbps = await measureCopyGbps();
-  ctx.log(`copy bandwidth (same run): ${copyGbps.toFixed(2)} GB/s`);
-  const out: KernelFigure[] = [figure(ctx, 'copy', [8 << 20], 'f32', (2 * (8 << 20) * 4) / (copyGbps * 1e6), { bytes: 2 * (8 << 20) * 4, copyGbps }, null)];
+  const copy = await measureCopyGbps();
+  const copyGbps = copy.gbps;
+  ctx.log(`copy bandwidth (same run): shader ${copy.shader.toFixed(2)} GB/s, driver copy ${copy.driver.toFixed(2)} GB/s; denominator ${copyGbps.toFixed(2)} GB/s`);
+  const bytes = 2 * (8 << 20) * 4;
+  const out: KernelFigure[] = [
+    figure(ctx, 'copy (shader)', [8 << 20], 'f32', bytes / (copy.shader * 1e6), { bytes, copyGbps }, null),
+    figure(ctx, 'copy (driver)', [8 << 20], 'f32', bytes / (copy.driver * 1e6), { bytes, copyGbps }, null),
+  ];
   // LayerNorm forward + backward at the model's shape.
   const N = 2048, Dm = 256;
   const x = E.fromArray(rand(N * Dm, 10), [N, Dm]);
@@ -168,3 +179,47 @@ export const memoryBoundSuite: Suite = async (ctx) => {
   for (const t of [x, gam, bet, gy, logits, targets, one]) t.dispose();
   return out;
 };
+
+export interface MatmulCase {
+  name: string;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+}
+
+export const MATMUL_CASES: MatmulCase[] = [
+  // The bar: 1024^3. Then the demo model's shapes (B*T rows x width), forward and the
+  // transposed forms its backward uses.
+  { name: 'matmul', M: 1024, N: 1024, K: 1024 },
+  { name: 'matmul', M: 512, N: 512, K: 512 },
+];
+
+function randSigned(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+export const matmulSuite: Suite = async (ctx) => {
+  const out: KernelFigure[] = [];
+  for (const c of ctx.quick ? MATMUL_CASES.slice(1) : MATMUL_CASES) {
+    const aShape = c.transA ? [c.K, c.M] : [c.M, c.K];
+    const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
+    const A = E.fromArray(randSigned(c.M * c.K, 1), aShape);
+    const B = E.fromArray(randSigned(c.K * c.N, 2), bShape);
+    const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B, { transA: c.transA, transB: c.transB })).dispose());
+    A.dispose();
+    B.dispose();
+    let peer: PeerFigure | null = null;
+    if (ctx.peer && !c.transA && !c.transB) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K)).ms_median };
+    out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.ms_median, { flops: 2 * c.M * c.N * c.K }, peer));
+  }
+  return out;
+};
+

@@ -1,0 +1,59 @@
+// Shared types and helpers of the kernel benchmarks (kept apart from the suites so that the
+// suites and the runner can import them without an import cycle).
+
+export interface PeerFigure {
+  name: string;
+  ms_median: number;
+}
+export interface KernelFigure {
+  name: string;
+  shape: number[];
+  dtype: string;
+  ms_median: number;
+  gflops?: number;
+  gbps?: number;
+  pct_peak?: number;
+  peer: PeerFigure | null;
+  speedup_vs_peer: number | null;
+}
+export interface KernelReport {
+  adapter: string;
+  date: string;
+  peak_gflops: number;
+  kernels: KernelFigure[];
+}
+
+export interface TfjsPeerLike {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly tf: any;
+  timeMatmul(M: number, N: number, K: number, reps?: number): Promise<{ ms_median: number }>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  timeOp(build: (tf: any) => any[], run: (tf: any, inputs: any[]) => any, reps?: number): Promise<{ ms_median: number }>;
+  dispose(): Promise<void> | void;
+}
+
+export interface BenchContext {
+  peakGflops: number;
+  peer: TfjsPeerLike | null;
+  log: (s: string) => void;
+  quick: boolean;
+}
+
+export type Suite = (ctx: BenchContext) => Promise<KernelFigure[]>;
+
+export function figure(ctx: BenchContext, name: string, shape: number[], dtype: string, ms: number, work: { flops?: number; bytes?: number; copyGbps?: number }, peer: PeerFigure | null): KernelFigure {
+  const f: KernelFigure = { name, shape, dtype, ms_median: round(ms), peer: peer ? { ...peer, ms_median: round(peer.ms_median) } : null, speedup_vs_peer: peer ? round(peer.ms_median / ms) : null };
+  if (work.flops !== undefined) {
+    f.gflops = round(work.flops / (ms * 1e6));
+    f.pct_peak = round((100 * f.gflops) / ctx.peakGflops);
+  }
+  if (work.bytes !== undefined) {
+    f.gbps = round(work.bytes / (ms * 1e6));
+    if (work.copyGbps) f.pct_peak = round((100 * f.gbps) / work.copyGbps);
+  }
+  return f;
+}
+
+export function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
