@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { runKernelBench, markdownTable } from '../bench/kernels.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import { runLatencyBench, latencyMarkdown } from '../bench/latency.js';
+import { runTrainBench, trainBenchMarkdown } from '../bench/train_bench.js';
 import { loadRun, intArg } from './train_commands.js';
 
 function writeAtomic(path: string, text: string): void {
@@ -51,6 +52,26 @@ export function registerBenchCommands(program: Command): void {
         },
       });
       const md = latencyMarkdown(report);
+      console.log('\n' + md);
+      if (o.json) writeAtomic(o.json, JSON.stringify(report, null, 2) + '\n');
+      if (o.md) writeAtomic(o.md, md + '\n');
+      await shutdownEngine();
+    });
+
+  bench
+    .command('train')
+    .description('training-step time of the IVT-LR model: this engine vs the same model in TensorFlow.js, same weights and batches')
+    .requiredOption('--data <dir>', 'dataset folder (e.g. from `ivt data synth`)')
+    .option('--preset <name>', 'model preset', 'small')
+    .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
+    .option('--steps <n>', 'steps', intArg('steps', 2), 6)
+    .option('--lr <x>', 'learning rate', '0.001')
+    .option('--no-peer', 'skip TensorFlow.js')
+    .option('--json <file>', 'write the JSON report here')
+    .option('--md <file>', 'write the markdown table here')
+    .action(async (o) => {
+      const report = await runTrainBench({ data: o.data, preset: o.preset, batch: o.batch, steps: o.steps, lr: Number(o.lr), peer: o.peer });
+      const md = trainBenchMarkdown(report);
       console.log('\n' + md);
       if (o.json) writeAtomic(o.json, JSON.stringify(report, null, 2) + '\n');
       if (o.md) writeAtomic(o.md, md + '\n');
