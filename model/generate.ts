@@ -101,15 +101,13 @@ function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: 
   const B = samples.length, J = model.J, D = model.cfg.dim, k = model.cfg.topK;
   const img = model.vision.forward(concatPatches(samples), B);
   const imgFlat = E.reshape(img, [B * J, D]);
-  const { x, pad, positions, Tp } = model.prompt(samples, imgFlat);
+  const { x, pad, positions } = model.prompt(samples, imgFlat);
   const keyStart = fromArray(pad, [B], 'i32');
-  const chosen = E.zeros([B, J]);
-  const chosenU = E.fromArray(new Uint32Array(B * J), [B, J], 'u32');
-  chosen.dispose();
+  const chosen = E.fromArray(new Uint32Array(B * J), [B, J], 'u32');
   let seq = x;
   let pos = positions;
   const selections: Tensor[] = [];
-  for (let i = 0; i <= steps; i++) {
+  for (let i = 0; ; i++) {
     const T = seq.shape[1];
     const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
     const useCache = i === steps;
@@ -122,7 +120,7 @@ function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: 
     const last = E.slice(h, 1, T - 1, T);
     const parts: Tensor[] = [seq];
     if (lo.latentVision) {
-      const sel = E.selectTopK(acc, chosenU, k, i * k);
+      const sel = E.selectTopK(acc, chosen, k, i * k);
       selections.push(sel);
       parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));
     }
@@ -136,8 +134,6 @@ function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: 
     }
     pos = np;
   }
-  void Tp;
-  throw new Error('unreachable');
 }
 
 export { FULL_LATENT };
