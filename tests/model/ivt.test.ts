@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
 import { preset } from '../../model/config.js';
 import { IvtModel, Sample, FULL_LATENT } from '../../model/ivt.js';
+import { generate } from '../../model/generate.js';
 import { rng, setup } from '../helpers.js';
 
 test.before(setup);
@@ -79,6 +80,25 @@ test('gradient through the latent chain matches finite differences; detach cuts 
   let diff = 0;
   for (let i = 0; i < grad.length; i++) diff = Math.max(diff, Math.abs(grad[i] - gDetached[i]));
   assert.ok(diff > 1e-6, 'detaching the latent chain did not change the gradient');
+  model.ps.dispose();
+});
+
+test('latent inference on the KV cache equals recomputing the whole prefix at every step', async () => {
+  const cfg = preset('tiny', 40);
+  const model = new IvtModel(cfg, 0);
+  const samples = fakeSamples(3, cfg.vocab, model.J, model.vision.patchDim, 3);
+  const opts = { latentSteps: 3, latent: FULL_LATENT, maxNewTokens: 6, eos: 1, withSelections: true };
+  const cached = await generate(model, samples, opts);
+  const recomputed = await generate(model, samples, { ...opts, recompute: true });
+  assert.equal(cached.selections, recomputed.selections, 'selected image tokens differ');
+  assert.equal(cached.tokens, recomputed.tokens, 'decoded tokens differ');
+  assert.is(cached.selections.length, 3);
+  for (const step of cached.selections) for (const row of step) assert.is(new Set(row).size, cfg.topK);
+  // No image token is chosen twice across steps.
+  for (let b = 0; b < samples.length; b++) {
+    const all = cached.selections.flatMap((st) => st[b]);
+    assert.is(new Set(all).size, all.length, `row ${b} repeated an image token across steps`);
+  }
   model.ps.dispose();
 });
 
