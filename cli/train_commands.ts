@@ -1,6 +1,6 @@
 // `ivt train`, `ivt eval`, `ivt infer`: thin wrappers over train/ and model/.
 import { Command, Option } from 'commander';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../engine/errors.js';
 import { shutdownEngine } from '../engine/tensor.js';
@@ -13,7 +13,7 @@ import { evaluate, EVAL_MODES, EvalMode, modeSettings } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
 import { Tokenizer } from '../train/tokenizer.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
-import { train, TrainOptions } from '../train/trainer.js';
+import { readJsonObject, train, TrainOptions } from '../train/trainer.js';
 
 export function intArg(name: string, min = 0) {
   return (v: string): number => {
@@ -42,12 +42,7 @@ function writeAtomic(path: string, text: string): void {
 export async function loadRun(run: string, tag?: string): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig }> {
   const cfgPath = join(run, 'config.json');
   if (!existsSync(cfgPath)) throw new UserError(`${run}: not a training run (no config.json)`);
-  let cfg: IvtConfig;
-  try {
-    cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as IvtConfig;
-  } catch (e) {
-    throw new UserError(`${cfgPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const cfg = readJsonObject(cfgPath) as unknown as IvtConfig;
   validateConfig(cfg, cfgPath);
   const tok = Tokenizer.load(join(run, 'tokenizer.json'));
   if (tok.vocabSize !== cfg.vocab) throw new UserError(`${run}: tokenizer has ${tok.vocabSize} tokens but config.json says vocab ${cfg.vocab}`);
@@ -84,6 +79,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--max-val <n>', 'use at most n validation problems (0: all)', intArg('max-val'), 200)
     .option('--no-eval', 'skip validation at stage ends')
     .option('--log-every <n>', 'progress line every n steps when not on a terminal', intArg('log-every', 1), 20)
+    .option('--verbose', 'a progress line every step, with GPU memory-pool statistics (in use vs allocated, cached, peaks, buffers created/reused)', false)
     .action(async (o) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
       const opts: TrainOptions = {
@@ -91,6 +87,7 @@ export function registerTrainCommands(program: Command): void {
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
         startStage: o.startStage, initFrom: o.initFrom, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
+        verbose: o.verbose,
       };
       const r = await train(opts);
       console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);

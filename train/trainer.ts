@@ -3,10 +3,21 @@
 // the answer. Checkpoints at stage ends and every M steps hold weights, optimizer state and
 // the data position (the data order is a pure function of seed, stage and epoch), so
 // --resume continues exactly where the last checkpoint left off.
+//
+// Failure handling: the data, tokenizer and images are validated before the engine starts or
+// anything is written to the run folder, so bad input leaves no half-made run. A non-finite
+// loss or gradient norm skips the update (the AdamW kernel refuses a non-finite norm), is
+// logged, and after MAX_BAD_STEPS such steps the run stops with TrainingAborted. A GPU fault
+// (device loss, uncaptured GPU error: GpuError at the next sync) also stops it with
+// TrainingAborted naming the last checkpoint, which is never touched by a failing step.
+//
+// Fault injection (tests only): IVT_FAULT_AT_STEP=n destroys the GPU device just before
+// optimizer step n is computed, simulating device loss mid-run.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from '../engine/index.js';
-import { UserError } from '../engine/errors.js';
+import { GpuError, UserError } from '../engine/errors.js';
+import { fmtBytes } from '../engine/memory.js';
 import { rt } from '../engine/tensor.js';
 import { IvtConfig, preset, validateConfig } from '../model/config.js';
 import { FULL_LATENT, IvtModel, LatentOptions, Sample } from '../model/ivt.js';
@@ -53,6 +64,8 @@ export interface TrainOptions {
   logEvery: number;
   /** Hard stop after this many optimizer steps in this process (testing crash/resume). */
   stopAfterSteps?: number;
+  /** Add GPU memory-pool statistics to every progress line. */
+  verbose?: boolean;
   log?: (line: string) => void;
 }
 
@@ -91,6 +104,80 @@ function writeJsonAtomic(path: string, value: unknown): void {
   renameSync(tmp, path);
 }
 
+/** Steps with a non-finite loss or gradient norm tolerated in a run before it stops. */
+export const MAX_BAD_STEPS = 10;
+
+/**
+ * A run that cannot continue for a reason that is not the user's input (diverged numerics, a
+ * GPU fault, a checkpoint that could not be written). The CLI prints its message as one line
+ * and exits 1; the run folder's last checkpoint is intact.
+ */
+export class TrainingAborted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingAborted';
+  }
+}
+
+/** One optimizer step (forward, backward, clipped AdamW) and its loss and gradient norm. */
+export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean): Promise<{ loss: number; norm: number }> {
+  const [lossT, normT] = E.tidy(() => {
+    opt.zeroGrad();
+    const loss = model.loss(batch, stage, latent, nocot);
+    E.backward(loss);
+    opt.update();
+    return [E.keep(E.noGrad(() => E.clone(loss))), E.keep(E.noGrad(() => E.clone(opt.gradNorm)))];
+  });
+  try {
+    return { loss: await lossT.item(), norm: await normT.item() };
+  } finally {
+    lossT.dispose();
+    normT.dispose();
+  }
+}
+
+/**
+ * Counts a step with a non-finite loss or gradient norm (the AdamW kernel has already skipped
+ * its update) and logs it; throws TrainingAborted once MAX_BAD_STEPS have been seen in the
+ * run. Returns whether the step was bad.
+ */
+export function checkStepFinite(state: TrainState, loss: number, norm: number, log: (line: string) => void): boolean {
+  if (Number.isFinite(loss) && Number.isFinite(norm)) return false;
+  state.skippedSteps++;
+  const what = !Number.isFinite(loss) ? `loss ${loss}` : `gradient norm ${norm}`;
+  log(`step ${state.step}: non-finite ${what}; update skipped (${state.skippedSteps} of at most ${MAX_BAD_STEPS - 1} tolerated)`);
+  if (state.skippedSteps >= MAX_BAD_STEPS) {
+    throw new TrainingAborted(`training diverged: ${state.skippedSteps} steps with a non-finite loss or gradient norm (last at step ${state.step}); stopped. The last checkpoint is kept; lower --lr or check the data`);
+  }
+  return true;
+}
+
+/** Pool statistics in one line (the --verbose progress suffix). */
+export function poolLine(): string {
+  const p = rt().stats().pool;
+  return `gpu: in use ${fmtBytes(p.inUseBytes)} / allocated ${fmtBytes(p.allocatedBytes)}, cached ${fmtBytes(p.cachedBytes)}, ` +
+    `peak in use ${fmtBytes(p.peakInUseBytes)}, peak allocated ${fmtBytes(p.peakAllocatedBytes)}, buffers ${p.buffersCreated} created / ${p.buffersReused} reused / ${p.buffersDestroyed} destroyed`;
+}
+
+/** A run's JSON object file (config.json): unreadable, malformed or non-object content is a UserError naming it. */
+export function readJsonObject(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UserError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new UserError(`${path}: must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+const readJson = readJsonObject;
+
 export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[] }> {
   const ds = await loadDataset(o.data, { missingImage: 'text-only' });
   let train = ds.records.filter((r) => r.split === 'train');
@@ -104,12 +191,14 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
   let cfg: IvtConfig;
   if (o.resume && existsSync(runCfg)) {
     tok = Tokenizer.load(runTok);
-    cfg = JSON.parse(readFileSync(runCfg, 'utf8')) as IvtConfig;
+    cfg = readJson(runCfg) as unknown as IvtConfig;
     validateConfig(cfg, runCfg);
   } else if (o.initFrom) {
+    const initCfg = join(o.initFrom, 'config.json');
+    if (!existsSync(initCfg)) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
     tok = Tokenizer.load(join(o.initFrom, 'tokenizer.json'));
-    cfg = JSON.parse(readFileSync(join(o.initFrom, 'config.json'), 'utf8')) as IvtConfig;
-    validateConfig(cfg, join(o.initFrom, 'config.json'));
+    cfg = readJson(initCfg) as unknown as IvtConfig;
+    validateConfig(cfg, initCfg);
   } else {
     tok = buildTokenizer(trainingTexts(train));
     cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages });
@@ -119,34 +208,41 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? ((s: string) => console.log(s));
-  await E.initEngine();
-  mkdirSync(o.out, { recursive: true });
+  // Everything that can fail on the user's input (data, images, run files) comes first, before
+  // the engine starts and before anything is written: a bad input leaves no half-made run.
   const { tok, cfg, train: trainRecs, val: valRecs } = await prepareRun(o);
+  const trainSamples = await toSamples(trainRecs, tok, cfg);
+  const valSamples = await toSamples(valRecs, tok, cfg);
+  const resuming = o.resume && latestTag(o.out) !== null;
+  await E.initEngine();
+  const model = new IvtModel(cfg, tok.pad);
+  const opt = new E.AdamW(model.ps.list(), { lr: o.lr, weightDecay: o.weightDecay, maxGradNorm: o.clip, beta1: 0.9, beta2: 0.999 });
+  const metricsPath = join(o.out, 'metrics.jsonl');
+  let state: TrainState = { stage: o.startStage ?? 0, epoch: 0, batchIndex: 0, step: 0, skippedSteps: 0, done: false };
+  let resumedFrom: { tag: string; batchIndex: number } | null = null;
+  if (resuming) {
+    const ck = await loadCheckpoint(o.out, { params: model.ps.params, optimizer: opt });
+    state = checkTrainState(ck.trainState, join(ck.dir, 'train_state.json'), batchesPerEpochOf(trainSamples.length, o.batch));
+    resumedFrom = { tag: ck.tag, batchIndex: state.batchIndex };
+  } else if (o.initFrom) {
+    const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag });
+    log(`initialised weights from ${o.initFrom} (${ck.tag})`);
+  }
+  // Inputs are good: now the run folder is written.
+  mkdirSync(o.out, { recursive: true });
   if (!o.resume || !existsSync(join(o.out, 'config.json'))) {
     writeJsonAtomic(join(o.out, 'config.json'), cfg);
     tok.save(join(o.out, 'tokenizer.json'));
     writeJsonAtomic(join(o.out, 'options.json'), { ...o, log: undefined });
   }
-  const trainSamples = await toSamples(trainRecs, tok, cfg);
-  const valSamples = await toSamples(valRecs, tok, cfg);
-  const model = new IvtModel(cfg, tok.pad);
-  const opt = new E.AdamW(model.ps.list(), { lr: o.lr, weightDecay: o.weightDecay, maxGradNorm: o.clip, beta1: 0.9, beta2: 0.999 });
-  const metricsPath = join(o.out, 'metrics.jsonl');
-  let state: TrainState = { stage: o.startStage ?? 0, epoch: 0, batchIndex: 0, step: 0, skippedSteps: 0, done: false };
-  if (o.resume && latestTag(o.out)) {
-    const ck = await loadCheckpoint(o.out, { params: model.ps.params, optimizer: opt });
-    state = ck.trainState as unknown as TrainState;
-    log(`resumed from checkpoint ${ck.tag}: stage ${state.stage}, epoch ${state.epoch}, batch ${state.batchIndex}, step ${state.step}`);
-    truncateMetrics(metricsPath, state.step);
+  if (resumedFrom) {
+    log(`resumed from checkpoint ${resumedFrom.tag}: stage ${state.stage}, epoch ${state.epoch}, batch ${state.batchIndex}, step ${state.step}`);
+    truncateMetrics(metricsPath, state.step, resumedFrom.batchIndex === 0);
   } else {
-    if (o.initFrom) {
-      const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag });
-      log(`initialised weights from ${o.initFrom} (${ck.tag})`);
-    }
     writeFileSync(metricsPath, '');
   }
   const evals: { stage: number; result: EvalResult }[] = [];
-  const batchesPerEpoch = Math.ceil(trainSamples.length / o.batch);
+  const batchesPerEpoch = batchesPerEpochOf(trainSamples.length, o.batch);
   const lastStage = o.mode === 'nocot' ? 0 : o.stages;
   let stepsThisRun = 0, tokens = 0;
   const t0 = performance.now();
@@ -154,72 +250,87 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const epochsOf = (stage: number) => (stage === 0 && o.epochsStage0 ? o.epochsStage0 : o.epochsPerStage);
   let totalSteps = 0;
   for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += epochsOf(s) * batchesPerEpoch;
+  const faultAt = faultStep();
 
   const checkpoint = async (tag: string) => {
-    await saveCheckpoint(o.out, { tag, params: model.ps.params, optimizer: opt, config: cfg, trainState: { ...state } as unknown as Record<string, unknown>, tokenizerJson: tok.toJSON() as unknown as Record<string, unknown> });
+    try {
+      await saveCheckpoint(o.out, { tag, params: model.ps.params, optimizer: opt, config: cfg, trainState: { ...state } as unknown as Record<string, unknown>, tokenizerJson: tok.toJSON() as unknown as Record<string, unknown> });
+    } catch (e) {
+      if (e instanceof GpuError || e instanceof UserError) throw e;
+      // e.g. refused non-finite weights, disk full: the previous checkpoint is untouched.
+      throw new TrainingAborted(`${(e as Error).message}`);
+    }
   };
 
-  while (!state.done) {
-    const order = epochOrder(trainSamples.length, o.seed, state.stage, state.epoch);
-    while (state.batchIndex < batchesPerEpoch) {
-      const idx = order.slice(state.batchIndex * o.batch, (state.batchIndex + 1) * o.batch);
-      const batch: Sample[] = idx.map((i) => trainSamples[i]);
-      const s0 = performance.now();
-      const [lossT, normT] = E.tidy(() => {
-        opt.zeroGrad();
-        const loss = model.loss(batch, state.stage, o.latent, o.mode === 'nocot');
-        E.backward(loss);
-        opt.update();
-        return [E.keep(E.noGrad(() => E.clone(loss))), E.keep(E.noGrad(() => E.clone(opt.gradNorm)))];
-      });
-      const [loss, norm] = [await lossT.item(), await normT.item()];
-      lossT.dispose();
-      normT.dispose();
-      const ms = performance.now() - s0;
-      const batchTokens = batch.reduce((a, s) => a + s.prompt.length + model.J + s.steps.flat().length + s.answer.length, 0);
-      tokens += batchTokens;
-      state.batchIndex++;
-      state.step++;
-      stepsThisRun++;
-      if (!Number.isFinite(norm) || !Number.isFinite(loss)) {
-        // The AdamW kernel already skipped the update (non-finite norm); stop if it persists.
-        state.skippedSteps++;
-        log(`step ${state.step}: non-finite ${!Number.isFinite(loss) ? 'loss' : 'gradient norm'}; update skipped (${state.skippedSteps} so far)`);
-        if (state.skippedSteps >= 10) throw new Error(`training diverged: ${state.skippedSteps} steps with non-finite loss or gradients; last checkpoint kept`);
+  try {
+    while (!state.done) {
+      const order = epochOrder(trainSamples.length, o.seed, state.stage, state.epoch);
+      while (state.batchIndex < batchesPerEpoch) {
+        const idx = order.slice(state.batchIndex * o.batch, (state.batchIndex + 1) * o.batch);
+        const batch: Sample[] = idx.map((i) => trainSamples[i]);
+        if (faultAt === state.step + 1) {
+          log(`IVT_FAULT_AT_STEP=${faultAt}: destroying the GPU device (simulated device loss)`);
+          rt().dev.gpu.destroy();
+        }
+        const s0 = performance.now();
+        const { loss, norm } = await trainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot');
+        const ms = performance.now() - s0;
+        const batchTokens = batch.reduce((a, s) => a + s.prompt.length + model.J + s.steps.flat().length + s.answer.length, 0);
+        tokens += batchTokens;
+        state.batchIndex++;
+        state.step++;
+        stepsThisRun++;
+        const bad = checkStepFinite(state, loss, norm, log);
+        const pool = rt().stats().pool;
+        const rec = {
+          step: state.step, stage: state.stage, epoch: state.epoch, loss, grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+          tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
+        };
+        appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+        const elapsed = (performance.now() - t0) / 1000;
+        const eta = (elapsed / stepsThisRun) * Math.max(totalSteps - state.step, 0);
+        const line = `stage ${state.stage} epoch ${state.epoch + 1}/${epochsOf(state.stage)} step ${state.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s` +
+          (o.verbose ? `  | ${poolLine()}` : '');
+        if (tty && !o.verbose) process.stdout.write(`\r${line}   `);
+        else if (o.verbose || state.step % o.logEvery === 0) log(line);
+        if (o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0) await checkpoint(`step-${String(state.step).padStart(6, '0')}`);
+        if (o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps) {
+          if (tty) process.stdout.write('\n');
+          return { runDir: o.out, state, evals, msPerStep: (performance.now() - t0) / stepsThisRun, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
+        }
       }
-      const pool = rt().stats().pool;
-      const rec = { step: state.step, stage: state.stage, epoch: state.epoch, loss, grad_norm: norm, ms, tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes };
-      appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
-      const elapsed = (performance.now() - t0) / 1000;
-      const eta = (elapsed / stepsThisRun) * Math.max(totalSteps - state.step, 0);
-      const line = `stage ${state.stage} epoch ${state.epoch + 1}/${epochsOf(state.stage)} step ${state.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s`;
-      if (tty) process.stdout.write(`\r${line}   `);
-      else if (state.step % o.logEvery === 0) log(line);
-      if (o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0) await checkpoint(`step-${String(state.step).padStart(6, '0')}`);
-      if (o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps) {
-        if (tty) process.stdout.write('\n');
-        return { runDir: o.out, state, evals, msPerStep: (performance.now() - t0) / stepsThisRun, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
+      state.batchIndex = 0;
+      state.epoch++;
+      if (state.epoch < epochsOf(state.stage)) continue;
+      // Stage end: evaluate, checkpoint, advance.
+      if (tty) process.stdout.write('\n');
+      const finished = state.stage;
+      if (o.evalEachStage && valSamples.length) {
+        const mode = o.mode === 'nocot' ? 'nocot' : finished === 0 ? 'cot' : !o.latent.latentText ? 'ivt-no-text' : !o.latent.latentVision ? 'ivt-no-vision' : 'ivt';
+        const result = await evaluate(model, valSamples, tok, mode, { latentSteps: finished, batch: Math.min(o.batch * 2, 64) });
+        evals.push({ stage: finished, result });
+        appendFileSync(metricsPath, JSON.stringify({ eval: true, step: state.step, stage: finished, ...result }) + '\n');
+        log(`stage ${finished} done: val accuracy ${(result.accuracy * 100).toFixed(1)}% (${mode}, ${result.avg_passes.toFixed(1)} passes/question)`);
       }
+      state.epoch = 0;
+      state.stage++;
+      state.done = state.stage > lastStage;
+      // Reset before the checkpoint, so a resumed run continues with the same optimizer state.
+      if (!state.done && o.resetOptimizer) opt.resetState();
+      await checkpoint(`stage-${finished}`);
     }
-    state.batchIndex = 0;
-    state.epoch++;
-    if (state.epoch < epochsOf(state.stage)) continue;
-    // Stage end: evaluate, checkpoint, advance.
+  } catch (e) {
     if (tty) process.stdout.write('\n');
-    const finished = state.stage;
-    if (o.evalEachStage && valSamples.length) {
-      const mode = o.mode === 'nocot' ? 'nocot' : finished === 0 ? 'cot' : !o.latent.latentText ? 'ivt-no-text' : !o.latent.latentVision ? 'ivt-no-vision' : 'ivt';
-      const result = await evaluate(model, valSamples, tok, mode, { latentSteps: finished, batch: Math.min(o.batch * 2, 64) });
-      evals.push({ stage: finished, result });
-      appendFileSync(metricsPath, JSON.stringify({ eval: true, step: state.step, stage: finished, ...result }) + '\n');
-      log(`stage ${finished} done: val accuracy ${(result.accuracy * 100).toFixed(1)}% (${mode}, ${result.avg_passes.toFixed(1)} passes/question)`);
+    if (e instanceof GpuError) {
+      let last: string | null = null;
+      try { last = latestTag(o.out); } catch { /* reported below as none */ }
+      // A failed readback often carries no message of its own: name the device loss if that is what happened.
+      const lost = await Promise.race([rt().dev.gpu.lost, new Promise<null>((r) => setTimeout(() => r(null), 200).unref())]);
+      const what = lost ? `GPU device lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})` : e.message.split('\n')[0];
+      throw new TrainingAborted(`GPU failure during step ${state.step + 1}: ${what}. ` +
+        (last ? `The last checkpoint (${last}) is intact: continue with --resume` : 'No checkpoint was written yet'));
     }
-    state.epoch = 0;
-    state.stage++;
-    state.done = state.stage > lastStage;
-    // Reset before the checkpoint, so a resumed run continues with the same optimizer state.
-    if (!state.done && o.resetOptimizer) opt.resetState();
-    await checkpoint(`stage-${finished}`);
+    throw e;
   }
   const msPerStep = stepsThisRun ? (performance.now() - t0) / stepsThisRun : 0;
   const result = { runDir: o.out, state, evals, msPerStep, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
@@ -227,13 +338,44 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   return result;
 }
 
-/** On resume, drop metric lines past the checkpoint so the log has each step once. */
-function truncateMetrics(path: string, step: number): void {
+const batchesPerEpochOf = (n: number, batch: number) => Math.ceil(n / batch);
+
+/** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */
+function checkTrainState(raw: Record<string, unknown>, where: string, batchesPerEpoch: number): TrainState {
+  for (const k of ['stage', 'epoch', 'batchIndex', 'step', 'skippedSteps'] as const) {
+    const v = raw[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new UserError(`${where}: field "${k}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+  }
+  if (typeof raw.done !== 'boolean') throw new UserError(`${where}: field "done" must be true or false, got ${JSON.stringify(raw.done)}`);
+  const st = raw as unknown as TrainState;
+  if (st.batchIndex > batchesPerEpoch) {
+    throw new UserError(`${where}: batch ${st.batchIndex} is past the end of an epoch of ${batchesPerEpoch} batches: the training data or --batch differ from the run being resumed`);
+  }
+  return { ...st };
+}
+
+/** IVT_FAULT_AT_STEP=n (fault injection for tests): the optimizer step at which to destroy the device. */
+function faultStep(): number | null {
+  const v = process.env.IVT_FAULT_AT_STEP;
+  if (v === undefined || v === '') return null;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UserError(`IVT_FAULT_AT_STEP must be a positive integer, got "${v}"`);
+  return n;
+}
+
+/**
+ * On resume, drop metric lines past the checkpoint so the log has each step once. A stage's
+ * eval line carries the stage's last step; it was written before the checkpoint only when the
+ * checkpoint is the stage-end one (its state starts the next stage: batch index 0). A step
+ * checkpoint at that same step precedes the eval, which the resumed run repeats.
+ */
+export function truncateMetrics(path: string, step: number, stageEnd: boolean): void {
   if (!existsSync(path)) return;
   const keep = readFileSync(path, 'utf8').split('\n').filter((l) => {
     if (!l.trim()) return false;
     try {
-      return (JSON.parse(l) as { step: number }).step <= step;
+      const r = JSON.parse(l) as { step: number; eval?: boolean };
+      return r.eval ? r.step < step || (r.step === step && stageEnd) : r.step <= step;
     } catch {
       return false; // a line cut by a crash
     }
