@@ -4,7 +4,8 @@
 // Batch dims must be equal, or one operand may be a plain matrix shared by every batch entry.
 import { record } from '../autograd.js';
 import { empty, Tensor, view } from '../tensor.js';
-import { matmulKernel } from './matmul_kernels.js';
+import { matmulKernel, matmulKernelF16 } from './matmul_kernels.js';
+import { cast } from './cast.js';
 import { assertF32 } from './util.js';
 import { sumToShape } from './reduce.js';
 
@@ -57,8 +58,9 @@ export function matmulRaw(a: Tensor, b: Tensor, transA = false, transB = false, 
 }
 
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  assertF32('matmul', a, b);
   const transA = !!opts.transA, transB = !!opts.transB;
+  if (a.dtype === 'f16' || b.dtype === 'f16') return matmulF16(a, b, transA, transB);
+  assertF32('matmul', a, b);
   const out = matmulRaw(a, b, transA, transB);
   return record(out, 'matmul', [a, b], (g) => {
     let ga: Tensor | null = null, gb: Tensor | null = null;
@@ -82,6 +84,27 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     }
     return [ga, gb];
   });
+}
+
+/**
+ * f16 storage, f32 accumulation, f32 result (inference: weights and activations stored in
+ * half precision). Uses the f16 kernel where its layout rules hold; otherwise widens the
+ * operands to f32 first.
+ */
+function matmulF16(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+  if (a.dtype !== 'f16' || b.dtype !== 'f16') throw new Error(`matmul: mixed dtypes ${a.dtype} and ${b.dtype}; cast one side`);
+  if (a.requiresGrad || b.requiresGrad) throw new Error('matmul: f16 operands are for inference; train with f32 master weights');
+  const p = plan(a, b, transA, transB);
+  const out = empty([...p.batchShape, p.M, p.N]);
+  const k = { ...p, transA, transB, accumulate: false };
+  if (p.strideB === 0 && p.batch > 1 && !transA) Object.assign(k, { M: p.M * p.batch, batch: 1, strideA: 0 });
+  if (!matmulKernelF16(a, b, out, k)) {
+    const a32 = cast(a, 'f32'), b32 = cast(b, 'f32');
+    matmulKernel(a32, b32, out, k);
+    a32.dispose();
+    b32.dispose();
+  }
+  return out;
 }
 
 /** If the operand was shared across the batch, sum its per-batch gradients. */

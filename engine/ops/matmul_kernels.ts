@@ -34,3 +34,13 @@ export function matmulKernel(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch): 
   }
   r.dispatch(r.kernel('matmul_simple', defines), buffers, params, [Math.ceil(l.N / 32), Math.ceil(l.M / 32), l.batch]);
 }
+
+/** The f16-storage kernel (shaders/matmul_f16.wgsl, vec4 path only); false if its rules do not hold here. */
+export function matmulKernelF16(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch): boolean {
+  const r = rt();
+  const ok = subgroupKernelUsable() && r.dev.hasF16 && !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && l.strideA % 4 === 0 && l.strideB % 4 === 0;
+  if (!ok) return false;
+  r.dispatch(r.kernel('matmul_f16', { TRANS_B: +l.transB }, 'main'), [a.binding(), b.binding(), c.binding()],
+    [l.M, l.N, l.K, l.batch, l.strideA, l.strideB, l.M * l.N, +l.accumulate], [Math.ceil(l.N / 16), Math.ceil(l.M / 64), l.batch]);
+  return true;
+}

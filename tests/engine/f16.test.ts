@@ -5,6 +5,7 @@ import { Float16Array } from '@petamoriken/float16';
 import * as E from '../../engine/index.js';
 import { rt } from '../../engine/tensor.js';
 import { close, randn, setup } from '../helpers.js';
+import * as ref from '../ref.js';
 
 test.before(setup);
 
@@ -27,6 +28,19 @@ test('f16 round trip and casts match CPU f16 rounding', async () => {
   h.dispose();
   viaCast.dispose();
   perm.dispose();
+});
+
+test('f16 matmul (f32 accumulation) against float64, fast path and fallback shapes', async () => {
+  if (!rt().dev.hasF16) return;
+  for (const [M, N, K, tB, batch] of [[37, 20, 28, false, 2], [37, 20, 28, true, 1], [13, 7, 9, false, 1], [64, 48, 64, true, 3]] as [number, number, number, boolean, number][]) {
+    const a = randn(batch * M * K), b = randn(K * N);
+    const A = E.fromArray(a, [batch, M, K], 'f16'), B = E.fromArray(b, tB ? [N, K] : [K, N], 'f16');
+    const got = await E.tidy(() => E.matmul(A, B, { transB: tB })).toArray();
+    const want = ref.matmul(Float64Array.from(Float16Array.from(a)), Float64Array.from(Float16Array.from(b)), M, N, K, batch, false, tB, false, true);
+    close(got, want, 1e-2, 1e-2, `f16 matmul ${M}x${N}x${K} tB=${tB}`);
+    A.dispose();
+    B.dispose();
+  }
 });
 
 test.run();
