@@ -1,11 +1,11 @@
 // `ivt train`, `ivt eval`, `ivt infer`: thin wrappers over train/ and model/.
 import { Command, Option } from 'commander';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../engine/errors.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import * as E from '../engine/index.js';
-import { IvtConfig, validateConfig } from '../model/config.js';
+import { IvtConfig, imageTokens, validateConfig } from '../model/config.js';
 import { IvtModel, FULL_LATENT } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, isSplit } from '../train/data/index.js';
@@ -38,18 +38,34 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-/** Loads a run's config, tokenizer and latest (or tagged) weights into a fresh model. */
-export async function loadRun(run: string, tag?: string): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig }> {
+/** A run's config and tokenizer, checked (no GPU needed): the cheap half of loadRun. */
+export function readRun(run: string): { tok: Tokenizer; cfg: IvtConfig } {
+  if (!existsSync(run)) throw new UserError(`--run ${run}: no such folder`);
+  if (!statSync(run).isDirectory()) throw new UserError(`--run ${run}: not a folder`);
   const cfgPath = join(run, 'config.json');
   if (!existsSync(cfgPath)) throw new UserError(`${run}: not a training run (no config.json)`);
   const cfg = readJsonObject(cfgPath) as unknown as IvtConfig;
   validateConfig(cfg, cfgPath);
   const tok = Tokenizer.load(join(run, 'tokenizer.json'));
   if (tok.vocabSize !== cfg.vocab) throw new UserError(`${run}: tokenizer has ${tok.vocabSize} tokens but config.json says vocab ${cfg.vocab}`);
+  return { tok, cfg };
+}
+
+/** Loads a run's config, tokenizer and latest (or tagged) weights into a fresh model. */
+export async function loadRun(run: string, tag?: string, read = readRun(run)): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig }> {
+  const { tok, cfg } = read;
   await E.initEngine();
   const model = new IvtModel(cfg, tok.pad);
   await loadCheckpoint(run, { params: model.ps.params, tag });
   return { model, tok, cfg };
+}
+
+/** An output file flag must name a file we can create: not a folder, not under a file. Checked before any work. */
+export function checkOutFile(path: string, flag: string): void {
+  if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`${flag} ${path}: is a folder, expected a file name`);
+  let dir = dirname(resolve(path));
+  while (!existsSync(dir)) dir = dirname(dir);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${path}: ${dir} is a file, not a folder`);
 }
 
 export function registerTrainCommands(program: Command): void {
@@ -82,6 +98,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--verbose', 'a progress line every step, with GPU memory-pool statistics (in use vs allocated, cached, peaks, buffers created/reused)', false)
     .action(async (o) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
+      if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);
+      if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
       const opts: TrainOptions = {
         data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
@@ -108,11 +126,19 @@ export function registerTrainCommands(program: Command): void {
     .option('--json <file>', 'write the result as JSON')
     .action(async (o) => {
       if (!isSplit(o.split)) throw new UserError(`--split must be train, val or test, got "${o.split}"`);
-      const { model, tok, cfg } = await loadRun(o.run, o.tag);
+      if (o.json) checkOutFile(o.json, '--json');
+      // The run's files, the data and the images are checked before the GPU starts.
+      const run = readRun(o.run);
+      const { tok, cfg } = run;
+      if (o.latentSteps !== undefined && o.latentSteps * cfg.topK > imageTokens(cfg)) {
+        throw new UserError(`--latent-steps ${o.latentSteps}: ${o.latentSteps} steps x top-${cfg.topK} exceed the model's ${imageTokens(cfg)} image tokens`);
+      }
       const ds = await loadDataset(o.data, { missingImage: 'text-only' });
       let recs = ds.records.filter((r) => r.split === o.split);
       if (o.limit) recs = recs.slice(0, o.limit);
+      if (recs.length === 0) throw new UserError(`${o.data}: no problems in the ${o.split} split`);
       const samples = await toSamples(recs, tok, cfg);
+      const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, { latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length });
       console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
       if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, ...res }, null, 2) + '\n');
@@ -128,11 +154,14 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--choices <list>', 'choices separated by |, e.g. "red|green|blue|yellow"')
     .addOption(new Option('--mode <mode>', 'inference mode').choices(EVAL_MODES).default('ivt'))
     .action(async (o) => {
-      const { model, tok, cfg } = await loadRun(o.run);
       const choices = String(o.choices).split('|').map((c) => c.trim()).filter(Boolean);
       if (choices.length < 2) throw new UserError('--choices needs at least two options separated by |');
+      if (choices.length > 26) throw new UserError(`--choices has ${choices.length} options; at most 26 (A-Z)`);
+      const run = readRun(o.run);
+      const { tok, cfg } = run;
       const rec = { id: 'cli', split: 'test' as const, question: o.question, hint: '', choices, answerIndex: 0, rationale: '', steps: [], imagePath: o.image };
       const [sample] = await toSamples([rec], tok, cfg);
+      const { model } = await loadRun(o.run, undefined, run);
       const s = modeSettings(o.mode as EvalMode, cfg.latentSteps);
       const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.steps < cfg.latentSteps ? 96 : s.maxNew, eos: tok.eos, withSelections: true });
       const text = tok.decode(g.tokens[0].filter((t) => t !== tok.eos), { skipSpecial: true });

@@ -201,7 +201,12 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     validateConfig(cfg, initCfg);
   } else {
     tok = buildTokenizer(trainingTexts(train));
-    cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages });
+    try {
+      cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages });
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`--preset ${o.preset} --stages ${o.stages}: ${e.message.replace(/^config: /, '')}`);
+      throw e;
+    }
   }
   return { tok, cfg, train, val };
 }

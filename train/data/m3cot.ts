@@ -4,13 +4,13 @@
 // Either one .jsonl file (each line needs "split", unless the file is named train/val/dev/test
 // .jsonl) or a folder holding train.jsonl, val.jsonl (or dev.jsonl) and test.jsonl. Image paths
 // are relative to the folder that holds the .jsonl files and may not leave it.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../../engine/errors.js';
 import { isSplit, SPLITS, type ProblemRecord, type Split } from './record.js';
 import { rationaleToSteps } from './steps.js';
 import { resolveInside } from './paths.js';
-import { isObject, requireChoices, requireString, requireStringOrNull } from './validate.js';
+import { isObject, readUtf8File, requireChoices, requireString, requireStringOrNull } from './validate.js';
 import { applyImagePolicy, emptyReport, finishReport, resolveLoadOptions, type LoadOptions, type LoadedDataset } from './dataset.js';
 
 const FILE_SPLIT: Record<string, Split> = { 'train.jsonl': 'train', 'val.jsonl': 'val', 'dev.jsonl': 'val', 'test.jsonl': 'test' };
@@ -38,7 +38,7 @@ export function loadM3CoT(path: string, options: LoadOptions = {}): LoadedDatase
 
   for (const file of files) {
     const fileSplit = FILE_SPLIT[basename(file)];
-    const lines = readFileSync(file, 'utf8').split('\n');
+    const lines = readUtf8File(file).split('\n');
     lines.forEach((text, i) => {
       if (text.trim().length === 0) return;
       const line = i + 1;

@@ -16,14 +16,45 @@ function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** Reads and parses a JSON file; a missing file or bad JSON is the user's error. */
-export function readJsonFile(file: string): unknown {
-  let text: string;
+/** Where the first invalid UTF-8 sequence starts (byte offset and 1-based line), or null. */
+function firstInvalidUtf8(b: Uint8Array): { offset: number; line: number } | null {
+  let line = 1;
+  for (let i = 0; i < b.length;) {
+    const c = b[i]!;
+    let n = 0, min = 0;
+    if (c < 0x80) { if (c === 0x0a) line++; i++; continue; }
+    if (c >= 0xc2 && c <= 0xdf) { n = 1; min = 0x80; }
+    else if (c >= 0xe0 && c <= 0xef) { n = 2; min = 0x800; }
+    else if (c >= 0xf0 && c <= 0xf4) { n = 3; min = 0x10000; }
+    else return { offset: i, line };
+    let cp = c & (0x3f >> n);
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined || (d & 0xc0) !== 0x80) return { offset: i, line };
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return { offset: i, line };
+    i += n + 1;
+  }
+  return null;
+}
+
+/** Reads a text file that must be UTF-8: invalid bytes are the user's error (never silently replaced). */
+export function readUtf8File(file: string): string {
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     throw new UserError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+  const bad = firstInvalidUtf8(bytes);
+  if (bad) throw new UserError(`${file}: not valid UTF-8 (byte 0x${bytes[bad.offset]!.toString(16).padStart(2, '0')} at offset ${bad.offset}, line ${bad.line}); save the file as UTF-8`);
+  return bytes.toString('utf8');
+}
+
+/** Reads and parses a JSON file; a missing file, bad UTF-8 or bad JSON is the user's error. */
+export function readJsonFile(file: string): unknown {
+  const text = readUtf8File(file);
   try {
     return JSON.parse(text);
   } catch (err) {
