@@ -198,6 +198,28 @@ test('reshape, permute, transpose, slice, concat', async () => {
   });
 });
 
+test('row kernels with an invocation per row (many short rows) and vec4 strided copies', async () => {
+  // >= 512 rows of <= 512 columns take the invocation-per-row kernels.
+  const rows = 515, cols = 12;
+  await checkOp('layerNorm per-row', {
+    inputs: [{ shape: [rows, cols] }, { shape: [cols] }, { shape: [cols] }],
+    gpu: ([x, g, b]) => E.layerNorm(x, g, b, 1e-5),
+    ref: ([x, g, b]) => ref.norm(x, cols, g, b, 1e-5, false),
+    rtol: 1e-4, gradRtol: 5e-4, noFd: true,
+  });
+  await checkOp('softmax per-row', { inputs: [{ shape: [rows, 9] }], gpu: ([x]) => E.softmax(x), ref: ([x]) => ref.softmaxRows(x, 9, false), noFd: true });
+  await checkOp('logSoftmax per-row', { inputs: [{ shape: [rows, 9] }], gpu: ([x]) => E.logSoftmax(x), ref: ([x]) => ref.softmaxRows(x, 9, true), noFd: true });
+  // Innermost runs contiguous and 4-aligned: the vec4 copy path.
+  const shape = [3, 5, 16];
+  await checkOp('slice vec4', { inputs: [{ shape }], gpu: ([x]) => E.slice(x, 2, 4, 12), ref: ([x]) => ref.sliceAxis(x, shape, 2, 4, 12) });
+  await checkOp('concat vec4', {
+    inputs: [{ shape }, { shape: [3, 5, 8] }],
+    gpu: (xs) => E.concat(xs, 2),
+    ref: (xs) => ref.concatAxis(xs, [shape, [3, 5, 8]], 2),
+  });
+  await checkOp('permute vec4 inner', { inputs: [{ shape: [4, 3, 8] }], gpu: ([x]) => E.permute(x, [1, 0, 2]), ref: ([x]) => ref.permute(x, [4, 3, 8], [1, 0, 2]) });
+});
+
 test('dropout: seeded mask, scaling, gradient uses the same mask', async () => {
   const n = 4099, p = 0.3;
   const x = new Float64Array(n).fill(1);
