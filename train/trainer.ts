@@ -12,7 +12,8 @@
 // TrainingAborted naming the last checkpoint, which is never touched by a failing step.
 //
 // Fault injection (tests only): IVT_FAULT_AT_STEP=n destroys the GPU device just before
-// optimizer step n is computed, simulating device loss mid-run.
+// optimizer step n is computed, simulating device loss mid-run (IVT_FAULT_KIND=error: an
+// uncaptured GPU validation error instead).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from '../engine/index.js';
@@ -273,10 +274,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       while (state.batchIndex < batchesPerEpoch) {
         const idx = order.slice(state.batchIndex * o.batch, (state.batchIndex + 1) * o.batch);
         const batch: Sample[] = idx.map((i) => trainSamples[i]);
-        if (faultAt === state.step + 1) {
-          log(`IVT_FAULT_AT_STEP=${faultAt}: destroying the GPU device (simulated device loss)`);
-          rt().dev.gpu.destroy();
-        }
+        if (faultAt === state.step + 1) injectFault(faultAt, log);
         const s0 = performance.now();
         const { loss, norm } = await trainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot');
         const ms = performance.now() - s0;
@@ -330,9 +328,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       let last: string | null = null;
       try { last = latestTag(o.out); } catch { /* reported below as none */ }
       // A failed readback often carries no message of its own: name the device loss if that is what happened.
-      const lost = await Promise.race([rt().dev.gpu.lost, new Promise<null>((r) => setTimeout(() => r(null), 200).unref())]);
+      const lost = await Promise.race([rt().dev.gpu.lost, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
       const what = lost ? `GPU device lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})` : e.message.split('\n')[0];
-      throw new TrainingAborted(`GPU failure during step ${state.step + 1}: ${what}. ` +
+      throw new TrainingAborted(`GPU failure during step ${state.step + 1}: ${what.trim().replace(/\.$/, '')}. ` +
         (last ? `The last checkpoint (${last}) is intact: continue with --resume` : 'No checkpoint was written yet'));
     }
     throw e;
@@ -359,7 +357,23 @@ function checkTrainState(raw: Record<string, unknown>, where: string, batchesPer
   return { ...st };
 }
 
-/** IVT_FAULT_AT_STEP=n (fault injection for tests): the optimizer step at which to destroy the device. */
+/**
+ * Fault injection for tests: IVT_FAULT_AT_STEP=n destroys the device before step n (device
+ * loss); with IVT_FAULT_KIND=error it instead provokes an uncaptured GPU validation error (a
+ * buffer both MAP_READ and MAP_WRITE), which the engine raises at the next sync.
+ */
+function injectFault(step: number, log: (line: string) => void): void {
+  const gpu = rt().dev.gpu;
+  if (process.env.IVT_FAULT_KIND === 'error') {
+    log(`IVT_FAULT_AT_STEP=${step}: provoking an uncaptured GPU validation error`);
+    gpu.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.MAP_WRITE, label: 'IVT_FAULT_AT_STEP' });
+  } else {
+    log(`IVT_FAULT_AT_STEP=${step}: destroying the GPU device (simulated device loss)`);
+    gpu.destroy();
+  }
+}
+
+/** IVT_FAULT_AT_STEP=n (fault injection for tests): the optimizer step at which to inject a fault. */
 function faultStep(): number | null {
   const v = process.env.IVT_FAULT_AT_STEP;
   if (v === undefined || v === '') return null;
