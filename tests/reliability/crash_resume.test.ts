@@ -118,9 +118,14 @@ for (const kind of ['lost', 'error'] as const) {
   test(`GPU fault (${kind === 'lost' ? 'device loss' : 'uncaptured GPU error'}) at step 4: one clear line, exit 1, last checkpoint intact and resumable`, async () => {
     const t0 = Date.now();
     const run = join(base, `fault-${kind}`);
-    const r = await ivt(train(run, false), { IVT_FAULT_AT_STEP: '4', IVT_FAULT_KIND: kind });
+    // The error run also shows --verbose: a progress line per step with the pool's statistics.
+    const r = await ivt([...train(run, false), ...(kind === 'error' ? ['--verbose'] : [])], { IVT_FAULT_AT_STEP: '4', IVT_FAULT_KIND: kind });
     const out = withoutDawnNoise(r.stdout + r.stderr);
     assert.is(r.code, 1, out);
+    if (kind === 'error') {
+      const progress = r.stdout.split('\n').filter((l) => /^stage \d epoch 1\/1 step \d\/6 .*\| gpu: in use [\d.]+ \w?i?B \/ allocated [\d.]+ \w?i?B, cached .+, peak in use .+, peak allocated .+, buffers \d+ created \/ \d+ reused \/ \d+ destroyed$/.test(l));
+      assert.is(progress.length, 3, `--verbose progress lines:\n${r.stdout}`);
+    }
     assert.not.ok(STACK_RE.test(out), `stack trace printed:\n${out}`);
     // One line from ivt, last. (For a validation error Dawn itself also prints the error it
     // raised, a few lines starting "validation:"; that is the driver's diagnostic, not ours.)
