@@ -12,7 +12,7 @@ import { loadDataset, isSplit } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
 import { Tokenizer } from '../train/tokenizer.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
+import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
 import { readJsonObject, train, TrainOptions } from '../train/trainer.js';
 
 export function intArg(name: string, min = 0) {
@@ -99,6 +99,9 @@ export function registerTrainCommands(program: Command): void {
     .action(async (o) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);
+      // Training afresh into an existing run would overwrite its metrics and mix checkpoints.
+      const existing = !o.resume && existsSync(o.out) ? latestTag(o.out) : null;
+      if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
       const opts: TrainOptions = {
         data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr,
