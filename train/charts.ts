@@ -98,7 +98,8 @@ export async function selectionPng(imagePath: string, grid: number, steps: numbe
     }
   });
   const lines = caption.map((t, i) => `<text x="${pad}" y="${pad + size + 20 + 18 * i}" font-size="13" font-family="sans-serif">${esc(t)}</text>`);
-  const w = size + 2 * pad, h = size + 2 * pad + capH;
+  // Wide enough for the caption lines (13 px sans-serif, about 7 px per character).
+  const w = Math.max(size + 2 * pad, 2 * pad + 7 * Math.max(...caption.map((c) => c.length))), h = size + 2 * pad + capH;
   const overlay = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${shapes.join('')}${lines.join('')}</svg>`;
   await sharp({ create: { width: w, height: h, channels: 3, background: '#ffffff' } })
     .composite([{ input: img, left: pad, top: pad }, { input: Buffer.from(overlay), left: 0, top: 0 }])
