@@ -18,6 +18,15 @@ function fwdBwd(inputs, f, g) {
   });
 }
 await E.initEngine();
+// CPU time per launch (lavapipe runs in-process): robust to other load on a shared machine;
+// roughly 2x the wall time when the 2 cores are free.
+async function cpuMs(launch, n = 5) {
+  launch(); await E.rt().sync();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) { launch(); await E.rt().sync(); }
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / n;
+}
 const Ts = process.argv.slice(2).map(Number);
 const comp = process.env.NOCOMP !== '1';
 const B = 4, H = 4, hd = 64, D = H * hd;
@@ -27,7 +36,8 @@ for (const T of Ts.length ? Ts : [128, 512]) {
   const g = E.fromArray(rand(B * T * D, 4), [B, T, D]);
   const fused = await timeGpu(fwdBwd([qkv], ([x]) => attentionPacked(x, { heads: H, causal: true }), g), { samples: 5 });
   const fwd = await timeGpu(() => E.noGrad(() => attentionPacked(qkv, { heads: H, causal: true })).dispose(), { samples: 5 });
-  let line = `T=${T} fused f+b ${fused.ms_median.toFixed(1)} ms (fwd ${fwd.ms_median.toFixed(1)})`;
+  const fcpu = await cpuMs(fwdBwd([qkv], ([x]) => attentionPacked(x, { heads: H, causal: true }), g));
+  let line = `T=${T} fused f+b ${fused.ms_median.toFixed(1)} ms (fwd ${fwd.ms_median.toFixed(1)}; cpu ${fcpu.toFixed(0)})`;
   if (comp) {
     const q = E.fromArray(rand(B * H * T * hd, 5), [B, H, T, hd]);
     const k = E.fromArray(rand(B * H * T * hd, 6), [B, H, T, hd]);
@@ -39,7 +49,8 @@ for (const T of Ts.length ? Ts : [128, 512]) {
     const g4 = E.fromArray(rand(B * H * T * hd, 8), [B, H, T, hd]);
     const composite = (xs) => E.matmul(E.softmax(E.add(E.mulScalar(E.matmul(xs[0], xs[1], { transB: true }), 1 / Math.sqrt(hd)), M)), xs[2]);
     const c = await timeGpu(fwdBwd([q, k, v], composite, g4), { samples: 5 });
-    line += `  composite ${c.ms_median.toFixed(1)} ms  speedup ${(c.ms_median / fused.ms_median).toFixed(2)}x`;
+    const ccpu = await cpuMs(fwdBwd([q, k, v], composite, g4));
+    line += `  composite ${c.ms_median.toFixed(1)} ms (cpu ${ccpu.toFixed(0)})  speedup ${(c.ms_median / fused.ms_median).toFixed(2)}x (cpu ${(ccpu / fcpu).toFixed(2)}x)`;
     for (const t of [q, k, v, M, g4]) t.dispose();
   }
   console.log(line);

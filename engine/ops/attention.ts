@@ -103,6 +103,36 @@ interface Saved {
 }
 
 const WG = 64;
+/** Query rows per lane (forward_sg, backward_q_sg) and key rows per lane (backward_kv_sg). */
+const R = Number(process.env.IVT_ATTN_R ?? 2);
+const RK = Number(process.env.IVT_ATTN_RK ?? 2);
+
+let sgOk: boolean | null = null;
+/**
+ * The subgroup-broadcast entry points need a workgroup of 8 invocations to be one subgroup
+ * (feature 'subgroups', subgroupMinSize >= 8, as on lavapipe). IVT_ATTN=simple forces the
+ * one-invocation-per-row kernels.
+ */
+function subgroupKernelsUsable(): boolean {
+  if (sgOk === null) {
+    const dev = rt().dev;
+    const info = dev.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
+    sgOk = dev.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8 && process.env.IVT_ATTN !== 'simple';
+  }
+  return sgOk;
+}
+
+/** Kernel and its grid x for one of 'forward', 'backward_q' (over n = Tq rows) or 'backward_kv' (n = Tk). */
+function attnKernel(hd: number, entry: 'forward' | 'backward_q' | 'backward_kv', n: number) {
+  const r = rt();
+  if (subgroupKernelsUsable()) {
+    const defines = { HD: hd, WG, R, RK, ENABLE: 'enable subgroups;', LANE: '@builtin(subgroup_invocation_id)', BCAST4: 'subgroupBroadcast', BCAST1: 'subgroupBroadcast' };
+    const rows = 8 * (entry === 'backward_kv' ? RK : R);
+    return { kernel: r.kernel('attention', defines, `${entry}_sg`), x: Math.ceil(n / rows) };
+  }
+  const defines = { HD: hd, WG, R, RK, ENABLE: '', LANE: '@builtin(local_invocation_index)', BCAST4: 'no_bcast4', BCAST1: 'no_bcast1' };
+  return { kernel: r.kernel('attention', defines, entry), x: Math.ceil(n / WG) };
+}
 
 function run(
   q: Operand, k: Operand, v: Operand,
@@ -129,12 +159,12 @@ function run(
   const o = empty([d.B, d.Tq, d.D]);
   const lse = empty([d.B, H, d.Tq]);
   const r = rt();
-  const kernel = r.kernel('attention', { HD: hd, WG }, 'forward');
+  const fk = attnKernel(hd, 'forward', d.Tq);
   const bind = (x: Operand): BufferBinding => x.t.binding();
-  r.dispatch(kernel,
+  r.dispatch(fk.kernel,
     [bind(q), bind(k), bind(v), o.binding(), lse.binding(), keyStart.binding(), (acc?.imgStart ?? keyStart).binding(), (acc?.acc ?? dummyAccumulator()).binding()],
     [d.B, H, d.Tq, d.Tk, q.off, q.row, q.batch, +opts.causal, k.off, k.row, k.batch, qPos0, v.off, v.row, v.batch, f32(scale), accRow, J, 0, 0],
-    [Math.ceil(d.Tq / WG), d.B * H]);
+    [fk.x, d.B * H]);
   const saved: Saved = { q, k, v, o, lse, keyStart, dims: { ...d, H, hd, qPos0, causal: opts.causal, scale } };
   return record(o, 'attention', inputs, (g) => bwd(g, saved));
 }
@@ -149,12 +179,14 @@ function backwardKernels(
   const dlt = empty([B, H, Tq]);
   const common = [B, H, Tq, Tk, s.q.off, s.q.row, s.q.batch, +causal, s.k.off, s.k.row, s.k.batch, qPos0, s.v.off, s.v.row, s.v.batch, f32(scale)];
   const params = [...common, gq.off, gq.row, gq.batch, 0, gkv.kOff, gkv.vOff, gkv.row, gkv.batch];
-  r.dispatch(r.kernel('attention', { HD: hd, WG }, 'backward_q'),
+  const kq = attnKernel(hd, 'backward_q', Tq);
+  const kkv = attnKernel(hd, 'backward_kv', Tk);
+  r.dispatch(kq.kernel,
     [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), s.o.binding(), g.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gq.t.binding()],
-    params, [Math.ceil(Tq / WG), B * H]);
-  r.dispatch(r.kernel('attention', { HD: hd, WG }, 'backward_kv'),
+    params, [kq.x, B * H]);
+  r.dispatch(kkv.kernel,
     [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), g.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gkv.t.binding()],
-    params, [Math.ceil(Tk / WG), B * H]);
+    params, [kkv.x, B * H]);
   dlt.dispose();
 }
 
