@@ -113,6 +113,15 @@ let sgOk: boolean | null = null;
  * (feature 'subgroups', subgroupMinSize >= 8, as on lavapipe). IVT_ATTN=simple forces the
  * one-invocation-per-row kernels.
  */
+/**
+ * Chooses the kernels: 'auto' (subgroup kernels where usable) or 'simple'. Tests use it to
+ * cover both paths in one process; the subgroup kernels are heavily unrolled and slow to
+ * compile on lavapipe, so tests compile them for a few head dims only.
+ */
+export function setAttentionPath(path: 'auto' | 'simple'): void {
+  sgOk = path === 'simple' ? false : null;
+}
+
 function subgroupKernelsUsable(): boolean {
   if (sgOk === null) {
     const dev = rt().dev;
