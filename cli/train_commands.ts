@@ -180,4 +180,3 @@ export function registerTrainCommands(program: Command): void {
     });
 }
 
-export { FULL_LATENT };

@@ -136,4 +136,3 @@ function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: 
   }
 }
 
-export { FULL_LATENT };

@@ -402,4 +402,3 @@ export function truncateMetrics(path: string, step: number, stageEnd: boolean): 
   writeFileSync(path, keep.map((l) => l + '\n').join(''));
 }
 
-export const DEFAULT_LATENT = FULL_LATENT;

@@ -13,6 +13,11 @@ export interface MatmulLaunch {
 }
 
 let fastOk: boolean | null = null;
+
+/** 'auto': the subgroup kernel where usable; 'simple': always matmul_simple (tests cover both). */
+export function setMatmulPath(path: 'auto' | 'simple'): void {
+  fastOk = path === 'simple' ? false : null;
+}
 function subgroupKernelUsable(): boolean {
   if (fastOk === null) {
     const dev = rt().dev;

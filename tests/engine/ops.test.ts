@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as E from '../../engine/index.js';
 import { fromArray, type Tensor } from '../../engine/index.js';
 import * as ref from '../ref.js';
+import { setMatmulPath } from '../../engine/ops/matmul_kernels.js';
 import { checkOp, randn, randu, randint, setup } from '../helpers.js';
 
 test.before(setup);
@@ -110,6 +111,20 @@ test('matmul: transposes, batches, shared operands, odd sizes', async () => {
       ref: ([a, b]) => ref.matmul(a, b, m, n, k, 2, false, tB, false, true),
       rtol: 1e-4, noFd: true,
     });
+  }
+  // The general fallback kernel (devices without 8-lane subgroups) on the same odd shapes.
+  setMatmulPath('simple');
+  try {
+    for (const tA of [false, true]) for (const tB of [false, true]) {
+      await checkOp(`matmul_simple tA=${tA} tB=${tB}`, {
+        inputs: [{ shape: tA ? [B, K, M] : [B, M, K] }, { shape: tB ? [N, K] : [K, N] }],
+        gpu: ([a, b]) => E.matmul(a, b, { transA: tA, transB: tB }),
+        ref: ([a, b]) => ref.matmul(a, b, M, N, K, B, tA, tB, false, true),
+        rtol: 1e-4, noFd: true,
+      });
+    }
+  } finally {
+    setMatmulPath('auto');
   }
   await checkOp('matmul 1x1x1', { inputs: [{ shape: [1, 1] }, { shape: [1, 1] }], gpu: ([a, b]) => E.matmul(a, b), ref: ([a, b]) => Float64Array.of(a[0] * b[0]) });
 });
