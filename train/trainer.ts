@@ -122,18 +122,19 @@ export class TrainingAborted extends Error {
 
 /** One optimizer step (forward, backward, clipped AdamW) and its loss and gradient norm. */
 export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean): Promise<{ loss: number; norm: number }> {
-  const [lossT, normT] = E.tidy(() => {
+  // Loss and gradient norm side by side in one tensor: one readback per step, not two.
+  const both = E.tidy(() => {
     opt.zeroGrad();
     const loss = model.loss(batch, stage, latent, nocot);
     E.backward(loss);
     opt.update();
-    return [E.keep(E.noGrad(() => E.clone(loss))), E.keep(E.noGrad(() => E.clone(opt.gradNorm)))];
+    return E.keep(E.noGrad(() => E.concat([E.reshape(loss, [1]), opt.gradNorm], 0)));
   });
   try {
-    return { loss: await lossT.item(), norm: await normT.item() };
+    const [loss, norm] = await both.toArray();
+    return { loss, norm };
   } finally {
-    lossT.dispose();
-    normT.dispose();
+    both.dispose();
   }
 }
 
