@@ -88,6 +88,18 @@ export const attentionSuite: Suite = async (ctx) => {
     const c = figure(ctx, 'attn composite', [B, H, T, hd], 'f32', comp.ms_median, { flops }, peer);
     (f as KernelFigure & { speedup_vs_composite?: number }).speedup_vs_composite = Math.round((comp.ms_median / fused.ms_median) * 100) / 100;
     out.push(f, c);
+    if (rt().dev.hasF16) {
+      // f16 storage, f32 arithmetic, same shapes: reported beside f32, no peer (TF.js has no f16 WebGPU path).
+      const qkv16 = E.cast(qkv, 'f16');
+      qkv16.requiresGrad = true;
+      const g16 = E.cast(g, 'f16');
+      const half = await timeGpu(fwdBwd([qkv16], ([x]) => attentionPacked(x, { heads: H, causal: true }), g16), { samples: 5 });
+      const h = figure(ctx, 'attention f+b', [B, H, T, hd], 'f16', half.ms_median, { flops }, null);
+      (h as KernelFigure & { speedup_vs_f32?: number }).speedup_vs_f32 = Math.round((fused.ms_median / half.ms_median) * 100) / 100;
+      out.push(h);
+      qkv16.dispose();
+      g16.dispose();
+    }
     for (const t of [qkv, g, q, k, v, M, g4]) t.dispose();
   }
   return out;

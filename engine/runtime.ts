@@ -79,6 +79,7 @@ export class Runtime {
   readonly pool: BufferPool;
   private staging: BufferPool;
   private kernels = new Map<string, Kernel>();
+  private kernelsByCallKey = new Map<string, Kernel>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private paramBuffer: GPUBuffer;
@@ -116,9 +117,18 @@ export class Runtime {
 
   /** The pipeline for shaders/<name>.wgsl specialised by `defines`; compiled once per key. */
   kernel(name: string, defines: Defines = {}, entryPoint = 'main'): Kernel {
-    const key = `${name}|${entryPoint}|${Object.entries(defines).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(',')}`;
-    let k = this.kernels.get(key);
+    // Called once per dispatch, so the common case must be cheap: look up by the defines in
+    // the caller's own order first (no arrays, no sort); only a miss builds the canonical key.
+    let fast = name + '|' + entryPoint;
+    for (const d in defines) fast += '|' + d + '=' + defines[d];
+    let k = this.kernelsByCallKey.get(fast);
     if (k) return k;
+    const key = `${name}|${entryPoint}|${Object.entries(defines).sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, v]) => `${d}=${v}`).join(',')}`;
+    k = this.kernels.get(key);
+    if (k) {
+      this.kernelsByCallKey.set(fast, k);
+      return k;
+    }
     const code = specialise(name, defines);
     const gpu = this.dev.gpu;
     gpu.pushErrorScope('validation');
@@ -131,6 +141,7 @@ export class Runtime {
     });
     k = { key, pipeline, layout: pipeline.getBindGroupLayout(0) };
     this.kernels.set(key, k);
+    this.kernelsByCallKey.set(fast, k);
     return k;
   }
   private compileErrors: string[] = [];

@@ -33,6 +33,9 @@ export async function shutdownEngine(): Promise<void> {
   if (!rtInstance) return;
   try {
     await rtInstance.sync();
+    // IVT_PROFILE=1: every command ends with its per-kernel GPU time table (stderr, so JSON
+    // written to stdout stays clean).
+    if (rtInstance.profiler) process.stderr.write(`${await rtInstance.profiler.report()}\n`);
   } finally {
     rtInstance.pool.trim();
     rtInstance = null;
@@ -200,7 +203,10 @@ function allocate(shape: Shape, dtype: DType, poison: boolean): Tensor {
   if (poison && poisonBits !== null) {
     const n = buffer.size / 4;
     const [x, y] = r.grid(Math.ceil(n / 256));
-    r.dispatch(r.kernel('fill'), [{ buffer }], [n, poisonBits, 0, 0], [x, y]);
+    // f16: a NaN in both halves of each word (the f32 NaN pattern would leave every other
+    // element reading 0.0, which a test could mistake for a written zero).
+    const bits = dtype === 'f16' && poisonBits === 0x7fc00000 ? 0x7e007e00 : poisonBits;
+    r.dispatch(r.kernel('fill'), [{ buffer }], [n, bits, 0, 0], [x, y]);
   }
   return new Tensor([...shape], dtype, new Storage(buffer, buffer.size, true));
 }

@@ -28,10 +28,13 @@
 //     of 8 keys. Every lane runs every subgroup operation: rows or keys outside the valid
 //     range are padded (clamped loads, zeroed operands, probabilities forced to 0 by select).
 //     Dispatch x = ceil(Tq / (8R)) (forward_sg, backward_q_sg), ceil(Tk / (8RK)) (backward_kv_sg).
-// Template keys: HD, WG; R, RK; ENABLE ('enable subgroups;' or empty), LANE (the lane builtin:
+// Storage: Q, K, V, O, dO and the gradients are vec4 of ST (f32, or f16 with ENABLE_F16 =
+// 'enable f16;'); every load widens to f32 and all arithmetic (scores, softmax, sums) is f32;
+// LSE and Dlt stay f32. Template keys: ST, ENABLE_F16; HD, WG; R, RK; ENABLE ('enable subgroups;' or empty), LANE (the lane builtin:
 // subgroup_invocation_id, or local_invocation_index when the _sg entry points are compiled but
 // never dispatched), BCAST4 / BCAST1 (subgroupBroadcast, or the no_bcast stand-ins below).
 {{ENABLE}}
+{{ENABLE_F16}}
 
 struct P {
   B: u32, H: u32, Tq: u32, Tk: u32,
@@ -53,10 +56,10 @@ fn no_bcast4(x: vec4f, lane: u32) -> vec4f { return x; }
 fn no_bcast1(x: f32, lane: u32) -> f32 { return x; }
 fn hsum(x: vec4f) -> f32 { return x.x + x.y + x.z + x.w; }
 
-@group(0) @binding(0) var<storage, read> Q: array<vec4f>;
-@group(0) @binding(1) var<storage, read> K: array<vec4f>;
-@group(0) @binding(2) var<storage, read> V: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> O: array<vec4f>;
+@group(0) @binding(0) var<storage, read> Q: array<vec4<{{ST}}>>;
+@group(0) @binding(1) var<storage, read> K: array<vec4<{{ST}}>>;
+@group(0) @binding(2) var<storage, read> V: array<vec4<{{ST}}>>;
+@group(0) @binding(3) var<storage, read_write> O: array<vec4<{{ST}}>>;
 @group(0) @binding(4) var<storage, read_write> LSE: array<f32>;
 @group(0) @binding(5) var<storage, read> KeyStart: array<i32>;
 @group(0) @binding(6) var<storage, read> ImgStart: array<i32>;
@@ -79,7 +82,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
   let qb = (p.qOff + b * p.qBatch + i * p.qRow + h * {{HD}}u) / 4u;
   var q: array<vec4f, HD4>;
   var o: array<vec4f, HD4>;
-  for (var d = 0u; d < HD4; d++) { q[d] = Q[qb + d] * p.scale; o[d] = vec4f(0.0); }
+  for (var d = 0u; d < HD4; d++) { q[d] = vec4f(Q[qb + d]) * p.scale; o[d] = vec4f(0.0); }
   let r = key_range(b, i);
   var m = -1e30;
   var l = 0.0;
@@ -90,7 +93,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
   for (var j = r.x; j < r.y; j++) {
     let kb = kb0 + j * kRow4;
     var s4 = vec4f(0.0);
-    for (var d = 0u; d < HD4; d++) { s4 += q[d] * K[kb + d]; }
+    for (var d = 0u; d < HD4; d++) { s4 += q[d] * vec4f(K[kb + d]); }
     let s = s4.x + s4.y + s4.z + s4.w;
     if (s > m) {
       // New maximum: rescale what has been accumulated so far (rare after the first keys).
@@ -102,16 +105,16 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
     let pj = exp(s - m);
     l += pj;
     let vb = vb0 + j * vRow4;
-    for (var d = 0u; d < HD4; d++) { o[d] += pj * V[vb + d]; }
+    for (var d = 0u; d < HD4; d++) { o[d] += pj * vec4f(V[vb + d]); }
   }
   let ob = ((b * p.Tq + i) * p.H + h) * HD4;
   var lse = 1e30;
   if (l > 0.0) {
     let inv = 1.0 / l;
-    for (var d = 0u; d < HD4; d++) { O[ob + d] = o[d] * inv; }
+    for (var d = 0u; d < HD4; d++) { O[ob + d] = vec4<{{ST}}>(o[d] * inv); }
     lse = m + log(l);
   } else {
-    for (var d = 0u; d < HD4; d++) { O[ob + d] = vec4f(0.0); }
+    for (var d = 0u; d < HD4; d++) { O[ob + d] = vec4<{{ST}}>(vec4f(0.0)); }
   }
   LSE[(b * p.H + h) * p.Tq + i] = lse;
   if (i == p.accRow && l > 0.0) {
@@ -121,7 +124,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
       if (img < 0 || key < r.x || key >= r.y) { continue; }
       let kb = kb0 + key * kRow4;
       var s4 = vec4f(0.0);
-      for (var d = 0u; d < HD4; d++) { s4 += q[d] * K[kb + d]; }
+      for (var d = 0u; d < HD4; d++) { s4 += q[d] * vec4f(K[kb + d]); }
       let prob = exp(s4.x + s4.y + s4.z + s4.w - lse);
       atomicAdd(&Acc[b * p.J + jj], i32(round(prob * ACC_SCALE)));
     }
@@ -145,15 +148,15 @@ struct PB {
   gkOff: u32, gvOff: u32, gkvRow: u32, gkvBatch: u32,
 }
 
-@group(0) @binding(0) var<storage, read> BQ: array<vec4f>;
-@group(0) @binding(1) var<storage, read> BK: array<vec4f>;
-@group(0) @binding(2) var<storage, read> BV: array<vec4f>;
-@group(0) @binding(3) var<storage, read> BO: array<vec4f>;
-@group(0) @binding(4) var<storage, read> BdO: array<vec4f>;
+@group(0) @binding(0) var<storage, read> BQ: array<vec4<{{ST}}>>;
+@group(0) @binding(1) var<storage, read> BK: array<vec4<{{ST}}>>;
+@group(0) @binding(2) var<storage, read> BV: array<vec4<{{ST}}>>;
+@group(0) @binding(3) var<storage, read> BO: array<vec4<{{ST}}>>;
+@group(0) @binding(4) var<storage, read> BdO: array<vec4<{{ST}}>>;
 @group(0) @binding(5) var<storage, read> BLSE: array<f32>;
 @group(0) @binding(6) var<storage, read> BKeyStart: array<i32>;
 @group(0) @binding(7) var<storage, read_write> Dlt: array<f32>;
-@group(0) @binding(8) var<storage, read_write> GQ: array<vec4f>;
+@group(0) @binding(8) var<storage, read_write> GQ: array<vec4<{{ST}}>>;
 @group(0) @binding(9) var<uniform> pb: PB;
 
 @compute @workgroup_size(WG)
@@ -169,9 +172,9 @@ fn backward_q(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   var dq: array<vec4f, HD4>;
   var dl4 = vec4f(0.0);
   for (var d = 0u; d < HD4; d++) {
-    q[d] = BQ[qb + d] * pb.scale;
-    g[d] = BdO[ob + d];
-    dl4 += g[d] * BO[ob + d];
+    q[d] = vec4f(BQ[qb + d]) * pb.scale;
+    g[d] = vec4f(BdO[ob + d]);
+    dl4 += g[d] * vec4f(BO[ob + d]);
     dq[d] = vec4f(0.0);
   }
   let dlt = dl4.x + dl4.y + dl4.z + dl4.w;
@@ -187,23 +190,23 @@ fn backward_q(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
     let vb = vb0 + j * (pb.vRow / 4u);
     var s4 = vec4f(0.0);
     var dp4 = vec4f(0.0);
-    for (var d = 0u; d < HD4; d++) { s4 += q[d] * BK[kb + d]; dp4 += g[d] * BV[vb + d]; }
+    for (var d = 0u; d < HD4; d++) { s4 += q[d] * vec4f(BK[kb + d]); dp4 += g[d] * vec4f(BV[vb + d]); }
     let pij = exp(s4.x + s4.y + s4.z + s4.w - lse);
     let ds = pij * (dp4.x + dp4.y + dp4.z + dp4.w - dlt);
-    for (var d = 0u; d < HD4; d++) { dq[d] += ds * BK[kb + d]; }
+    for (var d = 0u; d < HD4; d++) { dq[d] += ds * vec4f(BK[kb + d]); }
   }
   let gb = (pb.gqOff + b * pb.gqBatch + i * pb.gqRow + h * {{HD}}u) / 4u;
-  for (var d = 0u; d < HD4; d++) { GQ[gb + d] = dq[d] * pb.scale; }
+  for (var d = 0u; d < HD4; d++) { GQ[gb + d] = vec4<{{ST}}>(dq[d] * pb.scale); }
 }
 
-@group(0) @binding(0) var<storage, read> CQ: array<vec4f>;
-@group(0) @binding(1) var<storage, read> CK: array<vec4f>;
-@group(0) @binding(2) var<storage, read> CV: array<vec4f>;
-@group(0) @binding(3) var<storage, read> CdO: array<vec4f>;
+@group(0) @binding(0) var<storage, read> CQ: array<vec4<{{ST}}>>;
+@group(0) @binding(1) var<storage, read> CK: array<vec4<{{ST}}>>;
+@group(0) @binding(2) var<storage, read> CV: array<vec4<{{ST}}>>;
+@group(0) @binding(3) var<storage, read> CdO: array<vec4<{{ST}}>>;
 @group(0) @binding(4) var<storage, read> CLSE: array<f32>;
 @group(0) @binding(5) var<storage, read> CKeyStart: array<i32>;
 @group(0) @binding(6) var<storage, read> CDlt: array<f32>;
-@group(0) @binding(7) var<storage, read_write> GKV: array<vec4f>;
+@group(0) @binding(7) var<storage, read_write> GKV: array<vec4<{{ST}}>>;
 @group(0) @binding(8) var<uniform> pc: PB;
 
 @compute @workgroup_size(WG)
@@ -218,7 +221,7 @@ fn backward_kv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   var v: array<vec4f, HD4>;
   var dk: array<vec4f, HD4>;
   var dv: array<vec4f, HD4>;
-  for (var d = 0u; d < HD4; d++) { k[d] = CK[kb + d]; v[d] = CV[vb + d]; dk[d] = vec4f(0.0); dv[d] = vec4f(0.0); }
+  for (var d = 0u; d < HD4; d++) { k[d] = vec4f(CK[kb + d]); v[d] = vec4f(CV[vb + d]); dk[d] = vec4f(0.0); dv[d] = vec4f(0.0); }
   // Queries that see key j: all if j is not padding, and (causal) those with qPos0 + i >= j.
   var i0 = 0u;
   if (i32(j) < CKeyStart[b]) { i0 = pc.Tq; }
@@ -230,18 +233,18 @@ fn backward_kv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
     let row = (b * pc.H + h) * pc.Tq + i;
     var s4 = vec4f(0.0);
     var dp4 = vec4f(0.0);
-    for (var d = 0u; d < HD4; d++) { s4 += CQ[qb + d] * k[d]; dp4 += CdO[ob + d] * v[d]; }
+    for (var d = 0u; d < HD4; d++) { s4 += vec4f(CQ[qb + d]) * k[d]; dp4 += vec4f(CdO[ob + d]) * v[d]; }
     let pij = exp((s4.x + s4.y + s4.z + s4.w) * pc.scale - CLSE[row]);
     let ds = pij * (dp4.x + dp4.y + dp4.z + dp4.w - CDlt[row]);
     for (var d = 0u; d < HD4; d++) {
-      dv[d] += pij * CdO[ob + d];
-      dk[d] += ds * CQ[qb + d];
+      dv[d] += pij * vec4f(CdO[ob + d]);
+      dk[d] += ds * vec4f(CQ[qb + d]);
     }
   }
   let gb = (b * pc.gkvBatch + j * pc.gkvRow + h * {{HD}}u) / 4u;
   for (var d = 0u; d < HD4; d++) {
-    GKV[gb + pc.gkOff / 4u + d] = dk[d] * pc.scale;
-    GKV[gb + pc.gvOff / 4u + d] = dv[d];
+    GKV[gb + pc.gkOff / 4u + d] = vec4<{{ST}}>(dk[d] * pc.scale);
+    GKV[gb + pc.gvOff / 4u + d] = vec4<{{ST}}>(dv[d]);
   }
 }
 
@@ -266,7 +269,7 @@ fn forward_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     let i = i0 + lane + 8u * r;
     let ic = min(i, p.Tq - 1u);
     let qb = (p.qOff + b * p.qBatch + ic * p.qRow + h * {{HD}}u) / 4u;
-    for (var d = 0u; d < HD4; d++) { q[r * HD4 + d] = Q[qb + d] * p.scale; o[r * HD4 + d] = vec4f(0.0); }
+    for (var d = 0u; d < HD4; d++) { q[r * HD4 + d] = vec4f(Q[qb + d]) * p.scale; o[r * HD4 + d] = vec4f(0.0); }
     m[r] = -1e30;
     l[r] = 0.0;
     rowEnd[r] = p.Tk;
@@ -282,7 +285,7 @@ fn forward_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     let jl = j0 + lane;
     let ok = jl >= start && jl < end;
     let kb = kb0 + min(jl, p.Tk - 1u) * kRow4;
-    for (var d = 0u; d < HD4; d++) { t[d] = select(vec4f(0.0), K[kb + d], ok); }
+    for (var d = 0u; d < HD4; d++) { t[d] = select(vec4f(0.0), vec4f(K[kb + d]), ok); }
     var s4: array<vec4f, 8u * R>;
     for (var x = 0u; x < 8u * R; x++) { s4[x] = vec4f(0.0); }
     // Key-outer order keeps only R accumulators live (they stay in registers).
@@ -315,7 +318,7 @@ fn forward_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
       m[r] = mt;
     }
     let vb = vb0 + min(jl, p.Tk - 1u) * vRow4;
-    for (var d = 0u; d < HD4; d++) { t[d] = select(vec4f(0.0), V[vb + d], ok); }
+    for (var d = 0u; d < HD4; d++) { t[d] = select(vec4f(0.0), vec4f(V[vb + d]), ok); }
     for (var d = 0u; d < HD4; d++) {
       let v0 = {{BCAST4}}(t[d], 0u); let v1 = {{BCAST4}}(t[d], 1u); let v2 = {{BCAST4}}(t[d], 2u); let v3 = {{BCAST4}}(t[d], 3u);
       let v4 = {{BCAST4}}(t[d], 4u); let v5 = {{BCAST4}}(t[d], 5u); let v6 = {{BCAST4}}(t[d], 6u); let v7 = {{BCAST4}}(t[d], 7u);
@@ -333,10 +336,10 @@ fn forward_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     var lse = 1e30;
     if (l[r] > 0.0) {
       let inv = 1.0 / l[r];
-      for (var d = 0u; d < HD4; d++) { O[ob + d] = o[r * HD4 + d] * inv; }
+      for (var d = 0u; d < HD4; d++) { O[ob + d] = vec4<{{ST}}>(o[r * HD4 + d] * inv); }
       lse = m[r] + log(l[r]);
     } else {
-      for (var d = 0u; d < HD4; d++) { O[ob + d] = vec4f(0.0); }
+      for (var d = 0u; d < HD4; d++) { O[ob + d] = vec4<{{ST}}>(vec4f(0.0)); }
     }
     LSE[(b * p.H + h) * p.Tq + i] = lse;
     if (i == p.accRow && l[r] > 0.0) {
@@ -346,7 +349,7 @@ fn forward_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
         if (img < 0 || key < start || key >= rowEnd[r]) { continue; }
         let kb = kb0 + key * kRow4;
         var a4 = vec4f(0.0);
-        for (var d = 0u; d < HD4; d++) { a4 += q[r * HD4 + d] * K[kb + d]; }
+        for (var d = 0u; d < HD4; d++) { a4 += q[r * HD4 + d] * vec4f(K[kb + d]); }
         let prob = exp(hsum(a4) - lse);
         atomicAdd(&Acc[b * p.J + jj], i32(round(prob * ACC_SCALE)));
       }
@@ -376,10 +379,10 @@ fn backward_q_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     let ob = ((b * pb.Tq + ic) * pb.H + h) * HD4;
     var dl4 = vec4f(0.0);
     for (var d = 0u; d < HD4; d++) {
-      q[r * HD4 + d] = BQ[qb + d] * pb.scale;
-      let gd = BdO[ob + d];
+      q[r * HD4 + d] = vec4f(BQ[qb + d]) * pb.scale;
+      let gd = vec4f(BdO[ob + d]);
       g[r * HD4 + d] = gd;
-      dl4 += gd * BO[ob + d];
+      dl4 += gd * vec4f(BO[ob + d]);
       dq[r * HD4 + d] = vec4f(0.0);
     }
     dlt[r] = hsum(dl4);
@@ -398,7 +401,7 @@ fn backward_q_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     let jc = min(jl, pb.Tk - 1u);
     let kb = kb0 + jc * (pb.kRow / 4u);
     let vb = vb0 + jc * (pb.vRow / 4u);
-    for (var d = 0u; d < HD4; d++) { kt[d] = select(vec4f(0.0), BK[kb + d], ok); vt[d] = select(vec4f(0.0), BV[vb + d], ok); }
+    for (var d = 0u; d < HD4; d++) { kt[d] = select(vec4f(0.0), vec4f(BK[kb + d]), ok); vt[d] = select(vec4f(0.0), vec4f(BV[vb + d]), ok); }
     var s4: array<vec4f, 8u * R>;
     var p4: array<vec4f, 8u * R>;
     for (var x = 0u; x < 8u * R; x++) { s4[x] = vec4f(0.0); p4[x] = vec4f(0.0); }
@@ -456,7 +459,7 @@ fn backward_q_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     let i = i0 + lane + 8u * r;
     if (i >= pb.Tq) { continue; }
     let gb = (pb.gqOff + b * pb.gqBatch + i * pb.gqRow + h * {{HD}}u) / 4u;
-    for (var d = 0u; d < HD4; d++) { GQ[gb + d] = dq[r * HD4 + d] * pb.scale; }
+    for (var d = 0u; d < HD4; d++) { GQ[gb + d] = vec4<{{ST}}>(dq[r * HD4 + d] * pb.scale); }
   }
 }
 
@@ -487,8 +490,8 @@ fn backward_kv_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     let kb = (pc.kOff + b * pc.kBatch + jc * pc.kRow + h * {{HD}}u) / 4u;
     let vb = (pc.vOff + b * pc.vBatch + jc * pc.vRow + h * {{HD}}u) / 4u;
     for (var d = 0u; d < HD4; d++) {
-      k[r * HD4 + d] = select(vec4f(0.0), CK[kb + d], keyOk[r]);
-      v[r * HD4 + d] = select(vec4f(0.0), CV[vb + d], keyOk[r]);
+      k[r * HD4 + d] = select(vec4f(0.0), vec4f(CK[kb + d]), keyOk[r]);
+      v[r * HD4 + d] = select(vec4f(0.0), vec4f(CV[vb + d]), keyOk[r]);
       dk[r * HD4 + d] = vec4f(0.0);
       dv[r * HD4 + d] = vec4f(0.0);
     }
@@ -505,8 +508,8 @@ fn backward_kv_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     let ob = ((b * pc.Tq + ic) * pc.H + h) * HD4;
     let row = (b * pc.H + h) * pc.Tq + ic;
     for (var d = 0u; d < HD4; d++) {
-      qt[d] = select(vec4f(0.0), CQ[qb + d] * pc.scale, ok);
-      gt[d] = select(vec4f(0.0), CdO[ob + d], ok);
+      qt[d] = select(vec4f(0.0), vec4f(CQ[qb + d]) * pc.scale, ok);
+      gt[d] = select(vec4f(0.0), vec4f(CdO[ob + d]), ok);
     }
     let lseL = CLSE[row];
     let dltL = select(0.0, CDlt[row], ok);
@@ -581,8 +584,8 @@ fn backward_kv_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
     if (j >= pc.Tk) { continue; }
     let gb = (b * pc.gkvBatch + j * pc.gkvRow + h * {{HD}}u) / 4u;
     for (var d = 0u; d < HD4; d++) {
-      GKV[gb + pc.gkOff / 4u + d] = dk[r * HD4 + d];
-      GKV[gb + pc.gvOff / 4u + d] = dv[r * HD4 + d];
+      GKV[gb + pc.gkOff / 4u + d] = vec4<{{ST}}>(dk[r * HD4 + d]);
+      GKV[gb + pc.gvOff / 4u + d] = vec4<{{ST}}>(dv[r * HD4 + d]);
     }
   }
 }

@@ -8,6 +8,7 @@
 import { record } from '../autograd.js';
 import { f32, BufferBinding } from '../runtime.js';
 import { empty, keep, rt, Tensor } from '../tensor.js';
+import { cast } from './cast.js';
 import { fillRaw } from './elementwise.js';
 import { slice } from './shape.js';
 
@@ -56,8 +57,9 @@ function checkHeadDim(D: number, heads: number): number {
 
 /** Attention over separate q [B, Tq, D], k and v [B, Tcap, D]. Returns [B, Tq, D]. */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
+  const dtype = storageType('attention', q);
   for (const [n, t] of [['q', q], ['k', k], ['v', v]] as const) {
-    if (t.dtype !== 'f32' || t.rank !== 3) throw new Error(`attention: ${n} must be f32 [B, T, D], got ${t.dtype} [${t.shape}]`);
+    if (t.dtype !== dtype || t.rank !== 3) throw new Error(`attention: ${n} must be ${dtype} [B, T, D] like q, got ${t.dtype} [${t.shape}]`);
   }
   const [B, Tq, D] = q.shape;
   const Tcap = k.shape[1];
@@ -69,8 +71,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const op = (t: Tensor): Operand => ({ t, off: 0, row: D, batch: t.shape[1] * D });
   return run(op(q), op(k), op(v), { B, Tq, Tk, D }, opts, (g, saved) => {
     if (Tk !== Tcap && (k.requiresGrad || v.requiresGrad)) throw new Error('attention: gradients through a partially filled cache buffer are not supported; use a graph cache');
-    const dq = empty([B, Tq, D]);
-    const dkv = empty([B, Tk, 2 * D]);
+    const dq = empty([B, Tq, D], dtype);
+    const dkv = empty([B, Tk, 2 * D], dtype);
     backwardKernels(saved, g, { t: dq, off: 0, row: D, batch: Tq * D }, { t: dkv, kOff: 0, vOff: D, row: 2 * D, batch: Tk * 2 * D });
     const dk = k.requiresGrad ? slice(dkv, 2, 0, D) : null;
     const dv = v.requiresGrad ? slice(dkv, 2, D, 2 * D) : null;
@@ -81,15 +83,29 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
 
 /** Self-attention over a packed projection qkv [B, T, 3D] (q, k, v side by side). Returns [B, T, D]. */
 export function attentionPacked(qkv: Tensor, opts: AttentionOptions): Tensor {
-  if (qkv.dtype !== 'f32' || qkv.rank !== 3 || qkv.shape[2] % 3 !== 0) throw new Error(`attentionPacked: qkv must be f32 [B, T, 3D], got [${qkv.shape}]`);
+  const dtype = storageType('attentionPacked', qkv);
+  if (qkv.rank !== 3 || qkv.shape[2] % 3 !== 0) throw new Error(`attentionPacked: qkv must be [B, T, 3D], got [${qkv.shape}]`);
   const [B, T, D3] = qkv.shape;
   const D = D3 / 3;
   const at = (off: number): Operand => ({ t: qkv, off, row: D3, batch: T * D3 });
   return run(at(0), at(D), at(2 * D), { B, Tq: T, Tk: T, D }, opts, (g, saved) => {
-    const dqkv = empty([B, T, D3]);
+    const dqkv = empty([B, T, D3], dtype);
     backwardKernels(saved, g, { t: dqkv, off: 0, row: D3, batch: T * D3 }, { t: dqkv, kOff: D, vOff: 2 * D, row: D3, batch: T * D3 });
     return [dqkv];
   }, [qkv]);
+}
+
+/**
+ * f32, or f16 where the adapter has shader-f16: f16 storage (half the memory traffic and KV
+ * cache) with every score, softmax and sum computed in f32 inside the kernel.
+ */
+function storageType(op: string, t: Tensor): 'f32' | 'f16' {
+  if (t.dtype === 'f32') return 'f32';
+  if (t.dtype === 'f16') {
+    if (!rt().dev.hasF16) throw new Error(`${op}: f16 operands need an adapter with shader-f16 (this one has none); use f32`);
+    return 'f16';
+  }
+  throw new Error(`${op}: operands must be f32 or f16, got ${t.dtype}`);
 }
 
 interface Saved {
@@ -132,14 +148,17 @@ function subgroupKernelsUsable(): boolean {
 }
 
 /** Kernel and its grid x for one of 'forward', 'backward_q' (over n = Tq rows) or 'backward_kv' (n = Tk). */
-function attnKernel(hd: number, entry: 'forward' | 'backward_q' | 'backward_kv', n: number) {
+function attnKernel(hd: number, entry: 'forward' | 'backward_q' | 'backward_kv', n: number, dtype: 'f32' | 'f16') {
   const r = rt();
-  if (subgroupKernelsUsable()) {
-    const defines = { HD: hd, WG, R, RK, ENABLE: 'enable subgroups;', LANE: '@builtin(subgroup_invocation_id)', BCAST4: 'subgroupBroadcast', BCAST1: 'subgroupBroadcast' };
+  const storage = dtype === 'f16' ? { ST: 'f16', ENABLE_F16: 'enable f16;' } : { ST: 'f32', ENABLE_F16: '' };
+  // f16 runs on the one-row kernels: the subgroup kernels' unrolled bodies take minutes to
+  // compile on lavapipe per variant, and f16 buys nothing there (loads, not bytes, bound them).
+  if (dtype === 'f32' && subgroupKernelsUsable()) {
+    const defines = { HD: hd, WG, R, RK, ...storage, ENABLE: 'enable subgroups;', LANE: '@builtin(subgroup_invocation_id)', BCAST4: 'subgroupBroadcast', BCAST1: 'subgroupBroadcast' };
     const rows = 8 * (entry === 'backward_kv' ? RK : R);
     return { kernel: r.kernel('attention', defines, `${entry}_sg`), x: Math.ceil(n / rows) };
   }
-  const defines = { HD: hd, WG, R, RK, ENABLE: '', LANE: '@builtin(local_invocation_index)', BCAST4: 'no_bcast4', BCAST1: 'no_bcast1' };
+  const defines = { HD: hd, WG, R, RK, ...storage, ENABLE: '', LANE: '@builtin(local_invocation_index)', BCAST4: 'no_bcast4', BCAST1: 'no_bcast1' };
   return { kernel: r.kernel('attention', defines, entry), x: Math.ceil(n / WG) };
 }
 
@@ -165,10 +184,11 @@ function run(
     J = acc.acc.shape[1];
     accRow = acc.row;
   }
-  const o = empty([d.B, d.Tq, d.D]);
+  const dtype = q.t.dtype as 'f32' | 'f16';
+  const o = empty([d.B, d.Tq, d.D], dtype);
   const lse = empty([d.B, H, d.Tq]);
   const r = rt();
-  const fk = attnKernel(hd, 'forward', d.Tq);
+  const fk = attnKernel(hd, 'forward', d.Tq, dtype);
   const bind = (x: Operand): BufferBinding => x.t.binding();
   r.dispatch(fk.kernel,
     [bind(q), bind(k), bind(v), o.binding(), lse.binding(), keyStart.binding(), (acc?.imgStart ?? keyStart).binding(), (acc?.acc ?? dummyAccumulator()).binding()],
@@ -185,17 +205,21 @@ function backwardKernels(
 ): void {
   const { B, Tq, Tk, H, hd, qPos0, causal, scale } = s.dims;
   const r = rt();
+  const dtype = s.o.dtype as 'f32' | 'f16';
+  // The incoming gradient in the operands' storage type (a consumer may hand back f32).
+  const gs = g.dtype === dtype ? g : cast(g, dtype);
   const dlt = empty([B, H, Tq]);
   const common = [B, H, Tq, Tk, s.q.off, s.q.row, s.q.batch, +causal, s.k.off, s.k.row, s.k.batch, qPos0, s.v.off, s.v.row, s.v.batch, f32(scale)];
   const params = [...common, gq.off, gq.row, gq.batch, 0, gkv.kOff, gkv.vOff, gkv.row, gkv.batch];
-  const kq = attnKernel(hd, 'backward_q', Tq);
-  const kkv = attnKernel(hd, 'backward_kv', Tk);
+  const kq = attnKernel(hd, 'backward_q', Tq, dtype);
+  const kkv = attnKernel(hd, 'backward_kv', Tk, dtype);
   r.dispatch(kq.kernel,
-    [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), s.o.binding(), g.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gq.t.binding()],
+    [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), s.o.binding(), gs.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gq.t.binding()],
     params, [kq.x, B * H]);
   r.dispatch(kkv.kernel,
-    [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), g.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gkv.t.binding()],
+    [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), gs.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gkv.t.binding()],
     params, [kkv.x, B * H]);
   dlt.dispose();
+  if (gs !== g) gs.dispose();
 }
 

@@ -3,7 +3,9 @@
 // probabilities from full attention matrices.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Float16Array } from '@petamoriken/float16';
 import * as E from '../../engine/index.js';
+import { rt } from '../../engine/tensor.js';
 import { attention, attentionPacked, setAttentionPath } from '../../engine/ops/attention.js';
 import * as ref from '../ref.js';
 import { checkOp, close, gpu, randn, setup } from '../helpers.js';
@@ -45,6 +47,42 @@ for (const c of cases) for (const path of (c.hd === 32 ? ['auto', 'simple'] : ['
     });
     ks?.dispose();
     setAttentionPath('auto');
+  });
+}
+
+// f16 storage, f32 arithmetic: compared with float64 on the same f16-rounded inputs, so the
+// only error left is the f16 rounding of the outputs and gradients (relative ~1e-3).
+for (const c of [cases[1]!, cases[2]!, cases[4]!]) {
+  test(`attention f16 storage ${c.name}, forward and backward`, async () => {
+    if (!rt().dev.hasF16) {
+      console.log('  (adapter has no shader-f16: f16 attention must refuse clearly)');
+      assert.throws(() => attention(E.fromArray([0, 0, 0, 0], [1, 1, 4]), E.fromArray([0, 0, 0, 0], [1, 1, 4], 'i32'), E.fromArray([0, 0, 0, 0], [1, 1, 4]), { heads: 1, causal: true }), /f32 or f16|like q/);
+      return;
+    }
+    const D = c.H * c.hd;
+    const h16 = (x: Float64Array) => Float64Array.from(Float16Array.from(x));
+    const q = h16(randn(c.B * c.Tq * D)), k = h16(randn(c.B * c.Tk * D)), v = h16(randn(c.B * c.Tk * D));
+    const R = h16(randn(c.B * c.Tq * D));
+    const opt = { causal: c.causal, qPos0: c.qPos0, keyStart: c.keyStart };
+    const want = ref.attention(q, k, v, c.B, c.Tq, c.Tk, D, c.H, opt).out;
+    const [wq, wk, wv] = ref.attentionGrads(q, k, v, R, c.B, c.Tq, c.Tk, D, c.H, opt);
+    const ks = c.keyStart ? E.fromArray(c.keyStart, [c.B], 'i32') : null;
+    try { // outputs are poisoned (setup) before every kernel writes them
+      const Q = E.fromArray(q, [c.B, c.Tq, D], 'f16'), K = E.fromArray(k, [c.B, c.Tk, D], 'f16'), V = E.fromArray(v, [c.B, c.Tk, D], 'f16');
+      for (const t of [Q, K, V]) t.requiresGrad = true;
+      const out = attention(Q, K, V, { heads: c.H, causal: c.causal, qPos0: c.qPos0, keyStart: ks });
+      assert.is(out.dtype, 'f16');
+      close(await out.toArray(), want, 1e-2, 1e-3, `${c.name} f16 forward`);
+      // loss = sum(out * R): its gradient with respect to out is R.
+      E.backward(E.sum(E.reshape(E.mul(E.cast(out, 'f32'), E.fromArray(R, [c.B, c.Tq, D])), [c.B * c.Tq * D]), 0));
+      for (const [t, w, n] of [[Q, wq, 'dq'], [K, wk, 'dk'], [V, wv, 'dv']] as const) {
+        assert.is(t.grad!.dtype, 'f16', `${n} dtype`);
+        close(await t.grad!.toArray(), w!, 2e-2, 3e-3, `${c.name} f16 ${n}`);
+      }
+      for (const t of [Q, K, V, out]) t.dispose();
+    } finally {
+      ks?.dispose();
+    }
   });
 }
 
