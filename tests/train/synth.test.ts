@@ -126,8 +126,22 @@ test('scene invariants: unique start, walk on objects, distinct cells, every col
   }
 });
 
-test('letters and answer values are balanced; all question kinds occur', () => {
-  const o = resolveSynthOptions({ seed: 4 });
+test('option order: fixed lists the values canonically (counts ascending); shuffled varies the order', () => {
+  const fixed = generateSplit(resolveSynthOptions({ seed: 6 }), 'train', 120);
+  for (const p of fixed) {
+    const want = p.scene.query === 'colour' ? [...COLOURS] : p.scene.query === 'shape' ? [...SHAPES] : [...p.choices].sort((a, b) => Number(a) - Number(b));
+    assert.equal(p.choices, want, `${p.pid} options`);
+    assert.is(p.choices[p.answerIndex], solveScene(p.scene));
+  }
+  const shuffled = generateSplit(resolveSynthOptions({ seed: 6, optionOrder: 'shuffled' }), 'train', 120);
+  const orders = new Set(shuffled.filter((p) => p.scene.query === 'colour').map((p) => p.choices.join(',')));
+  assert.ok(orders.size > 5, `only ${orders.size} colour option orders when shuffled`);
+  for (const p of shuffled) assert.is(p.choices[p.answerIndex], solveScene(p.scene));
+  assert.throws(() => resolveSynthOptions({ optionOrder: 'random' as never }), /--option-order must be fixed or shuffled/);
+});
+
+for (const optionOrder of ['fixed', 'shuffled'] as const) test(`letters and answer values are balanced; all question kinds occur (${optionOrder} options)`, () => {
+  const o = resolveSynthOptions({ seed: 4, optionOrder });
   const ps = generateSplit(o, 'train', 1200);
   const letters = [0, 0, 0, 0];
   const kinds: Record<string, number> = {};

@@ -10,6 +10,9 @@
 //    are drawn independently of the answer (so reading the start object, i.e. skipping the
 //    moves, is at chance, and so is excluding it); for count questions the four colours have
 //    four different counts and the options are exactly those counts.
+//  - Options come in a fixed canonical order by default (the letter is then a fixed function of
+//    the value, which is itself balanced), or shuffled with the letter drawn from its own
+//    balanced blocks (--option-order shuffled: one more retrieval hop for the model).
 //  - `ivt data check` and tests/train measure all of this (baselines.ts, synth/lookups.ts).
 import { balancedPick, Rng } from '../rng.js';
 import type { ProblemRecord, Split } from '../record.js';
@@ -186,10 +189,19 @@ export function generateProblem(o: SynthOptions, split: Split, index: number): S
     if (!draft) continue;
     const solved = solveScene(draft.scene);
     if (solved !== draft.answer) throw new Error(`synthetic generator bug: built for answer ${draft.answer}, scene says ${solved}`);
-    const distractors = rng.shuffle(draft.values.filter((v) => v !== draft.answer));
-    const choices = [...distractors.slice(0, letter), draft.answer, ...distractors.slice(letter)];
+    let choices: string[], answerIndex: number;
+    if (o.optionOrder === 'fixed') {
+      // The values in their canonical order; balanced answer values make balanced letters.
+      choices = draft.values;
+      answerIndex = answerSlot;
+    } else {
+      const distractors = rng.shuffle(draft.values.filter((v) => v !== draft.answer));
+      choices = [...distractors.slice(0, letter), draft.answer, ...distractors.slice(letter)];
+      answerIndex = letter;
+    }
+    if (choices[answerIndex] !== draft.answer) throw new Error(`synthetic generator bug: option ${answerIndex} is ${choices[answerIndex]}, the answer is ${draft.answer}`);
     return {
-      pid: `${split}-${index}`, split, question: questionText(draft.scene), choices, answerIndex: letter,
+      pid: `${split}-${index}`, split, question: questionText(draft.scene), choices, answerIndex,
       solution: rationaleSentences(draft.scene).join(' '), scene: draft.scene,
     };
   }

@@ -43,7 +43,17 @@ export interface SynthOptions {
   /** Side of the square PNG in pixels; a multiple of `grid`. */
   imageSize: number;
   queries: QueryKind[];
+  /**
+   * Order of the four options. 'fixed': always the same order (colours and shapes as listed
+   * above, counts ascending), so the answer letter is a fixed function of the answer value;
+   * 'shuffled': a random order, so the model must also find the value among the options.
+   * Either way the letter is balanced and the question text says nothing about it.
+   */
+  optionOrder: OptionOrder;
 }
+
+export const OPTION_ORDERS = ['fixed', 'shuffled'] as const;
+export type OptionOrder = (typeof OPTION_ORDERS)[number];
 
 /**
  * Defaults: a 4x4 grid in 32x32 pixels, so each cell is exactly one 8x8 patch: one image
@@ -51,7 +61,7 @@ export interface SynthOptions {
  */
 export const DEFAULT_SYNTH: SynthOptions = {
   train: 2000, val: 200, test: 400, seed: 1, grid: 4, objects: 10, steps: 3, imageSize: 32,
-  queries: ['colour', 'shape', 'count'],
+  queries: ['colour', 'shape', 'count'], optionOrder: 'fixed',
 };
 
 export const LIMITS = {
@@ -89,6 +99,7 @@ export function resolveSynthOptions(partial: Partial<SynthOptions>): SynthOption
   for (const q of o.queries) {
     if (!(QUERY_KINDS as readonly string[]).includes(q)) throw new UserError(`--queries: unknown kind "${q}" (expected colour, shape, count)`);
   }
+  if (!(OPTION_ORDERS as readonly string[]).includes(o.optionOrder)) throw new UserError(`--option-order must be fixed or shuffled, got "${String(o.optionOrder)}"`);
   if (new Set(o.queries).size !== o.queries.length) throw new UserError(`--queries lists a kind twice: ${o.queries.join(',')}`);
   if (o.queries.includes('count') && o.objects < MIN_OBJECTS_FOR_COUNT) {
     throw new UserError(`count questions need --objects >= ${MIN_OBJECTS_FOR_COUNT} (four colours with distinct counts); got ${o.objects}. Use more objects or --queries colour,shape`);
