@@ -112,6 +112,7 @@ const cases: Case[] = [
   { name: 'field image a number', args: (d) => trainOn(dsWith(d, (p) => { p['train-4']!.image = 3; }), d), expect: ['"train-4"', 'field "image" must be a string or null'], absent: NO_RUN, code: 2 },
   { name: 'field image climbs out', args: (d) => trainOn(dsWith(d, (p) => { p['train-4']!.image = '../../../../etc/passwd'; }), d), expect: ['"train-4"', 'field "image"', 'climbs out'], absent: NO_RUN, code: 2 },
   { name: 'field split contradicts pid_splits.json', args: (d) => trainOn(dsWith(d, (p) => { p['train-5']!.split = 'val'; }), d), expect: ['"train-5"', 'field "split" is "val"', 'pid_splits.json'], absent: NO_RUN, code: 2 },
+  { name: 'record longer than the model', args: (d) => trainOn(dsWith(d, (p) => { p['train-6']!.solution = 'The red circle is in row 1, column 1. '.repeat(20); }), d), expect: ['"train-6"', 'positions', 'maxLen'], absent: NO_RUN, code: 2 },
   { name: 'no training problems', args: (d) => trainOn(dsWith(d, (p) => { for (const r of Object.values(p)) r.split = 'test'; rmSync(join(d, 'ds', 'pid_splits.json')); }), d), expect: ['no training problems'], absent: NO_RUN, code: 2 },
   // ---- pid_splits.json -----------------------------------------------------------------
   { name: 'pid_splits.json malformed', args: (d) => trainOn(dsWithSplits(d, '{"train": ["train-0",'), d), expect: ['pid_splits.json', 'not valid JSON'], absent: NO_RUN, code: 2 },
