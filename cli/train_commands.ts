@@ -11,7 +11,7 @@ import { generate } from '../model/generate.js';
 import { loadDataset, isSplit } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
-import { Tokenizer } from '../train/tokenizer.js';
+import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
 import { readJsonObject, train, TrainOptions } from '../train/trainer.js';
 
@@ -166,7 +166,7 @@ export function registerTrainCommands(program: Command): void {
       const [sample] = await toSamples([rec], tok, cfg);
       const { model } = await loadRun(o.run, undefined, run);
       const s = modeSettings(o.mode as EvalMode, cfg.latentSteps);
-      const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.steps < cfg.latentSteps ? 96 : s.maxNew, eos: tok.eos, withSelections: true });
+      const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.steps < cfg.latentSteps ? 96 : s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
       const text = tok.decode(g.tokens[0].filter((t) => t !== tok.eos), { skipSpecial: true });
       const idx = extractAnswer(text, choices.length);
       if (o.mode === 'cot') console.log(`rationale:\n${text}`);

@@ -3,7 +3,8 @@
 //   latent: prompt pass, N latent passes (k+1 positions each), then the answer, greedily;
 //   latent-recompute: latent steps the reference code's way: every step re-runs the whole
 //     prefix from scratch (no cache), to show what the cache buys.
-// Forward passes are counted per question (a row stops counting once it has emitted EOS).
+// Forward passes are counted per question (a row stops counting once it has emitted EOS or a
+// stop sequence: the complete answer line).
 import * as E from '../engine/index.js';
 import { fromArray, Tensor, tidyAsync } from '../engine/tensor.js';
 import { KvCache } from './kv_cache.js';
@@ -14,6 +15,11 @@ export interface GenerateOptions {
   latent: LatentOptions;
   maxNewTokens: number;
   eos: number;
+  /**
+   * Token sequences that end a row as EOS does (stop strings): the answer line is complete
+   * once its letter is out, so the EOS after it would be one more pass for nothing.
+   */
+  stop?: number[][];
   /** Re-run the whole prefix at every latent step instead of using the cache. */
   recompute?: boolean;
   /** Read back the selected image tokens per step. */
@@ -26,6 +32,11 @@ export interface Generation {
   passes: number[];
   /** [step][b][k] image token indices chosen by latent vision. */
   selections: number[][][];
+}
+
+function endsWithAny(tokens: number[], stops: number[][] | undefined): boolean {
+  if (!stops) return false;
+  return stops.some((st) => st.length > 0 && st.length <= tokens.length && st.every((t, i) => tokens[tokens.length - st.length + i] === t));
 }
 
 function argmaxRows(logits: Float32Array, rows: number, V: number): number[] {
@@ -71,7 +82,7 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
         for (let b = 0; b < B; b++) {
           if (done[b]) continue;
           tokens[b].push(next[b]);
-          if (next[b] === o.eos) done[b] = true;
+          if (next[b] === o.eos || endsWithAny(tokens[b], o.stop)) done[b] = true;
         }
         if (done.every(Boolean) || step === o.maxNewTokens - 1 || cache.length + 1 > capacity) break;
         // One more pass: every row advances one position (finished rows' outputs are ignored).

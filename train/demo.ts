@@ -12,7 +12,7 @@ import { generate } from '../model/generate.js';
 import { loadDataset, ProblemRecord, writeSynthDataset } from './data/index.js';
 import { evaluate, EvalMode, EvalResult, modeSettings } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
-import { Tokenizer } from './tokenizer.js';
+import { answerStops, Tokenizer } from './tokenizer.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { train, TrainOptions } from './trainer.js';
 import { barChartSvg, lineChartSvg, selectionPng, svgToPng } from './charts.js';
@@ -194,7 +194,7 @@ async function selectionExamples(run: string, recs: ProblemRecord[], dir: string
   const { model, tok, cfg } = await loadModel(run);
   const samples = await toSamples(recs, tok, cfg);
   const s = modeSettings('ivt', cfg.latentSteps);
-  const g = await generate(model, samples, { latentSteps: s.steps, latent: s.latent, maxNewTokens: s.maxNew, eos: tok.eos, withSelections: true });
+  const g = await generate(model, samples, { latentSteps: s.steps, latent: s.latent, maxNewTokens: s.maxNew, eos: tok.eos, stop: answerStops(tok, 26), withSelections: true });
   const files: string[] = [];
   for (let b = 0; b < recs.length; b++) {
     const r = recs[b];

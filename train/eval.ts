@@ -3,7 +3,7 @@
 import { rt } from '../engine/tensor.js';
 import { IvtModel, LatentOptions, Sample, FULL_LATENT } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
-import { Tokenizer } from './tokenizer.js';
+import { answerStops, Tokenizer } from './tokenizer.js';
 import { extractAnswer } from './samples.js';
 
 export type EvalMode = 'nocot' | 'cot' | 'ivt' | 'ivt-no-text' | 'ivt-no-vision' | 'ivt-recompute';
@@ -45,11 +45,12 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
   const s = modeSettings(mode, opts.latentSteps);
   const maxNew = opts.maxNew ?? (s.steps < model.cfg.latentSteps && mode !== 'nocot' ? 96 : s.maxNew);
   let right = 0, unparsed = 0, passes = 0;
+  const stop = answerStops(tok, 26);
   await rt().sync();
   const t0 = performance.now();
   for (let i = 0; i < samples.length; i += opts.batch) {
     const batch = samples.slice(i, i + opts.batch);
-    const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos });
+    const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos, stop });
     g.tokens.forEach((ids, b) => {
       const text = tok.decode(ids.filter((t) => t !== tok.eos), { skipSpecial: true });
       const pred = extractAnswer(text, opts.numChoices?.(i + b) ?? 4);

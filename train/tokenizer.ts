@@ -162,6 +162,11 @@ export function answerLine(answerIndex: number): string {
   return `Therefore, the answer is ${letterOf(answerIndex)}`;
 }
 
+/** The answer line for each option, tokenised: decoding can stop as soon as one is complete. */
+export function answerStops(tok: Tokenizer, numChoices: number): number[][] {
+  return Array.from({ length: numChoices }, (_, i) => tok.encode(answerLine(i)));
+}
+
 /**
  * The texts a vocabulary should be built from: every question, hint, choice and step of the
  * (training) records, plus the answer lines for each letter in use.

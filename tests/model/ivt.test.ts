@@ -102,4 +102,24 @@ test('latent inference on the KV cache equals recomputing the whole prefix at ev
   model.ps.dispose();
 });
 
+test('decoding stops at a stop sequence: the row ends there and counts no further pass', async () => {
+  const cfg = preset('tiny', 40);
+  const model = new IvtModel(cfg, 0);
+  const samples = fakeSamples(3, cfg.vocab, model.J, model.vision.patchDim, 3);
+  const opts = { latentSteps: 2, latent: FULL_LATENT, maxNewTokens: 6, eos: 1 };
+  const free = await generate(model, samples, opts);
+  // Stop each row after its own first two greedy tokens (the same tokens it decodes anyway).
+  const stop = free.tokens.map((t) => t.slice(0, 2));
+  const stopped = await generate(model, samples, { ...opts, stop });
+  for (let b = 0; b < samples.length; b++) {
+    const at = free.tokens[b].findIndex((_, i) => stop.some((st) => st.length === 2 && free.tokens[b][i - 1] === st[0] && free.tokens[b][i] === st[1]));
+    const ended = free.tokens[b].indexOf(1);
+    const len = Math.min(at < 0 ? Infinity : at + 1, ended < 0 ? Infinity : ended + 1, free.tokens[b].length);
+    assert.equal(stopped.tokens[b], free.tokens[b].slice(0, len), `row ${b} tokens`);
+    // 1 prompt pass + 2 latent passes give the first token; each further token is one pass.
+    assert.is(stopped.passes[b], 1 + 2 + len - 1, `row ${b} passes`);
+  }
+  model.ps.dispose();
+});
+
 test.run();
