@@ -13,6 +13,7 @@ export { reshape, permute, transpose, slice, concat } from './ops/shape.js';
 export { dropout } from './ops/dropout.js';
 export { cast } from './ops/cast.js';
 export { attention, attentionPacked } from './ops/attention.js';
+export { rope } from './ops/rope.js';
 export { selectTopK } from './ops/select.js';
 export type { AttentionOptions } from './ops/attention.js';
 export { AdamW } from './optim.js';
