@@ -1,7 +1,9 @@
 // Same-shape elementwise out = f(a, b) for plain arithmetic expressions ({{EXPR}} in a and b,
 // valid on vec4): four elements per invocation. A separate module from binary.wgsl because
 // an expression must type-check for every entry point of the module it is compiled into.
-struct P { n: u32, _p0: u32, _p1: u32, _p2: u32 }
+// Entry points rows_b / rows_a: one operand is a single row of c4 vec4s repeated over every
+// row of the other (a bias added to a [rows, C] activation), read as B4[i % c4].
+struct P { n: u32, c4: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<storage, read> A4: array<vec4f>;
 @group(0) @binding(1) var<storage, read> B4: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> O4: array<vec4f>;
@@ -12,6 +14,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = (wid.x + wid.y * nwg.x) * 256u + lid;
   if (i >= p4.n) { return; }
   let a = A4[i];
+  let b = B4[i];
+  O4[i] = {{EXPR}};
+}
+
+@compute @workgroup_size(256)
+fn rows_b(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= p4.n) { return; }
+  let a = A4[i];
+  let b = B4[i % p4.c4];
+  O4[i] = {{EXPR}};
+}
+
+@compute @workgroup_size(256)
+fn rows_a(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= p4.n) { return; }
+  let a = A4[i % p4.c4];
   let b = B4[i];
   O4[i] = {{EXPR}};
 }

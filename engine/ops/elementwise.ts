@@ -23,6 +23,13 @@ function zipRaw(a: Tensor, b: Tensor, expr: string, op: string): Tensor {
   const n = out.size;
   if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape) && n % 4 === 0 && VEC4_SAFE.test(expr)) {
     launch1d('binary_vec4', { EXPR: expr }, 'main', [a.binding(), b.binding(), out.binding()], [n / 4, 0, 0, 0], n / 4);
+  } else if (VEC4_SAFE.test(expr) && n % 4 === 0 && rowOf(b.shape, outShape) && sameShape(a.shape, outShape)) {
+    // A row vector (a bias) over every row: no per-element index arithmetic.
+    const c = outShape[outShape.length - 1];
+    launch1d('binary_vec4', { EXPR: expr }, 'rows_b', [a.binding(), b.binding(), out.binding()], [n / 4, c / 4, 0, 0], n / 4);
+  } else if (VEC4_SAFE.test(expr) && n % 4 === 0 && rowOf(a.shape, outShape) && sameShape(b.shape, outShape)) {
+    const c = outShape[outShape.length - 1];
+    launch1d('binary_vec4', { EXPR: expr }, 'rows_a', [a.binding(), b.binding(), out.binding()], [n / 4, c / 4, 0, 0], n / 4);
   } else if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape)) {
     launch1d('binary', { EXPR: expr, BROADCAST: 0, RANK: 1 }, 'main', [a.binding(), b.binding(), out.binding()], [n, 0, 0, 0, ...pack8([]), ...pack8([]), ...pack8([])], n);
   } else {
@@ -31,6 +38,13 @@ function zipRaw(a: Tensor, b: Tensor, expr: string, op: string): Tensor {
       [n, c.shape.length, 0, 0, ...pack8(c.shape), ...pack8(c.sa), ...pack8(c.sb)], n);
   }
   return out;
+}
+
+/** Whether `shape` is one row of `out`'s last dimension (all leading dims 1 or absent), of a multiple of 4. */
+function rowOf(shape: readonly number[], out: readonly number[]): boolean {
+  const c = out[out.length - 1];
+  if (out.length < 2 || c % 4 !== 0 || shape.length === 0 || shape[shape.length - 1] !== c) return false;
+  return shape.slice(0, -1).every((d) => d === 1);
 }
 
 /** Merges adjacent output dimensions along which both operands are laid out contiguously (or both broadcast). */

@@ -46,6 +46,10 @@ const shapePairs: [number[], number[]][] = [
   [[5, 7, 3], [3]],
   [[5, 1, 3], [1, 7, 1]],
   [[7, 3], [5, 1, 3]],
+  // A row vector over rows, width a multiple of 4 (the vec4 row path), both operand orders.
+  [[9, 12], [12]],
+  [[12], [3, 5, 12]],
+  [[1, 8], [7, 8]],
 ];
 for (const [name, fn, f] of binary) {
   test(`binary ${name} with broadcasting`, async () => {
