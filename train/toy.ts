@@ -59,7 +59,7 @@ export async function trainToy(o: ToyOptions): Promise<ToyResult> {
       opt.update();
       return E.keep(E.noGrad(() => E.mulScalar(l, 1)));
     });
-    if (step % logEvery === 0 || step === o.steps) {
+    if (step === 1 || step % logEvery === 0 || step === o.steps) {
       const v = await loss.item();
       losses.push({ step, loss: v });
       const now = performance.now();
