@@ -11,6 +11,7 @@ import { generate } from '../model/generate.js';
 import { loadDataset, isSplit } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
+import { diagnose } from '../train/diagnose.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
 import { readJsonObject, train, TrainOptions } from '../train/trainer.js';
@@ -145,6 +146,34 @@ export function registerTrainCommands(program: Command): void {
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, { latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length });
       console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
       if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, ...res }, null, 2) + '\n');
+      await shutdownEngine();
+    });
+
+  program
+    .command('diagnose')
+    .description('teacher-forced token accuracy by what each token needs (synthetic data: copying, image lookups, arithmetic, answer letter)')
+    .requiredOption('--run <dir>', 'run folder')
+    .requiredOption('--data <dir>', 'dataset folder')
+    .option('--split <name>', 'train, val or test', 'val')
+    .option('--limit <n>', 'at most n problems (0: all)', intArg('limit'), 200)
+    .option('--tag <tag>', 'checkpoint tag (default: latest)')
+    .option('--json <file>', 'write the table as JSON')
+    .action(async (o) => {
+      if (!isSplit(o.split)) throw new UserError(`--split must be train, val or test, got "${o.split}"`);
+      if (o.json) checkOutFile(o.json, '--json');
+      const run = readRun(o.run);
+      const { tok, cfg } = run;
+      const ds = await loadDataset(o.data, { missingImage: 'text-only' });
+      let recs = ds.records.filter((r) => r.split === o.split);
+      if (o.limit) recs = recs.slice(0, o.limit);
+      if (recs.length === 0) throw new UserError(`${o.data}: no problems in the ${o.split} split`);
+      const synthetic = recs.every((r) => /^Start at the /.test(r.question));
+      const samples = await toSamples(recs, tok, cfg);
+      const { model } = await loadRun(o.run, o.tag, run);
+      const groups = await diagnose(model, samples, tok, { batch: 32, synthetic });
+      console.log(`teacher-forced next-token accuracy, ${recs.length} ${o.split} problems (${o.tag ?? 'latest'} weights):`);
+      for (const g of groups) console.log(`  ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}%  of ${g.total}`);
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups }, null, 2) + '\n');
       await shutdownEngine();
     });
 

@@ -19,17 +19,23 @@ export interface IvtConfig {
   topK: number;
   latentSteps: number;
   seed: number;
+  /**
+   * How the language model sees positions: 'rope' (rotary, on q and k: scores depend on the
+   * offset between tokens) or 'learned' (a table added to the input). Configs written before
+   * this field existed are 'learned'.
+   */
+  positions?: 'rope' | 'learned';
 }
 
 export type PresetName = 'tiny' | 'small' | 'base';
 
 const PRESETS: Record<PresetName, Omit<IvtConfig, 'vocab'>> = {
   // For tests: seconds on a 2-core software GPU.
-  tiny: { dim: 32, heads: 2, layers: 2, maxLen: 160, mlpRatio: 2, imageSize: 32, patch: 8, visionDim: 32, visionHeads: 2, visionLayers: 1, topK: 4, latentSteps: 3, seed: 1 },
+  tiny: { dim: 32, heads: 2, layers: 2, maxLen: 160, mlpRatio: 2, imageSize: 32, patch: 8, visionDim: 32, visionHeads: 2, visionLayers: 1, topK: 4, latentSteps: 3, seed: 1, positions: 'rope' },
   // The demo: trains in minutes on lavapipe.
-  small: { dim: 64, heads: 2, layers: 3, maxLen: 160, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 64, visionHeads: 2, visionLayers: 2, topK: 4, latentSteps: 3, seed: 1 },
+  small: { dim: 64, heads: 2, layers: 3, maxLen: 160, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 64, visionHeads: 2, visionLayers: 2, topK: 4, latentSteps: 3, seed: 1, positions: 'rope' },
   // For real GPUs.
-  base: { dim: 256, heads: 8, layers: 6, maxLen: 256, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 256, visionHeads: 8, visionLayers: 4, topK: 4, latentSteps: 3, seed: 1 },
+  base: { dim: 256, heads: 8, layers: 6, maxLen: 256, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 256, visionHeads: 8, visionLayers: 4, topK: 4, latentSteps: 3, seed: 1, positions: 'rope' },
 };
 
 export function preset(name: string, vocab: number, overrides: Partial<IvtConfig> = {}): IvtConfig {
@@ -46,6 +52,9 @@ export function validateConfig(cfg: IvtConfig, where: string): void {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < (k === 'latentSteps' || k === 'seed' ? 0 : 1)) {
       throw new UserError(`${where}: field "${k}" must be a ${k === 'latentSteps' || k === 'seed' ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}`);
     }
+  }
+  if (cfg.positions !== undefined && cfg.positions !== 'rope' && cfg.positions !== 'learned') {
+    throw new UserError(`${where}: field "positions" must be "rope" or "learned", got ${JSON.stringify(cfg.positions)}`);
   }
   if (cfg.dim % cfg.heads !== 0 || (cfg.dim / cfg.heads) % 4 !== 0) throw new UserError(`${where}: dim ${cfg.dim} must split into ${cfg.heads} heads of a multiple of 4`);
   if (cfg.visionDim % cfg.visionHeads !== 0 || (cfg.visionDim / cfg.visionHeads) % 4 !== 0) throw new UserError(`${where}: visionDim ${cfg.visionDim} must split into ${cfg.visionHeads} heads of a multiple of 4`);

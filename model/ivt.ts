@@ -49,7 +49,8 @@ export class IvtModel {
   readonly ps: ParamSet;
   readonly vision: VisionEncoder;
   readonly wte: Tensor;
-  readonly wpe: Tensor;
+  /** Learned position table (config positions 'learned'); null with rotary positions. */
+  readonly wpe: Tensor | null;
   readonly blocks: Block[];
   readonly lnF: LayerNorm;
   /** Learned per-dimension scale of the recycled hidden state (its norm is far above a token embedding's). */
@@ -62,7 +63,7 @@ export class IvtModel {
     this.ps = new ParamSet(new InitRng(cfg.seed));
     this.vision = new VisionEncoder(this.ps, cfg);
     this.wte = this.ps.add('lm.wte.weight', [cfg.vocab, cfg.dim], 'normal', 0.02);
-    this.wpe = this.ps.add('lm.wpe.weight', [cfg.maxLen, cfg.dim], 'normal', 0.01);
+    this.wpe = cfg.positions === 'rope' ? null : this.ps.add('lm.wpe.weight', [cfg.maxLen, cfg.dim], 'normal', 0.1);
     this.blocks = Array.from({ length: cfg.layers }, (_, i) =>
       new Block(this.ps, `lm.h.${i}`, { dim: cfg.dim, heads: cfg.heads, mlpRatio: cfg.mlpRatio }, cfg.layers));
     this.lnF = new LayerNorm(this.ps, 'lm.ln_f', cfg.dim);
@@ -75,8 +76,10 @@ export class IvtModel {
   pass(x: Tensor, positions: Int32Array, ctx: PassContext): Tensor {
     const [B, T] = x.shape;
     for (const p of positions) if (p >= this.cfg.maxLen) throw new Error(`position ${p} exceeds the model's maxLen ${this.cfg.maxLen}`);
-    let h = E.add(x, E.embedding(this.wpe, fromArray(positions, [B, T], 'i32')));
-    this.blocks.forEach((b, l) => (h = b.forward(h, l, ctx)));
+    const pos = fromArray(positions, [B, T], 'i32');
+    let h = this.wpe ? E.add(x, E.embedding(this.wpe, pos)) : x;
+    const c = this.wpe ? ctx : { ...ctx, rope: pos };
+    this.blocks.forEach((b, l) => (h = b.forward(h, l, c)));
     return this.lnF.forward(h);
   }
 
@@ -161,6 +164,15 @@ export class IvtModel {
    * target is just the answer line (the no-CoT model).
    */
   loss(samples: Sample[], stage: number, lo: LatentOptions, answerOnly = false): Tensor {
+    const { logits, labels } = this.supervisedLogits(samples, stage, lo, answerOnly);
+    return E.crossEntropy(logits, labels);
+  }
+
+  /**
+   * Teacher-forced logits [B, Ts, V] for the supervised suffix of stage `stage` (remaining
+   * explicit steps, then the answer) and their labels (i32 [B * Ts], -1 = padding).
+   */
+  supervisedLogits(samples: Sample[], stage: number, lo: LatentOptions, answerOnly = false): { logits: Tensor; labels: Tensor } {
     const B = samples.length;
     const cache = new KvCache(this.cfg.layers, 'graph', B, this.cfg.dim);
     const { last, nextPos, keyStart } = this.latentPrefix(samples, answerOnly ? 0 : stage, lo, cache);
@@ -191,7 +203,7 @@ export class IvtModel {
     }
     const logits = this.logits(predictors);
     cache.dispose();
-    return E.crossEntropy(logits, fromArray(labels, [B * Ts], 'i32'));
+    return { logits, labels: fromArray(labels, [B * Ts], 'i32') };
   }
 }
 

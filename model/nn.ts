@@ -64,7 +64,9 @@ export class Linear {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   constructor(ps: ParamSet, name: string, inDim: number, outDim: number, opts: { bias?: boolean; std?: number } = {}) {
-    this.weight = ps.add(`${name}.weight`, [outDim, inDim], 'normal', opts.std ?? 0.02);
+    // Default 1/sqrt(fan-in) keeps activations at unit scale whatever the width; GPT-2's fixed
+    // 0.02 is that value for width ~2500 and starves the narrow models trained here.
+    this.weight = ps.add(`${name}.weight`, [outDim, inDim], 'normal', opts.std ?? 1 / Math.sqrt(inDim));
     this.bias = opts.bias === false ? null : ps.add(`${name}.bias`, [outDim], 'zeros');
   }
   forward(x: Tensor): Tensor {

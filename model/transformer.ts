@@ -20,6 +20,8 @@ export interface PassContext {
   keyStart?: Tensor | null;
   cache?: KvCache | null;
   accumulate?: { acc: Tensor; row: number; imgStart: Tensor } | null;
+  /** i32 [B, T]: positions of this pass's tokens, for rotary embeddings (absent: none). */
+  rope?: Tensor | null;
 }
 
 export class Block {
@@ -35,17 +37,19 @@ export class Block {
     if (d % cfg.heads !== 0) throw new Error(`dim ${d} is not divisible by ${cfg.heads} heads`);
     this.ln1 = new LayerNorm(ps, `${name}.ln_1`, d);
     this.qkv = new Linear(ps, `${name}.attn.c_attn`, d, 3 * d);
-    // Residual projections scaled down with depth (GPT-2's initialisation).
-    this.proj = new Linear(ps, `${name}.attn.c_proj`, d, d, { std: 0.02 / Math.sqrt(2 * layers) });
+    // Residual projections scaled down with depth (as GPT-2 does), from a 1/sqrt(fan-in) base.
+    this.proj = new Linear(ps, `${name}.attn.c_proj`, d, d, { std: 1 / Math.sqrt(d * 2 * layers) });
     this.ln2 = new LayerNorm(ps, `${name}.ln_2`, d);
     this.fc = new Linear(ps, `${name}.mlp.c_fc`, d, cfg.mlpRatio * d);
-    this.out = new Linear(ps, `${name}.mlp.c_proj`, cfg.mlpRatio * d, d, { std: 0.02 / Math.sqrt(2 * layers) });
+    this.out = new Linear(ps, `${name}.mlp.c_proj`, cfg.mlpRatio * d, d, { std: 1 / Math.sqrt(cfg.mlpRatio * d * 2 * layers) });
   }
 
   /** x: [B, T, D] -> [B, T, D]. */
   forward(x: Tensor, layer: number, ctx: PassContext): Tensor {
     const D = this.cfg.dim, H = this.cfg.heads;
-    const qkv = this.qkv.forward(this.ln1.forward(x)); // [B, T, 3D]
+    let qkv = this.qkv.forward(this.ln1.forward(x)); // [B, T, 3D]
+    // Keys are rotated before they enter the cache, so cached keys keep their own positions.
+    if (ctx.rope) qkv = E.rope(qkv, ctx.rope, { heads: H });
     const opts = { heads: H, causal: ctx.causal, keyStart: ctx.keyStart, accumulate: ctx.accumulate };
     let att: Tensor;
     if (!ctx.cache) {

@@ -55,13 +55,38 @@ export class TfjsIvt {
     return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), 0.7978845608028654))));
   }
 
-  private block(x: any, name: string, heads: number, mask: any): any {
+  /** Rotary embedding of q or k [B, H, T, hd] ("rotate half" pairs), angles from cos/sin [B, 1, T, hd/2]. */
+  private rotate(x: any, cos: any, sin: any): any {
+    const tf = this.tf;
+    const half = x.shape[3] / 2;
+    const x1 = tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, half]);
+    const x2 = tf.slice(x, [0, 0, 0, half], [-1, -1, -1, half]);
+    return tf.concat([tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x2, cos), tf.mul(x1, sin))], 3);
+  }
+
+  private ropeTables(positions: Int32Array, B: number, T: number, hd: number): { cos: any; sin: any } {
+    const half = hd / 2;
+    const c = new Float32Array(B * T * half), sn = new Float32Array(B * T * half);
+    for (let r = 0; r < B * T; r++) for (let i = 0; i < half; i++) {
+      const a = positions[r] * Math.pow(10000, (-2 * i) / hd);
+      c[r * half + i] = Math.cos(a);
+      sn[r * half + i] = Math.sin(a);
+    }
+    return { cos: this.tf.tensor(c, [B, 1, T, half]), sin: this.tf.tensor(sn, [B, 1, T, half]) };
+  }
+
+  private block(x: any, name: string, heads: number, mask: any, rope: { cos: any; sin: any } | null = null): any {
     const tf = this.tf;
     const [B, T, D] = x.shape;
     const hd = D / heads;
     const qkv = this.linear(this.layerNorm(x, `${name}.ln_1`), `${name}.attn.c_attn`);
     const split = (i: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i * D], [B, T, D]), [B, T, heads, hd]), [0, 2, 1, 3]);
-    const q = split(0), k = split(1), v = split(2);
+    let q = split(0), k = split(1);
+    const v = split(2);
+    if (rope) {
+      q = this.rotate(q, rope.cos, rope.sin);
+      k = this.rotate(k, rope.cos, rope.sin);
+    }
     let s = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd));
     if (mask) s = tf.add(s, mask);
     const att = tf.reshape(tf.transpose(tf.matMul(tf.softmax(s), v), [0, 2, 1, 3]), [B, T, D]);
@@ -72,18 +97,22 @@ export class TfjsIvt {
   private loss(b: FlatBatch): any {
     const tf = this.tf, c = this.cfg;
     const patchDim = c.patch * c.patch * 3;
-    let x = tf.add(this.linear(tf.tensor(b.patches, [b.B, b.J, patchDim]), 'vision.patch_embed'), this.v('vision.pos_embed'));
+    const G = c.imageSize / c.patch;
+    const pos = tf.reshape(tf.add(tf.reshape(this.v('vision.pos_row'), [G, 1, c.visionDim]), tf.reshape(this.v('vision.pos_col'), [1, G, c.visionDim])), [b.J, c.visionDim]);
+    let x = tf.add(this.linear(tf.tensor(b.patches, [b.B, b.J, patchDim]), 'vision.patch_embed'), pos);
     for (let l = 0; l < c.visionLayers; l++) x = this.block(x, `vision.blocks.${l}`, c.visionHeads, null);
-    const img = this.linear(this.gelu(this.linear(this.layerNorm(x, 'vision.ln'), 'projector.fc1')), 'projector.fc2');
+    const lmPos = tf.reshape(tf.add(tf.reshape(this.v('projector.pos_row'), [G, 1, c.dim]), tf.reshape(this.v('projector.pos_col'), [1, G, c.dim])), [b.J, c.dim]);
+    const img = tf.add(this.linear(this.gelu(this.linear(this.layerNorm(x, 'vision.ln'), 'projector.fc1')), 'projector.fc2'), lmPos);
     const table = tf.concat([tf.reshape(img, [b.B * b.J, c.dim]), this.v('lm.wte.weight')], 0);
-    let h = tf.add(tf.reshape(tf.gather(table, tf.tensor1d(b.tableIdx, 'int32')), [b.B, b.T, c.dim]),
-      tf.reshape(tf.gather(this.v('lm.wpe.weight'), tf.tensor1d(b.positions, 'int32')), [b.B, b.T, c.dim]));
+    let h = tf.reshape(tf.gather(table, tf.tensor1d(b.tableIdx, 'int32')), [b.B, b.T, c.dim]);
+    const rope = c.positions === 'rope' ? this.ropeTables(b.positions, b.B, b.T, c.dim / c.heads) : null;
+    if (!rope) h = tf.add(h, tf.reshape(tf.gather(this.v('lm.wpe.weight'), tf.tensor1d(b.positions, 'int32')), [b.B, b.T, c.dim]));
     const m = new Float32Array(b.B * b.T * b.T);
     for (let bb = 0; bb < b.B; bb++) for (let i = 0; i < b.T; i++) for (let j = 0; j < b.T; j++) {
       if (j > i || j < b.keyStart[bb]) m[(bb * b.T + i) * b.T + j] = -1e9;
     }
     const mask = tf.tensor(m, [b.B, 1, b.T, b.T]);
-    for (let l = 0; l < c.layers; l++) h = this.block(h, `lm.h.${l}`, c.heads, mask);
+    for (let l = 0; l < c.layers; l++) h = this.block(h, `lm.h.${l}`, c.heads, mask, rope);
     const logits = tf.matMul(tf.reshape(this.layerNorm(h, 'lm.ln_f'), [b.B * b.T, c.dim]), this.v('lm.wte.weight'), false, true);
     const valid = Float32Array.from(b.labels, (t) => (t >= 0 ? 1 : 0));
     const count = valid.reduce((a, x) => a + x, 0);

@@ -83,8 +83,8 @@ test('gradient through the latent chain matches finite differences; detach cuts 
   model.ps.dispose();
 });
 
-test('latent inference on the KV cache equals recomputing the whole prefix at every step', async () => {
-  const cfg = preset('tiny', 40);
+for (const positions of ['rope', 'learned'] as const) test(`latent inference on the KV cache equals recomputing the whole prefix at every step (${positions} positions)`, async () => {
+  const cfg = preset('tiny', 40, { positions });
   const model = new IvtModel(cfg, 0);
   const samples = fakeSamples(3, cfg.vocab, model.J, model.vision.patchDim, 3);
   const opts = { latentSteps: 3, latent: FULL_LATENT, maxNewTokens: 6, eos: 1, withSelections: true };
