@@ -13,7 +13,7 @@ if (k) {
   out.push('## Kernels', '', '`node dist/cli/ivt.js bench kernels --json bench/results/kernels-lavapipe.json`', '', `Adapter: ${k.adapter}. FMA peak measured in the same run with shaders/fma_peak.wgsl: **${f2(k.peak_gflops, 1)} GFLOP/s**. Date ${k.date}.`, '');
   out.push('| kernel | shape | dtype | ms (median) | GFLOP/s | GB/s | % of peak | TF.js ms | speedup vs TF.js | notes |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const r of k.kernels) {
-    const notes = [r.speedup_vs_composite ? `${r.speedup_vs_composite}x our composite` : '', r.pct_of_attention_forward !== undefined ? `${r.pct_of_attention_forward}% of the attention forward` : ''].filter(Boolean).join('; ');
+    const notes = [r.speedup_vs_composite ? `${r.speedup_vs_composite}x our composite` : '', r.pct_of_attention_forward !== undefined ? `${r.pct_of_attention_forward}% of the attention forward` : '', r.speedup_vs_f32 ? `${r.speedup_vs_f32}x the f32 kernel's speed (f16 runs the one-row kernels)` : ''].filter(Boolean).join('; ');
     out.push(`| ${r.name} | ${r.shape.join('x')} | ${r.dtype} | ${f2(r.ms_median)} | ${f2(r.gflops)} | ${f2(r.gbps)} | ${f2(r.pct_peak, 1)} | ${r.peer ? f2(r.peer.ms_median) : '-'} | ${f2(r.speedup_vs_peer)} | ${notes} |`);
   }
   out.push('', 'Percent of peak: GFLOP/s over the FMA peak for compute kernels; GB/s over the copy bandwidth (best of the engine\'s vector copy and the driver\'s buffer copy, same run) for memory-bound ones.', '');
