@@ -28,7 +28,7 @@ if (t) {
 }
 const l = read('latency-lavapipe.json');
 if (l) {
-  out.push('## Latency: explicit CoT vs IVT-LR', '', `\`node dist/cli/ivt.js bench latency --run ${l.run} --data DIR --json bench/results/latency-lavapipe.json\``, '', `Adapter: ${l.adapter}; ${l.split} split, ${l.n} problems, batch ${l.batch}; ${l.date}.`, '');
+  out.push('## Latency: explicit CoT vs IVT-LR', '', `\`node dist/cli/ivt.js bench latency --run ${l.run} --data DIR --batch ${l.batch} --limit ${l.n} --json bench/results/latency-lavapipe.json\`, on the curriculum run of the README's demo (\`ivt demo\` defaults; its data folder)`, '', `Adapter: ${l.adapter}; ${l.split} split, ${l.n} problems, batch ${l.batch} (one question at a time, as the reference implementation infers); ${l.date}.`, '');
   out.push('| mode | weights | accuracy | forward passes / question | ms / question |', '|---|---|---|---|---|');
   for (const r of l.rows) out.push(`| ${r.mode} | ${r.weights} | ${(100 * r.accuracy).toFixed(1)}% | ${f2(r.avg_passes, 1)} | ${f2(r.ms_per_question, 1)} |`);
   out.push('', `IVT-LR vs explicit CoT: ${l.speedup_latency}x lower latency, ${l.fewer_passes}x fewer forward passes, accuracy ${l.accuracy_gap_points} points. KV cache vs recomputing the prefix: ${l.cache_speedup}x.`, '');
