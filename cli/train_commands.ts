@@ -6,12 +6,13 @@ import { UserError } from '../engine/errors.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import * as E from '../engine/index.js';
 import { IvtConfig, imageTokens, validateConfig } from '../model/config.js';
-import { IvtModel, FULL_LATENT } from '../model/ivt.js';
+import { IvtModel, FULL_LATENT, type Sample } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
-import { loadDataset, isSplit } from '../train/data/index.js';
+import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
-import { diagnose } from '../train/diagnose.js';
+import { diagnose, probeImageTokens } from '../train/diagnose.js';
+import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
 import { readJsonObject, train, TrainOptions } from '../train/trainer.js';
@@ -59,6 +60,15 @@ export async function loadRun(run: string, tag?: string, read = readRun(run)): P
   const model = new IvtModel(cfg, tok.pad);
   await loadCheckpoint(run, { params: model.ps.params, tag });
   return { model, tok, cfg };
+}
+
+/** The records of one split (at most `limit`; 0: all) and their samples; none is the user's error. */
+async function splitSamples(o: { data: string; split: string; limit: number }, tok: Tokenizer, cfg: IvtConfig): Promise<{ recs: ProblemRecord[]; samples: Sample[] }> {
+  const ds = await loadDataset(o.data, { missingImage: 'text-only' });
+  let recs = ds.records.filter((r) => r.split === o.split);
+  if (o.limit) recs = recs.slice(0, o.limit);
+  if (recs.length === 0) throw new UserError(`${o.data}: no problems in the ${o.split} split`);
+  return { recs, samples: await toSamples(recs, tok, cfg) };
 }
 
 /** An output file flag must name a file we can create: not a folder, not under a file. Checked before any work. */
@@ -137,11 +147,7 @@ export function registerTrainCommands(program: Command): void {
       if (o.latentSteps !== undefined && o.latentSteps * cfg.topK > imageTokens(cfg)) {
         throw new UserError(`--latent-steps ${o.latentSteps}: ${o.latentSteps} steps x top-${cfg.topK} exceed the model's ${imageTokens(cfg)} image tokens`);
       }
-      const ds = await loadDataset(o.data, { missingImage: 'text-only' });
-      let recs = ds.records.filter((r) => r.split === o.split);
-      if (o.limit) recs = recs.slice(0, o.limit);
-      if (recs.length === 0) throw new UserError(`${o.data}: no problems in the ${o.split} split`);
-      const samples = await toSamples(recs, tok, cfg);
+      const { recs, samples } = await splitSamples(o, tok, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, { latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length });
       console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
@@ -163,17 +169,17 @@ export function registerTrainCommands(program: Command): void {
       if (o.json) checkOutFile(o.json, '--json');
       const run = readRun(o.run);
       const { tok, cfg } = run;
-      const ds = await loadDataset(o.data, { missingImage: 'text-only' });
-      let recs = ds.records.filter((r) => r.split === o.split);
-      if (o.limit) recs = recs.slice(0, o.limit);
-      if (recs.length === 0) throw new UserError(`${o.data}: no problems in the ${o.split} split`);
+      const { recs, samples } = await splitSamples(o, tok, cfg);
       const synthetic = recs.every((r) => /^Start at the /.test(r.question));
-      const samples = await toSamples(recs, tok, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const groups = await diagnose(model, samples, tok, { batch: 32, synthetic });
       console.log(`teacher-forced next-token accuracy, ${recs.length} ${o.split} problems (${o.tag ?? 'latest'} weights):`);
       for (const g of groups) console.log(`  ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}%  of ${g.total}`);
-      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups }, null, 2) + '\n');
+      // Synthetic data carries each picture's scene: probe what the image tokens encode.
+      const scenes = synthetic ? readScenes(o.data) : null;
+      const probe = scenes ? await probeImageTokens(model, samples, recs.map((r) => scenes.get(r.id))) : null;
+      if (probe) console.log(`linear probe on the image tokens (${probe.tokens} tokens, 30% held out): colour ${(100 * probe.colour).toFixed(1)}%, shape ${(100 * probe.shape).toFixed(1)}% (5 classes with "empty")`);
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, probe }, null, 2) + '\n');
       await shutdownEngine();
     });
 

@@ -7,7 +7,9 @@
 // to read the picture (and no mode can beat chance until it does). Other datasets get one
 // group per reasoning step.
 import * as E from '../engine/index.js';
-import { IvtModel, Sample, FULL_LATENT } from '../model/ivt.js';
+import { IvtModel, Sample, FULL_LATENT, concatPatches } from '../model/ivt.js';
+import { COLOURS, SHAPES } from './data/synth/spec.js';
+import type { Scene } from './data/synth/scene.js';
 import { Tokenizer } from './tokenizer.js';
 
 export interface TokenGroup {
@@ -65,4 +67,80 @@ export async function diagnose(model: IvtModel, samples: Sample[], tok: Tokenize
   }
   return [...stats.entries()].map(([group, e]) => ({ group, ...e, accuracy: e.correct / e.total }))
     .sort((a, b) => a.group.localeCompare(b.group));
+}
+
+export interface ProbeResult {
+  colour: number;
+  shape: number;
+  /** Image tokens used (70% fit the probe, the rest score it). */
+  tokens: number;
+}
+
+/**
+ * Can the image tokens (the projector's output, what the language model reads) tell colour
+ * and shape apart at all? A linear probe (ridge least squares, one-vs-rest, float64) fitted
+ * on 70% of the tokens of these images and scored on the rest; classes: the four values and
+ * "empty cell". High accuracy with chance-level image lookups puts the bottleneck in the
+ * language model's attention, not in perception.
+ */
+export async function probeImageTokens(model: IvtModel, samples: Sample[], scenes: (Scene | undefined)[]): Promise<ProbeResult | null> {
+  const side = model.vision.side;
+  const X: number[][] = [], colour: number[] = [], shape: number[] = [];
+  for (let i = 0; i < samples.length; i += 32) {
+    const batch = samples.slice(i, i + 32);
+    const img = E.noGrad(() => E.tidy(() => E.keep(model.vision.forward(concatPatches(batch), batch.length))));
+    const a = (await img.toArray()) as Float32Array;
+    img.dispose();
+    const D = model.cfg.dim, J = model.J;
+    batch.forEach((_, b) => {
+      const scene = scenes[i + b];
+      if (!scene || scene.grid !== side) return;
+      for (let j = 0; j < J; j++) {
+        const o = scene.objects.find((x) => x.row * side + x.col === j);
+        X.push([...a.slice((b * J + j) * D, (b * J + j + 1) * D), 1]);
+        colour.push(o ? COLOURS.indexOf(o.colour) : COLOURS.length);
+        shape.push(o ? SHAPES.indexOf(o.shape) : SHAPES.length);
+      }
+    });
+  }
+  if (X.length < 50) return null;
+  return { colour: ridgeProbe(X, colour, COLOURS.length + 1), shape: ridgeProbe(X, shape, SHAPES.length + 1), tokens: X.length };
+}
+
+/** Held-out accuracy of a one-vs-rest ridge regression (fit on the first 70% of rows). */
+function ridgeProbe(X: number[][], y: number[], K: number): number {
+  const n = X.length, d = X[0]!.length, fit = Math.floor(n * 0.7);
+  // Normal equations [X^T X + l I | X^T Y], solved by Gauss-Jordan with partial pivoting.
+  const M = Array.from({ length: d }, () => new Float64Array(d + K));
+  for (let i = 0; i < fit; i++) {
+    const x = X[i]!;
+    for (let a = 0; a < d; a++) {
+      for (let c = 0; c < d; c++) M[a]![c]! += x[a]! * x[c]!;
+      M[a]![d + y[i]!]! += x[a]!;
+    }
+  }
+  for (let a = 0; a < d; a++) M[a]![a]! += 1e-3;
+  for (let c = 0; c < d; c++) {
+    let p = c;
+    for (let r = c + 1; r < d; r++) if (Math.abs(M[r]![c]!) > Math.abs(M[p]![c]!)) p = r;
+    [M[c], M[p]] = [M[p]!, M[c]!];
+    const piv = M[c]![c]!;
+    for (let k = 0; k < d + K; k++) M[c]![k]! /= piv;
+    for (let r = 0; r < d; r++) {
+      if (r === c) continue;
+      const f = M[r]![c]!;
+      if (f !== 0) for (let k = 0; k < d + K; k++) M[r]![k]! -= f * M[c]![k]!;
+    }
+  }
+  let right = 0;
+  for (let i = fit; i < n; i++) {
+    let best = 0, bestScore = -Infinity;
+    for (let k = 0; k < K; k++) {
+      let s = 0;
+      for (let a = 0; a < d; a++) s += X[i]![a]! * M[a]![d + k]!;
+      if (s > bestScore) { bestScore = s; best = k; }
+    }
+    if (best === y[i]) right++;
+  }
+  return right / (n - fit);
 }

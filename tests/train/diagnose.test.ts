@@ -6,7 +6,7 @@ import { generateSplit, toProblemRecord } from '../../train/data/synth/generate.
 import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { buildTokenizer, trainingTexts } from '../../train/tokenizer.js';
 import { toSamples } from '../../train/samples.js';
-import { diagnose } from '../../train/diagnose.js';
+import { diagnose, probeImageTokens } from '../../train/diagnose.js';
 import { IvtModel } from '../../model/ivt.js';
 import { preset } from '../../model/config.js';
 import { setup } from '../helpers.js';
@@ -14,7 +14,8 @@ import { setup } from '../helpers.js';
 test.before(setup);
 
 test('diagnose groups every supervised token of synthetic rationales', async () => {
-  const recs = generateSplit(resolveSynthOptions({ seed: 11 }), 'train', 12).map((p) => toProblemRecord(p));
+  const problems = generateSplit(resolveSynthOptions({ seed: 11 }), 'train', 12);
+  const recs = problems.map((p) => toProblemRecord(p));
   const tok = buildTokenizer(trainingTexts(recs));
   const cfg = preset('tiny', tok.vocabSize);
   const samples = await toSamples(recs, tok, cfg);
@@ -32,6 +33,11 @@ test('diagnose groups every supervised token of synthetic rationales', async () 
   assert.is(groups.find((g) => g.group === 'answer letter')!.total, recs.length);
   const generic = await diagnose(model, samples, tok, { batch: 5, synthetic: false });
   assert.equal(generic.map((g) => g.group), ['answer line', 'step 1', 'step 2', 'step 3']);
+  // The probe: one row per image token of every picture whose grid matches the model's.
+  const probe = await probeImageTokens(model, samples, problems.map((p) => p.scene));
+  assert.ok(probe, 'probe returned nothing');
+  assert.is(probe!.tokens, 12 * model.J);
+  for (const v of [probe!.colour, probe!.shape]) assert.ok(v >= 0 && v <= 1);
   model.ps.dispose();
 });
 
