@@ -170,14 +170,15 @@ export function registerTrainCommands(program: Command): void {
       const run = readRun(o.run);
       const { tok, cfg } = run;
       const { recs, samples } = await splitSamples(o, tok, cfg);
-      const synthetic = recs.every((r) => /^Start at the /.test(r.question));
+      // Synthetic data (written by `ivt data synth`, which leaves synth.json) stores each
+      // picture's scene: the skill groups and the image-token probe need it.
+      const scenes = existsSync(join(o.data, 'synth.json')) ? readScenes(o.data) : null;
+      const synthetic = scenes !== null && recs.every((r) => scenes.has(r.id));
       const { model } = await loadRun(o.run, o.tag, run);
       const groups = await diagnose(model, samples, tok, { batch: 32, synthetic });
       console.log(`teacher-forced next-token accuracy, ${recs.length} ${o.split} problems (${o.tag ?? 'latest'} weights):`);
       for (const g of groups) console.log(`  ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}%  of ${g.total}`);
-      // Synthetic data carries each picture's scene: probe what the image tokens encode.
-      const scenes = synthetic ? readScenes(o.data) : null;
-      const probe = scenes ? await probeImageTokens(model, samples, recs.map((r) => scenes.get(r.id))) : null;
+      const probe = synthetic ? await probeImageTokens(model, samples, recs.map((r) => scenes!.get(r.id))) : null;
       if (probe) console.log(`linear probe on the image tokens (${probe.tokens} tokens, 30% held out): colour ${(100 * probe.colour).toFixed(1)}%, shape ${(100 * probe.shape).toFixed(1)}% (5 classes with "empty")`);
       if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, probe }, null, 2) + '\n');
       await shutdownEngine();

@@ -26,6 +26,11 @@ export class Device {
   readonly limits: GPUSupportedLimits;
   readonly hasF16: boolean;
   readonly hasTimestamps: boolean;
+  /**
+   * A workgroup of 8 invocations is one subgroup (feature 'subgroups', subgroupMinSize >= 8,
+   * as on lavapipe): what the subgroup-broadcast matmul and attention kernels need.
+   */
+  readonly hasEightLaneSubgroups: boolean;
   private lostReason: string | null = null;
   private pendingErrors: string[] = [];
 
@@ -39,6 +44,8 @@ export class Device {
     this.limits = gpu.limits;
     this.hasF16 = this.features.has('shader-f16');
     this.hasTimestamps = this.features.has('timestamp-query');
+    const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
+    this.hasEightLaneSubgroups = this.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8;
     // Validation and out-of-memory errors that nobody scoped arrive here asynchronously.
     // They are queued and thrown at the next synchronisation point (flush or readback),
     // so the caller sees a JS error near the work that caused it.

@@ -53,11 +53,14 @@ export class VisionEncoder {
   forward(patches: Float32Array, B: number): Tensor {
     const J = this.tokens;
     if (patches.length !== B * J * this.patchDim) throw new Error(`vision: ${patches.length} values for ${B} images of ${J} patches x ${this.patchDim}`);
-    const G = this.side, Dv = this.cfg.visionDim;
-    const pos = E.reshape(E.add(E.reshape(this.posRow, [G, 1, Dv]), E.reshape(this.posCol, [1, G, Dv])), [J, Dv]);
-    let x = E.add(this.patchEmbed.forward(E.fromArray(patches, [B, J, this.patchDim])), pos);
+    let x = E.add(this.patchEmbed.forward(E.fromArray(patches, [B, J, this.patchDim])), gridPositions(this.posRow, this.posCol));
     this.blocks.forEach((b, l) => (x = b.forward(x, l, { causal: false })));
-    const lmPos = E.reshape(E.add(E.reshape(this.lmRow, [G, 1, this.cfg.dim]), E.reshape(this.lmCol, [1, G, this.cfg.dim])), [J, this.cfg.dim]);
-    return E.add(this.proj2.forward(E.gelu(this.proj1.forward(this.ln.forward(x)))), lmPos);
+    return E.add(this.proj2.forward(E.gelu(this.proj1.forward(this.ln.forward(x)))), gridPositions(this.lmRow, this.lmCol));
   }
+}
+
+/** Positions of a G x G grid of tokens in raster order: row[r] + col[c], [G * G, D]. */
+function gridPositions(row: Tensor, col: Tensor): Tensor {
+  const [G, D] = row.shape;
+  return E.reshape(E.add(E.reshape(row, [G, 1, D]), E.reshape(col, [1, G, D])), [G * G, D]);
 }

@@ -125,12 +125,8 @@ const RK = Number(process.env.IVT_ATTN_RK ?? 2);
 
 let sgOk: boolean | null = null;
 /**
- * The subgroup-broadcast entry points need a workgroup of 8 invocations to be one subgroup
- * (feature 'subgroups', subgroupMinSize >= 8, as on lavapipe). IVT_ATTN=simple forces the
- * one-invocation-per-row kernels.
- */
-/**
- * Chooses the kernels: 'auto' (subgroup kernels where usable) or 'simple'. Tests use it to
+ * Chooses the kernels: 'auto' (the subgroup-broadcast kernels where the device has 8-lane
+ * subgroups, unless IVT_ATTN=simple) or 'simple' (one invocation per row). Tests use it to
  * cover both paths in one process; the subgroup kernels are heavily unrolled and slow to
  * compile on lavapipe, so tests compile them for a few head dims only.
  */
@@ -139,11 +135,7 @@ export function setAttentionPath(path: 'auto' | 'simple'): void {
 }
 
 function subgroupKernelsUsable(): boolean {
-  if (sgOk === null) {
-    const dev = rt().dev;
-    const info = dev.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
-    sgOk = dev.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8 && process.env.IVT_ATTN !== 'simple';
-  }
+  sgOk ??= rt().dev.hasEightLaneSubgroups && process.env.IVT_ATTN !== 'simple';
   return sgOk;
 }
 

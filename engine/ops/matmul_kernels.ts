@@ -19,11 +19,7 @@ export function setMatmulPath(path: 'auto' | 'simple'): void {
   fastOk = path === 'simple' ? false : null;
 }
 function subgroupKernelUsable(): boolean {
-  if (fastOk === null) {
-    const dev = rt().dev;
-    const info = dev.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
-    fastOk = dev.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8 && process.env.IVT_MATMUL !== 'simple';
-  }
+  fastOk ??= rt().dev.hasEightLaneSubgroups && process.env.IVT_MATMUL !== 'simple';
   return fastOk;
 }
 
