@@ -11,7 +11,7 @@ import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
-import { diagnose, probeImageTokens } from '../train/diagnose.js';
+import { diagnose, imageDependentShare, probeImageTokens } from '../train/diagnose.js';
 import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
@@ -176,11 +176,15 @@ export function registerTrainCommands(program: Command): void {
       const synthetic = scenes !== null && recs.every((r) => scenes.has(r.id));
       const { model } = await loadRun(o.run, o.tag, run);
       const groups = await diagnose(model, samples, tok, { batch: 32, synthetic });
-      console.log(`teacher-forced next-token accuracy, ${recs.length} ${o.split} problems (${o.tag ?? 'latest'} weights):`);
-      for (const g of groups) console.log(`  ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}%  of ${g.total}`);
+      console.log(`teacher-forced next-token accuracy, ${recs.length} ${o.split} problems (${o.tag ?? 'latest'} weights),`);
+      console.log(`with each problem's own picture and with the next problem's picture (equal: those tokens do not use the image):`);
+      console.log(`  ${'tokens'.padEnd(42)} ${'own'.padStart(7)} ${'other'.padStart(7)}  count`);
+      for (const g of groups) console.log(`  ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}% ${(100 * g.accuracyOtherImage).toFixed(1).padStart(6)}%  ${g.total}`);
+      const share = await imageDependentShare(model, samples);
+      console.log(`image-dependent share of the image tokens: ${(100 * share).toFixed(1)}% (variance across pictures over mean square; the rest is the same for every picture)`);
       const probe = synthetic ? await probeImageTokens(model, samples, recs.map((r) => scenes!.get(r.id))) : null;
       if (probe) console.log(`linear probe on the image tokens (${probe.tokens} tokens, 30% held out): colour ${(100 * probe.colour).toFixed(1)}%, shape ${(100 * probe.shape).toFixed(1)}% (5 classes with "empty")`);
-      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, probe }, null, 2) + '\n');
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe }, null, 2) + '\n');
       await shutdownEngine();
     });
 

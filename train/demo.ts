@@ -12,7 +12,7 @@ import { generate } from '../model/generate.js';
 import { loadDataset, ProblemRecord, writeSynthDataset } from './data/index.js';
 import { evaluate, EvalMode, EvalResult, modeSettings } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
-import { diagnose } from './diagnose.js';
+import { diagnose, imageDependentShare } from './diagnose.js';
 import { answerStops, Tokenizer } from './tokenizer.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { train, TrainOptions } from './trainer.js';
@@ -124,11 +124,14 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const valRecs = ds.records.filter((r) => r.split === 'val');
   const skills = await (async () => {
     const { model, tok, cfg } = await loadModel(ivtRun, 'stage-0');
-    const groups = await diagnose(model, await toSamples(valRecs, tok, cfg), tok, { batch: 32, synthetic: true });
+    const samples = await toSamples(valRecs, tok, cfg);
+    const groups = await diagnose(model, samples, tok, { batch: 32, synthetic: true });
+    const share = await imageDependentShare(model, samples);
     model.ps.dispose();
-    return groups;
+    return { groups, share };
   })();
-  for (const g of skills) log(`    stage 0, teacher-forced: ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}%`);
+  for (const g of skills.groups) log(`    stage 0, teacher-forced: ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}% (another problem's picture: ${(100 * g.accuracyOtherImage).toFixed(1)}%)`);
+  log(`    stage 0, image-dependent share of the image tokens: ${(100 * skills.share).toFixed(1)}%`);
 
   log('[5/5] report');
   const rep = join(o.out, 'report');
@@ -179,11 +182,13 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
     '## What the explicit-CoT model has learned',
     '',
-    `Teacher-forced next-token accuracy of the stage-0 model on the ${valRecs.length} validation problems, by what each token needs (\`ivt diagnose\`). Colours, shapes and digits have 4 values each: 25% is chance for the lookups.`,
+    `Teacher-forced next-token accuracy of the stage-0 model on the ${valRecs.length} validation problems, by what each token needs (\`ivt diagnose\`), with each problem's own picture and with the next problem's picture: where the two are equal, the model predicts those tokens without looking at the image. Colours, shapes and digits have 4 values each: 25% is chance for the lookups.`,
     '',
-    '| tokens | accuracy | count |',
-    '|---|---|---|',
-    ...skills.map((g) => `| ${g.group} | ${(100 * g.accuracy).toFixed(1)}% | ${g.total} |`),
+    '| tokens | accuracy | with another picture | count |',
+    '|---|---|---|---|',
+    ...skills.groups.map((g) => `| ${g.group} | ${(100 * g.accuracy).toFixed(1)}% | ${(100 * g.accuracyOtherImage).toFixed(1)}% | ${g.total} |`),
+    '',
+    `Image-dependent share of the image tokens (variance across pictures over mean square, the rest being the same vector for every picture): ${(100 * skills.share).toFixed(1)}%.`,
     '',
     '## Training',
     '',
@@ -199,7 +204,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
   ].join('\n');
   writeAtomic(join(rep, 'report.md'), md);
-  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills, train_seconds: trainTimes, minutes }, null, 2) + '\n');
+  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, train_seconds: trainTimes, minutes }, null, 2) + '\n');
   return { reportPath: join(rep, 'report.md'), summary: table };
 }
 

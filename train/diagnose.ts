@@ -17,6 +17,12 @@ export interface TokenGroup {
   correct: number;
   total: number;
   accuracy: number;
+  /**
+   * The same accuracy when every problem is shown another problem's picture (the next one's,
+   * cyclically). A group that needs the image falls to chance here once the model reads it;
+   * equal accuracies mean the model predicts those tokens without looking.
+   */
+  accuracyOtherImage: number;
 }
 
 const DIGIT = /^ ?\d$/;
@@ -39,6 +45,20 @@ function groupOf(pieces: string[], t: number, step: number, answer: boolean): st
 }
 
 export async function diagnose(model: IvtModel, samples: Sample[], tok: Tokenizer, opts: { batch: number; synthetic: boolean }): Promise<TokenGroup[]> {
+  const right = await groupAccuracy(model, samples, tok, opts);
+  const other = await groupAccuracy(model, withNextPicture(samples), tok, opts);
+  return [...right.entries()].map(([group, e]) => {
+    const o = other.get(group)!;
+    return { group, ...e, accuracy: e.correct / e.total, accuracyOtherImage: o.correct / o.total };
+  }).sort((a, b) => a.group.localeCompare(b.group));
+}
+
+/** Every problem with the next problem's picture (cyclically): same text and targets, another image. */
+export function withNextPicture(samples: Sample[]): Sample[] {
+  return samples.map((s, i) => ({ ...s, patches: samples[(i + 1) % samples.length]!.patches }));
+}
+
+async function groupAccuracy(model: IvtModel, samples: Sample[], tok: Tokenizer, opts: { batch: number; synthetic: boolean }): Promise<Map<string, { correct: number; total: number }>> {
   const stats = new Map<string, { correct: number; total: number }>();
   const V = model.cfg.vocab;
   for (let i = 0; i < samples.length; i += opts.batch) {
@@ -65,8 +85,40 @@ export async function diagnose(model: IvtModel, samples: Sample[], tok: Tokenize
       }
     });
   }
-  return [...stats.entries()].map(([group, e]) => ({ group, ...e, accuracy: e.correct / e.total }))
-    .sort((a, b) => a.group.localeCompare(b.group));
+  return stats;
+}
+
+/**
+ * How much of an image token depends on the image: over these pictures, the variance of each
+ * image token around its mean at that grid position, as a share of its mean square (summed
+ * over positions and features). 0: every picture gives the same tokens (only position and
+ * offsets get through); 1: the tokens are all content. The language model normalises each
+ * token before reading it, so a share near 0 means the picture is a small perturbation of a
+ * constant vector, however well a probe can still decode it.
+ */
+export async function imageDependentShare(model: IvtModel, samples: Sample[]): Promise<number> {
+  const D = model.cfg.dim, J = model.J, n = samples.length;
+  const sum = new Float64Array(J * D), sumSq = new Float64Array(J * D);
+  for (let i = 0; i < n; i += 32) {
+    const batch = samples.slice(i, i + 32);
+    const img = E.noGrad(() => E.tidy(() => E.keep(model.vision.forward(concatPatches(batch), batch.length))));
+    const a = (await img.toArray()) as Float32Array;
+    img.dispose();
+    for (let b = 0; b < batch.length; b++) {
+      for (let e = 0; e < J * D; e++) {
+        const x = a[b * J * D + e]!;
+        sum[e]! += x;
+        sumSq[e]! += x * x;
+      }
+    }
+  }
+  let variance = 0, meanSquare = 0;
+  for (let e = 0; e < J * D; e++) {
+    const m = sum[e]! / n;
+    variance += sumSq[e]! / n - m * m;
+    meanSquare += sumSq[e]! / n;
+  }
+  return meanSquare > 0 ? Math.max(0, variance) / meanSquare : 0;
 }
 
 export interface ProbeResult {

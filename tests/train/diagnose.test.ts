@@ -6,7 +6,7 @@ import { generateSplit, toProblemRecord } from '../../train/data/synth/generate.
 import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { buildTokenizer, trainingTexts } from '../../train/tokenizer.js';
 import { toSamples } from '../../train/samples.js';
-import { diagnose, probeImageTokens } from '../../train/diagnose.js';
+import { diagnose, imageDependentShare, probeImageTokens, withNextPicture } from '../../train/diagnose.js';
 import { IvtModel } from '../../model/ivt.js';
 import { preset } from '../../model/config.js';
 import { setup } from '../helpers.js';
@@ -27,7 +27,7 @@ test('diagnose groups every supervised token of synthetic rationales', async () 
   }
   const total = groups.reduce((a, g) => a + g.total, 0);
   assert.is(total, samples.reduce((a, s) => a + s.steps.flat().length + s.answer.length, 0));
-  for (const g of groups) assert.ok(g.accuracy >= 0 && g.accuracy <= 1 && g.correct <= g.total);
+  for (const g of groups) assert.ok(g.accuracy >= 0 && g.accuracy <= 1 && g.accuracyOtherImage >= 0 && g.accuracyOtherImage <= 1 && g.correct <= g.total);
   // Two start-cell digits per problem, one answer letter per problem.
   assert.is(groups.find((g) => g.group === 'start cell (image lookup)')!.total, 2 * recs.length);
   assert.is(groups.find((g) => g.group === 'answer letter')!.total, recs.length);
@@ -38,6 +38,30 @@ test('diagnose groups every supervised token of synthetic rationales', async () 
   assert.ok(probe, 'probe returned nothing');
   assert.is(probe!.tokens, 12 * model.J);
   for (const v of [probe!.colour, probe!.shape]) assert.ok(v >= 0 && v <= 1);
+  model.ps.dispose();
+});
+
+test('image dependence: another picture changes nothing when all pictures are the same, and the share is 0', async () => {
+  const problems = generateSplit(resolveSynthOptions({ seed: 12 }), 'train', 6);
+  const recs = problems.map((p) => toProblemRecord(p));
+  const tok = buildTokenizer(trainingTexts(recs));
+  const cfg = preset('tiny', tok.vocabSize);
+  const own = await toSamples(recs, tok, cfg);
+  // Random patches per problem (the loader's images are not rendered here).
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const varied = own.map((s) => ({ ...s, patches: Float32Array.from(s.patches, () => rnd()) }));
+  const same = varied.map((s) => ({ ...s, patches: varied[0]!.patches }));
+  const model = new IvtModel(cfg, tok.pad);
+  assert.is(await imageDependentShare(model, same), 0);
+  const share = await imageDependentShare(model, varied);
+  assert.ok(share > 0.01 && share < 1, `share of random pictures ${share}`);
+  for (const g of await diagnose(model, same, tok, { batch: 4, synthetic: true })) assert.is(g.accuracyOtherImage, g.accuracy, g.group);
+  // The other-picture pass shows problem i the picture of problem i + 1, text unchanged.
+  const next = withNextPicture(varied);
+  next.forEach((s, i) => {
+    assert.ok(s.patches === varied[(i + 1) % varied.length]!.patches && s.prompt === varied[i]!.prompt && s.steps === varied[i]!.steps);
+  });
   model.ps.dispose();
 });
 
