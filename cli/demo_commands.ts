@@ -17,14 +17,15 @@ export function registerDemoCommands(program: Command): void {
     .option('--train <n>', 'training problems', intArg('train', 1), 3000)
     .option('--val <n>', 'validation problems', intArg('val', 1), 100)
     .option('--test <n>', 'test problems', intArg('test', 1), 200)
-    .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT)', intArg('epochs0', 1), 8)
+    .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT; with captions each epoch is twice as many steps)', intArg('epochs0', 1), 4)
     .option('--epochs <n>', 'epochs per latent stage', intArg('epochs', 1), 1)
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--lr <x>', 'learning rate', floatArg('lr'), 3e-3)
     .option('--seed <n>', 'seed', intArg('seed'), 1)
     .option('--no-ablations', 'skip the two ablation runs')
+    .option('--no-grounding', 'train without the alignment objective and the stage-0 captions')
     .action(async (o) => {
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, log: (s) => console.log(s) });
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, log: (s) => console.log(s) });
       console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
       await shutdownEngine();
     });

@@ -107,6 +107,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--no-eval', 'skip validation at stage ends')
     .option('--log-every <n>', 'progress line every n steps when not on a terminal', intArg('log-every', 1), 20)
     .option('--verbose', 'a progress line every step, with GPU memory-pool statistics (in use vs allocated, cached, peaks, buffers created/reused)', false)
+    .option('--align-weight <x>', 'weight of the alignment objective: image tokens predict the words for their cell (synthetic data only; 0: off)', floatArg('align-weight', 0), 1)
+    .option('--no-captions', 'do not mix a caption of every training picture into stage 0 (synthetic data only)')
     .action(async (o) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);
@@ -119,7 +121,7 @@ export function registerTrainCommands(program: Command): void {
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
         startStage: o.startStage, initFrom: o.initFrom, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
-        verbose: o.verbose,
+        verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions,
       };
       const r = await train(opts);
       console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);

@@ -32,6 +32,8 @@ export interface DemoOptions {
   lr: number;
   seed: number;
   ablations: boolean;
+  /** Alignment objective and stage-0 captions (see IvtModel.alignmentLoss); default on. */
+  grounding?: boolean;
   log: (s: string) => void;
 }
 
@@ -68,10 +70,11 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   } else log(`[1/5] synthetic data: reusing ${dataDir}`);
 
   const runs = join(o.out, 'runs');
+  const grounding = o.grounding ?? true;
   const base: TrainOptions = {
     data: dataDir, out: '', preset: o.preset, stages: 3, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr, weightDecay: 0.01, clip: 1.0,
     resetOptimizer: false, seed: o.seed, checkpointEvery: 0, resume: false, mode: 'ivt', latent: FULL_LATENT, evalEachStage: false, logEvery: 25,
-    log: (s) => log(`    ${s}`),
+    alignWeight: grounding ? 1 : 0, captions: grounding, log: (s) => log(`    ${s}`),
   };
   const trainTimes: Record<string, number> = {};
   const timed = async (name: string, opts: TrainOptions) => {
@@ -85,7 +88,10 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const ivtRun = join(runs, 'ivt');
   await timed('curriculum (stages 0-3)', { ...base, out: ivtRun, epochsStage0: o.epochs0 });
   log('[3/5] baselines and ablations (same budget)');
-  await timed('no-CoT', { ...base, out: join(runs, 'nocot'), mode: 'nocot', stages: 0, epochsPerStage: o.epochs0 + 3 * o.epochs });
+  // The same number of steps as the curriculum: stage 0 sees problems and captions (twice the
+  // batches per epoch with captions), the latent stages the problems alone.
+  const perEpoch0 = grounding ? 2 : 1;
+  await timed('no-CoT', { ...base, out: join(runs, 'nocot'), mode: 'nocot', stages: 0, epochsPerStage: Math.max(1, Math.round(o.epochs0 + (3 * o.epochs) / perEpoch0)) });
   if (o.ablations) {
     // Ablations branch off the curriculum's stage-0 weights and train stages 1..3 their way.
     const stage0 = { ...base, initFrom: ivtRun, initTag: 'stage-0', startStage: 1 };
@@ -168,7 +174,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const md = [
     '# IVT-LR demo report',
     '',
-    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
+    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
     '',
     '## Accuracy, forward passes and latency (test split)',
     '',

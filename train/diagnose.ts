@@ -27,17 +27,24 @@ export interface TokenGroup {
 
 const DIGIT = /^ ?\d$/;
 const MOVE = /^ ?(up|down|left|right)$/;
+const CELL = /^ ?(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty)$/;
+const ATTRIBUTE = new RegExp(`^ ?(${[...COLOURS, ...SHAPES].join('|')})$`);
 
-/** The group of target token t of a stage-0 suffix, from the decoded tokens before it. */
+/**
+ * The group of target token t of a stage-0 suffix, from the decoded tokens before it. Knows
+ * the synthetic rationales ("The red circle is in cell ten." "One cell left is nine blue
+ * square.") and the earlier wording with coordinates ("... in row 3, column 2, is a ...").
+ */
 function groupOf(pieces: string[], t: number, step: number, answer: boolean): string {
   const cur = pieces[t]!, prev = pieces[t - 1] ?? '', prev2 = pieces[t - 2] ?? '';
   if (answer) return /^ ?[A-Z]$/.test(cur) && / is$/.test(prev) ? 'answer letter' : 'answer line words';
   if (step === 0) {
-    if (DIGIT.test(cur) && / (row|column)$/.test(prev)) return 'start cell (image lookup)';
+    if ((DIGIT.test(cur) && / (row|column)$/.test(prev)) || (CELL.test(cur) && prev === ' cell')) return 'start cell (image lookup)';
     if (prev === 'The' || prev2 === 'The') return 'start object (copied from the question)';
   } else {
-    if (DIGIT.test(cur) && / (row|column)$/.test(prev)) return 'cell after a move (arithmetic)';
+    if ((DIGIT.test(cur) && / (row|column)$/.test(prev)) || (CELL.test(cur) && prev === ' is')) return 'cell after a move (arithmetic)';
     if (prev === ' a' || prev2 === ' a') return 'object at a cell (image lookup)';
+    if (ATTRIBUTE.test(cur) && (CELL.test(prev) || (ATTRIBUTE.test(prev) && CELL.test(prev2)))) return 'object at a cell (image lookup)';
     if (MOVE.test(cur)) return 'move (copied from the question)';
     if (DIGIT.test(cur) && / (are|is)$/.test(prev)) return 'colour count (image)';
   }

@@ -3,7 +3,7 @@
 // then "Therefore, the answer is X" and EOS.
 import { UserError } from '../engine/errors.js';
 import { IvtConfig, imageTokens } from '../model/config.js';
-import { Sample } from '../model/ivt.js';
+import { IMAGE_WORDS, Sample } from '../model/ivt.js';
 import { letterOf, ProblemRecord } from './data/index.js';
 import { loadImagePatches } from './images.js';
 import { answerLine, Tokenizer } from './tokenizer.js';
@@ -13,7 +13,12 @@ export function promptText(r: ProblemRecord): string {
   return `${r.hint ? r.hint + '\n' : ''}${r.question}\n${opts}\n`;
 }
 
-export async function toSamples(records: ProblemRecord[], tok: Tokenizer, cfg: IvtConfig): Promise<Sample[]> {
+export interface SampleOptions {
+  /** Words each image token should mean (per token in reading order), for the alignment objective. */
+  imageWords?: (r: ProblemRecord) => string[][] | undefined;
+}
+
+export async function toSamples(records: ProblemRecord[], tok: Tokenizer, cfg: IvtConfig, opts: SampleOptions = {}): Promise<Sample[]> {
   const J = imageTokens(cfg);
   const blank = new Float32Array(J * cfg.patch * cfg.patch * 3);
   const out: Sample[] = [];
@@ -31,6 +36,8 @@ export async function toSamples(records: ProblemRecord[], tok: Tokenizer, cfg: I
       answer: [...tok.encode(answerLine(r.answerIndex)), tok.eos],
       answerIndex: r.answerIndex,
     };
+    const words = opts.imageWords?.(r);
+    if (words) sample.imageWords = imageWordIds(words, tok, J);
     // Checked here, before any training, rather than as a failed pass midway through a run.
     const need = positionsNeeded(sample, cfg);
     if (need > cfg.maxLen) {
@@ -40,6 +47,40 @@ export async function toSamples(records: ProblemRecord[], tok: Tokenizer, cfg: I
     out.push(sample);
   }
   return out;
+}
+
+/**
+ * Word lists per image token -> Sample.imageWords: each word's token id (with the leading space
+ * it has inside a sentence) where the word is one token of the vocabulary, else -1 (a word
+ * the tokenizer splits has no single output row to align with).
+ */
+export function imageWordIds(words: string[][], tok: Tokenizer, J: number): Int32Array {
+  if (words.length !== J) throw new Error(`image words for ${words.length} tokens, the model has ${J} image tokens`);
+  const out = new Int32Array(J * IMAGE_WORDS).fill(-1);
+  words.forEach((list, j) => {
+    list.slice(0, IMAGE_WORDS).forEach((w, k) => {
+      const ids = tok.encode(' ' + w);
+      if (ids.length === 1 && !tok.isSpecial(ids[0]!) && ids[0]! >= 0) out[j * IMAGE_WORDS + k] = ids[0]!;
+    });
+  });
+  return out;
+}
+
+/** The prompt of a caption sample (grounding practice, see captionSample). */
+export const CAPTION_PROMPT = 'Describe the picture.\n';
+
+/**
+ * A caption sample on a problem's picture: the prompt, one step per sentence, then EOS (no
+ * answer line). Stage 0 mixes these in as dense practice at reading the picture; null when it
+ * would not fit in maxLen or has no sentence.
+ */
+export function captionSample(base: Sample, prompt: string, sentences: string[], tok: Tokenizer, cfg: IvtConfig): Sample | null {
+  if (sentences.length === 0) return null;
+  const sample: Sample = {
+    patches: base.patches, prompt: tok.encode(prompt), steps: sentences.map((t) => tok.encode(t + '\n')),
+    answer: [tok.eos], answerIndex: -1, caption: true, ...(base.imageWords ? { imageWords: base.imageWords } : {}),
+  };
+  return imageTokens(cfg) + sample.prompt.length + sample.steps.reduce((a, st) => a + st.length, 0) + 1 <= cfg.maxLen ? sample : null;
 }
 
 /**

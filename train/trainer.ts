@@ -25,7 +25,9 @@ import { FULL_LATENT, IvtModel, LatentOptions, Sample } from '../model/ivt.js';
 import { InitRng } from '../model/nn.js';
 import { loadDataset, ProblemRecord } from './data/index.js';
 import { evaluate, EvalResult } from './eval.js';
-import { toSamples } from './samples.js';
+import { CAPTION_PROMPT, captionSample, toSamples } from './samples.js';
+import { readScenes } from './data/synth/lookups.js';
+import { captionSentences, cellWords, type Scene } from './data/synth/scene.js';
 import { buildTokenizer, Tokenizer, trainingTexts } from './tokenizer.js';
 import { latestTag, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 
@@ -67,6 +69,13 @@ export interface TrainOptions {
   stopAfterSteps?: number;
   /** Add GPU memory-pool statistics to every progress line. */
   verbose?: boolean;
+  /**
+   * Weight of the alignment objective (IvtModel.alignmentLoss; 0: off). It needs to know what
+   * each patch shows, so it applies only to synthetic datasets (their scenes).
+   */
+  alignWeight?: number;
+  /** Mix a caption of every training picture into stage 0 (synthetic datasets only). */
+  captions?: boolean;
   log?: (line: string) => void;
 }
 
@@ -120,21 +129,26 @@ export class TrainingAborted extends Error {
   }
 }
 
-/** One optimizer step (forward, backward, clipped AdamW) and its loss and gradient norm. */
-export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean): Promise<{ loss: number; norm: number }> {
-  // Loss and gradient norm side by side in one tensor: one readback per step, not two.
-  const both = E.tidy(() => {
+/**
+ * One optimizer step (forward, backward, clipped AdamW): the language-model loss, the
+ * alignment loss (null when it is off or the batch has no image words) and the gradient norm.
+ */
+export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean, alignWeight = 0): Promise<{ loss: number; norm: number; alignLoss: number | null }> {
+  // Losses and gradient norm side by side in one tensor: one readback per step.
+  let hasAlign = false;
+  const all = E.tidy(() => {
     opt.zeroGrad();
-    const loss = model.loss(batch, stage, latent, nocot);
-    E.backward(loss);
+    const { total, lm, align } = model.lossParts(batch, stage, latent, nocot, alignWeight);
+    hasAlign = align !== null;
+    E.backward(total);
     opt.update();
-    return E.keep(E.noGrad(() => E.concat([E.reshape(loss, [1]), opt.gradNorm], 0)));
+    return E.keep(E.noGrad(() => E.concat([E.reshape(lm, [1]), opt.gradNorm, ...(align ? [E.reshape(align, [1])] : [])], 0)));
   });
   try {
-    const [loss, norm] = await both.toArray();
-    return { loss, norm };
+    const v = await all.toArray();
+    return { loss: v[0]!, norm: v[1]!, alignLoss: hasAlign ? v[2]! : null };
   } finally {
-    both.dispose();
+    all.dispose();
   }
 }
 
@@ -180,13 +194,18 @@ export function readJsonObject(path: string): Record<string, unknown> {
 }
 const readJson = readJsonObject;
 
-export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[] }> {
+export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null }> {
   const ds = await loadDataset(o.data, { missingImage: 'text-only' });
   let train = ds.records.filter((r) => r.split === 'train');
   let val = ds.records.filter((r) => r.split === 'val');
   if (o.maxTrain) train = train.slice(0, o.maxTrain);
   if (o.maxVal) val = val.slice(0, o.maxVal);
   if (train.length === 0) throw new UserError(`${o.data}: no training problems`);
+  // Synthetic data (`ivt data synth` leaves synth.json) knows what every picture shows: the
+  // alignment objective and the captions are built from it. Other datasets train without.
+  const wantScenes = (o.alignWeight ?? 0) > 0 || o.captions === true;
+  const allScenes = wantScenes && existsSync(join(o.data, 'synth.json')) ? readScenes(o.data) : null;
+  const scenes = allScenes && train.every((r) => allScenes.has(r.id)) ? allScenes : null;
   const runTok = join(o.out, 'tokenizer.json');
   const runCfg = join(o.out, 'config.json');
   let tok: Tokenizer;
@@ -202,7 +221,8 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     cfg = readJson(initCfg) as unknown as IvtConfig;
     validateConfig(cfg, initCfg);
   } else {
-    tok = buildTokenizer(trainingTexts(train));
+    const captionTexts = scenes && o.captions ? train.map((r) => CAPTION_PROMPT + captionSentences(scenes.get(r.id)!).join(' ')) : [];
+    tok = buildTokenizer([...trainingTexts(train), ...captionTexts]);
     try {
       cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages });
     } catch (e) {
@@ -210,15 +230,22 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
       throw e;
     }
   }
-  return { tok, cfg, train, val };
+  return { tok, cfg, train, val, scenes };
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? ((s: string) => console.log(s));
   // Everything that can fail on the user's input (data, images, run files) comes first, before
   // the engine starts and before anything is written: a bad input leaves no half-made run.
-  const { tok, cfg, train: trainRecs, val: valRecs } = await prepareRun(o);
-  const trainSamples = await toSamples(trainRecs, tok, cfg);
+  const { tok, cfg, train: trainRecs, val: valRecs, scenes } = await prepareRun(o);
+  const alignWeight = scenes ? o.alignWeight ?? 0 : 0;
+  const trainSamples = await toSamples(trainRecs, tok, cfg, alignWeight > 0 ? { imageWords: (r) => cellWords(scenes!.get(r.id)!) } : {});
+  // Stage 0's training set: the problems, plus a caption of each picture when asked for.
+  const captionSamples = scenes && o.captions && (o.startStage ?? 0) === 0
+    ? trainSamples.map((s, i) => captionSample(s, CAPTION_PROMPT, captionSentences(scenes.get(trainRecs[i]!.id)!), tok, cfg)).filter((s): s is Sample => s !== null)
+    : [];
+  const stage0Samples = [...trainSamples, ...captionSamples];
+  const samplesOf = (stage: number) => (stage === 0 ? stage0Samples : trainSamples);
   const valSamples = await toSamples(valRecs, tok, cfg);
   const resuming = o.resume && latestTag(o.out) !== null;
   await E.initEngine();
@@ -229,7 +256,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let resumedFrom: { tag: string; batchIndex: number } | null = null;
   if (resuming) {
     const ck = await loadCheckpoint(o.out, { params: model.ps.params, optimizer: opt });
-    state = checkTrainState(ck.trainState, join(ck.dir, 'train_state.json'), batchesPerEpochOf(trainSamples.length, o.batch));
+    const stageOf = Number((ck.trainState as { stage?: unknown }).stage);
+    state = checkTrainState(ck.trainState, join(ck.dir, 'train_state.json'), batchesPerEpochOf(samplesOf(Number.isInteger(stageOf) ? stageOf : 0).length, o.batch));
     resumedFrom = { tag: ck.tag, batchIndex: state.batchIndex };
   } else if (o.initFrom) {
     const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag });
@@ -249,14 +277,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     writeFileSync(metricsPath, '');
   }
   const evals: { stage: number; result: EvalResult }[] = [];
-  const batchesPerEpoch = batchesPerEpochOf(trainSamples.length, o.batch);
+  const batchesOf = (stage: number) => batchesPerEpochOf(samplesOf(stage).length, o.batch);
+  if (scenes && (alignWeight > 0 || captionSamples.length)) {
+    log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
+  }
   const lastStage = o.mode === 'nocot' ? 0 : o.stages;
   let stepsThisRun = 0, tokens = 0;
   const t0 = performance.now();
   const tty = process.stdout.isTTY;
   const epochsOf = (stage: number) => (stage === 0 && o.epochsStage0 ? o.epochsStage0 : o.epochsPerStage);
   let totalSteps = 0;
-  for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += epochsOf(s) * batchesPerEpoch;
+  for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += epochsOf(s) * batchesOf(s);
   const faultAt = faultStep();
 
   const checkpoint = async (tag: string) => {
@@ -271,13 +302,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   try {
     while (!state.done) {
-      const order = epochOrder(trainSamples.length, o.seed, state.stage, state.epoch);
-      while (state.batchIndex < batchesPerEpoch) {
+      const stageSamples = samplesOf(state.stage);
+      const order = epochOrder(stageSamples.length, o.seed, state.stage, state.epoch);
+      while (state.batchIndex < batchesOf(state.stage)) {
         const idx = order.slice(state.batchIndex * o.batch, (state.batchIndex + 1) * o.batch);
-        const batch: Sample[] = idx.map((i) => trainSamples[i]);
+        const batch: Sample[] = idx.map((i) => stageSamples[i]);
         if (faultAt === state.step + 1) injectFault(faultAt, log);
         const s0 = performance.now();
-        const { loss, norm } = await trainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot');
+        const { loss, norm, alignLoss } = await trainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot', alignWeight);
         const ms = performance.now() - s0;
         const batchTokens = batch.reduce((a, s) => a + s.prompt.length + model.J + s.steps.flat().length + s.answer.length, 0);
         tokens += batchTokens;
@@ -287,7 +319,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const bad = checkStepFinite(state, loss, norm, log);
         const pool = rt().stats().pool;
         const rec = {
-          step: state.step, stage: state.stage, epoch: state.epoch, loss, grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+          step: state.step, stage: state.stage, epoch: state.epoch, loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
           tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
         };
         appendFileSync(metricsPath, JSON.stringify(rec) + '\n');

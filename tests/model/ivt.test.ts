@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
 import { preset } from '../../model/config.js';
-import { IvtModel, Sample, FULL_LATENT } from '../../model/ivt.js';
+import { IvtModel, Sample, FULL_LATENT, IMAGE_WORDS } from '../../model/ivt.js';
 import { generate } from '../../model/generate.js';
 import { rng, setup } from '../helpers.js';
 
@@ -119,6 +119,70 @@ test('decoding stops at a stop sequence: the row ends there and counts no furthe
     // 1 prompt pass + 2 latent passes give the first token; each further token is one pass.
     assert.is(stopped.passes[b], 1 + 2 + len - 1, `row ${b} passes`);
   }
+  model.ps.dispose();
+});
+
+test('alignment loss: matches a float64 reference (image tokens through the tied output embedding, ignored slots skipped) and trains the vision encoder', async () => {
+  const cfg = preset('tiny', 40);
+  const model = new IvtModel(cfg, 0);
+  const J = model.J;
+  const samples = fakeSamples(3, cfg.vocab, J, model.vision.patchDim, 5);
+  const r = rng(9);
+  // Sample 0: every slot set; sample 1: only the first slot (an empty cell has only its name); sample 2: none.
+  samples[0]!.imageWords = Int32Array.from({ length: J * IMAGE_WORDS }, () => 6 + Math.floor(r() * (cfg.vocab - 6)));
+  samples[1]!.imageWords = Int32Array.from({ length: J * IMAGE_WORDS }, (_, i) => (i % IMAGE_WORDS === 0 ? 6 + Math.floor(r() * (cfg.vocab - 6)) : -1));
+  const [got, img, wte] = await E.tidyAsync(async () => {
+    const images = E.noGrad(() => E.reshape(model.vision.forward(Float32Array.from(samples.flatMap((s) => [...s.patches])), 3), [3 * J, cfg.dim]));
+    const l = E.noGrad(() => model.alignmentLoss(images, samples)!);
+    return [await l.item(), await images.toArray(), await model.wte.toArray()];
+  });
+  // Reference: per slot, mean over the set targets of -log softmax(image . wte^T)[target]; then the mean over slots that have any.
+  const V = cfg.vocab, D = cfg.dim;
+  const slotLosses: number[] = [];
+  for (let k = 0; k < IMAGE_WORDS; k++) {
+    let sum = 0, n = 0;
+    samples.forEach((s, b) => {
+      if (!s.imageWords) return;
+      for (let j = 0; j < J; j++) {
+        const t = s.imageWords[j * IMAGE_WORDS + k]!;
+        if (t < 0) continue;
+        const logits = Array.from({ length: V }, (_, v) => { let z = 0; for (let d = 0; d < D; d++) z += img[(b * J + j) * D + d]! * wte[v * D + d]!; return z; });
+        const m = Math.max(...logits);
+        const lse = m + Math.log(logits.reduce((a, z) => a + Math.exp(z - m), 0));
+        sum += lse - logits[t]!;
+        n++;
+      }
+    });
+    if (n) slotLosses.push(sum / n);
+  }
+  const want = slotLosses.reduce((a, x) => a + x, 0) / slotLosses.length;
+  assert.ok(Math.abs(got - want) <= 1e-5 * Math.abs(want), `alignment loss ${got}, float64 reference ${want}`);
+  assert.is(model.alignmentLoss(E.zeros([3 * J, cfg.dim]), samples.map((s) => ({ ...s, imageWords: undefined }))), null);
+  // lossParts: total = lm + weight * align; the alignment term alone reaches the projector.
+  const [total, lm, align, gProj] = await E.tidyAsync(async () => {
+    for (const p of model.ps.list()) { p.grad?.dispose(); p.grad = null; }
+    const parts = model.lossParts(samples, 0, FULL_LATENT, false, 0.5);
+    E.backward(E.mulScalar(parts.align!, 1));
+    const g = model.vision.proj2.weight.grad!;
+    return [await parts.total.item(), await parts.lm.item(), await parts.align!.item(), await E.sumAll(E.mul(g, g)).item()];
+  });
+  assert.ok(Math.abs(total - (lm + 0.5 * align)) <= 1e-5 * total, `total ${total} = ${lm} + 0.5 * ${align}`);
+  assert.ok(gProj > 0, 'no gradient from the alignment loss at the projector');
+  model.ps.dispose();
+});
+
+test('captions are supervised in full even in the no-CoT mode', async () => {
+  const cfg = preset('tiny', 40);
+  const model = new IvtModel(cfg, 0);
+  const samples = fakeSamples(2, cfg.vocab, model.J, model.vision.patchDim, 6);
+  const count = async (ss: Sample[]) => E.tidyAsync(async () => {
+    const { labels } = E.noGrad(() => model.supervisedLogits(ss, 0, FULL_LATENT, true));
+    return (await labels.toArray()).filter((v) => v >= 0).length;
+  });
+  const answers = samples.reduce((a, s) => a + s.answer.length, 0);
+  assert.is(await count(samples), answers);
+  const withCaption = [samples[0]!, { ...samples[1]!, caption: true }];
+  assert.is(await count(withCaption), samples[0]!.answer.length + samples[1]!.steps.flat().length + samples[1]!.answer.length);
   model.ps.dispose();
 });
 

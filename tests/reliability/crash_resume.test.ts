@@ -22,7 +22,7 @@ const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
 let s = seed >>> 0;
 const rand = () => { s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x6d2b79f5) >>> 0; return s / 2 ** 32; };
 
-interface Metric { step: number; stage: number; eval?: boolean; loss?: number; grad_norm?: number; accuracy?: number; n?: number; unparsed?: number; avg_passes?: number; mode?: string }
+interface Metric { step: number; stage: number; eval?: boolean; loss?: number; align_loss?: number; grad_norm?: number; accuracy?: number; n?: number; unparsed?: number; avg_passes?: number; mode?: string }
 function metrics(run: string): Metric[] {
   const p = join(run, 'metrics.jsonl');
   if (!existsSync(p)) return [];
@@ -31,7 +31,7 @@ function metrics(run: string): Metric[] {
 /** What must be identical: the step's loss and gradient norm; an evaluation's results (not its timing). */
 const essential = (m: Metric) => m.eval
   ? { eval: true, step: m.step, stage: m.stage, mode: m.mode, n: m.n, accuracy: m.accuracy, unparsed: m.unparsed, avg_passes: m.avg_passes }
-  : { step: m.step, stage: m.stage, loss: m.loss, grad_norm: m.grad_norm };
+  : { step: m.step, stage: m.stage, loss: m.loss, align_loss: m.align_loss, grad_norm: m.grad_norm };
 const maxStep = (run: string) => metrics(run).reduce((a, m) => (m.eval ? a : Math.max(a, m.step)), 0);
 const latest = (run: string) => readFileSync(join(run, 'checkpoints', 'latest'), 'utf8').trim();
 
@@ -115,16 +115,16 @@ test('SIGKILL at random points and --resume: losses and final weights identical 
 });
 
 for (const kind of ['lost', 'error'] as const) {
-  test(`GPU fault (${kind === 'lost' ? 'device loss' : 'uncaptured GPU error'}) at step 4: one clear line, exit 1, last checkpoint intact and resumable`, async () => {
+  test(`GPU fault (${kind === 'lost' ? 'device loss' : 'uncaptured GPU error'}) at step 7: one clear line, exit 1, last checkpoint intact and resumable`, async () => {
     const t0 = Date.now();
     const run = join(base, `fault-${kind}`);
     // The error run also shows --verbose: a progress line per step with the pool's statistics.
-    const r = await ivt([...train(run, false), ...(kind === 'error' ? ['--verbose'] : [])], { IVT_FAULT_AT_STEP: '4', IVT_FAULT_KIND: kind });
+    const r = await ivt([...train(run, false), ...(kind === 'error' ? ['--verbose'] : [])], { IVT_FAULT_AT_STEP: '7', IVT_FAULT_KIND: kind });
     const out = withoutDawnNoise(r.stdout + r.stderr);
     assert.is(r.code, 1, out);
     if (kind === 'error') {
-      const progress = r.stdout.split('\n').filter((l) => /^stage \d epoch 1\/1 step \d\/6 .*\| gpu: in use [\d.]+ \w?i?B \/ allocated [\d.]+ \w?i?B, cached .+, peak in use .+, peak allocated .+, buffers \d+ created \/ \d+ reused \/ \d+ destroyed$/.test(l));
-      assert.is(progress.length, 3, `--verbose progress lines:\n${r.stdout}`);
+      const progress = r.stdout.split('\n').filter((l) => /^stage \d epoch 1\/1 step \d\/9 .*\| gpu: in use [\d.]+ \w?i?B \/ allocated [\d.]+ \w?i?B, cached .+, peak in use .+, peak allocated .+, buffers \d+ created \/ \d+ reused \/ \d+ destroyed$/.test(l));
+      assert.is(progress.length, 6, `--verbose progress lines:\n${r.stdout}`);
     }
     assert.not.ok(STACK_RE.test(out), `stack trace printed:\n${out}`);
     // One line from ivt, last. (For a validation error Dawn itself also prints the error it
@@ -132,17 +132,18 @@ for (const kind of ['lost', 'error'] as const) {
     const errLines = withoutDawnNoise(r.stderr).split('\n').filter((l) => l.trim() && !(kind === 'error' && /^(validation:|Buffer usages| - While calling)/.test(l)));
     assert.is(errLines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
     assert.ok(r.stderr.trimEnd().endsWith(errLines[0]!), 'the ivt line comes last');
-    assert.match(errLines[0]!, kind === 'lost' ? /^ivt: GPU failure during step 4: GPU device lost/ : /^ivt: GPU failure during step 4: GPU error: /);
-    // Steps 1-3 completed: stage 0 ended (eval + stage-0 checkpoint); step 4 never landed.
+    assert.match(errLines[0]!, kind === 'lost' ? /^ivt: GPU failure during step 7: GPU device lost/ : /^ivt: GPU failure during step 7: GPU error: /);
+    // Stage 0 (12 problems and their 12 captions, batch 4: steps 1-6) ended (eval + stage-0
+    // checkpoint); step 7, the first of stage 1, never landed.
     assert.match(errLines[0]!, /The last checkpoint \(stage-0\) is intact: continue with --resume/);
     assert.is(latest(run), 'stage-0');
-    assert.is(maxStep(run), 3, 'no metrics line for the failed step');
+    assert.is(maxStep(run), 6, 'no metrics line for the failed step');
     noLeftovers(run, 'after the fault');
     const ck = await readSafetensors(join(run, 'checkpoints', 'stage-0', 'model.safetensors'));
     assert.ok(ck.tensors.size > 0);
     const again = await ivt(train(run, true));
     assert.is(again.code, 0, withoutDawnNoise(again.stdout + again.stderr));
-    assert.match(again.stdout, 'resumed from checkpoint stage-0: stage 1, epoch 0, batch 0, step 3');
+    assert.match(again.stdout, 'resumed from checkpoint stage-0: stage 1, epoch 0, batch 0, step 6');
     await refDone;
     sameMetrics(ref, run, `resumed after ${kind}`);
     await sameCheckpoint(ref, run, `resumed after ${kind}`);

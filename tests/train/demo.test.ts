@@ -15,6 +15,8 @@ test('ivt demo at toy size writes a complete report', async () => {
   const lines: string[] = [];
   const r = await runDemo({ out, preset: 'tiny', train: 24, val: 8, test: 8, epochs0: 1, epochs: 1, batch: 8, lr: 3e-3, seed: 2, ablations: true, log: (s) => lines.push(s) });
   assert.is(r.reportPath, join(out, 'report', 'report.md'));
+  // Grounding is on by default: the curriculum and the no-CoT baseline align image tokens and caption every picture.
+  assert.is(lines.filter((l) => l.includes('grounding: alignment objective (weight 1), 24 captions mixed into stage 0')).length, 2, lines.join('\n'));
   for (const f of ['report.md', 'results.json', 'loss.png', 'accuracy.png', 'latency.png', 'example-1.png']) {
     assert.ok(existsSync(join(out, 'report', f)), `report/${f} missing`);
   }

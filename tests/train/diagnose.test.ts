@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateSplit, toProblemRecord } from '../../train/data/synth/generate.js';
 import { resolveSynthOptions } from '../../train/data/synth/spec.js';
+import { cellName, pathCells } from '../../train/data/synth/scene.js';
 import { buildTokenizer, trainingTexts } from '../../train/tokenizer.js';
 import { toSamples } from '../../train/samples.js';
 import { diagnose, imageDependentShare, probeImageTokens, withNextPicture } from '../../train/diagnose.js';
@@ -28,8 +29,15 @@ test('diagnose groups every supervised token of synthetic rationales', async () 
   const total = groups.reduce((a, g) => a + g.total, 0);
   assert.is(total, samples.reduce((a, s) => a + s.steps.flat().length + s.answer.length, 0));
   for (const g of groups) assert.ok(g.accuracy >= 0 && g.accuracy <= 1 && g.accuracyOtherImage >= 0 && g.accuracyOtherImage <= 1 && g.correct <= g.total);
-  // Two start-cell digits per problem, one answer letter per problem.
-  assert.is(groups.find((g) => g.group === 'start cell (image lookup)')!.total, 2 * recs.length);
+  // One start-cell name per problem, one answer letter per problem; colour and shape at every
+  // cell reached by a move (counted where the cell's name is one token of this small vocabulary).
+  const oneToken = (r: number, c: number) => tok.encode(' ' + cellName(4, r, c)).length === 1;
+  const starts = problems.filter((p) => oneToken(p.scene.start[0], p.scene.start[1])).length;
+  const reached = problems.flatMap((p) => pathCells(p.scene).slice(1)).filter(([r, c]) => oneToken(r, c)).length;
+  assert.ok(starts >= 6 && reached >= 12, 'too few one-token cell names to test');
+  assert.is(groups.find((g) => g.group === 'start cell (image lookup)')!.total, starts);
+  assert.is(groups.find((g) => g.group === 'object at a cell (image lookup)')!.total, 2 * reached);
+  assert.is(groups.find((g) => g.group === 'cell after a move (arithmetic)')!.total, reached);
   assert.is(groups.find((g) => g.group === 'answer letter')!.total, recs.length);
   const generic = await diagnose(model, samples, tok, { batch: 5, synthetic: false });
   assert.equal(generic.map((g) => g.group), ['answer line', 'step 1', 'step 2', 'step 3']);

@@ -10,7 +10,10 @@ import sharp from 'sharp';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { generateProblem, generateSplit } from '../../train/data/synth/generate.js';
 import { resolveSynthOptions, COLOURS, SHAPES } from '../../train/data/synth/spec.js';
-import { objectAt, pathCells, solveScene, countColour } from '../../train/data/synth/scene.js';
+import { objectAt, pathCells, solveScene, countColour, cellName, captionSentences, cellWords, rationaleSentences } from '../../train/data/synth/scene.js';
+import { buildTokenizer } from '../../train/tokenizer.js';
+import { imageWordIds } from '../../train/samples.js';
+import { IMAGE_WORDS } from '../../model/ivt.js';
 import { readScenes, inconsistentRecords, withScenes } from '../../train/data/synth/lookups.js';
 import { sceneImageDifference } from '../../train/data/synth/verify.js';
 import { COLOUR_HEX } from '../../train/data/synth/render.js';
@@ -215,6 +218,41 @@ test('atomic: a failure while writing leaves neither the target nor temporary fo
   await writeFolderAtomically(target, async () => { throw new Error('simulated'); }, { force: true }).catch(() => undefined);
   assert.equal(readdirSync(parent), ['out']);
   assert.equal(readdirSync(target), ['old.txt']);
+});
+
+test('cells are named by one word in reading order; rationales, captions and image words use the names', () => {
+  assert.equal([cellName(4, 0, 0), cellName(4, 0, 3), cellName(4, 2, 1), cellName(4, 3, 3)], ['one', 'four', 'ten', 'sixteen']);
+  assert.equal([cellName(5, 3, 4), cellName(5, 4, 0), cellName(6, 5, 5), cellName(8, 7, 7)], ['twenty', 'twenty-one', 'thirty-six', 'sixty-four']);
+  const names = new Set<string>();
+  for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) names.add(cellName(8, r, c));
+  assert.is(names.size, 64, 'every cell of an 8 x 8 grid has its own name');
+  const p = generateProblem(resolveSynthOptions({ seed: 3 }), 'train', 5);
+  const cells = pathCells(p.scene);
+  const sentences = rationaleSentences(p.scene);
+  const start = objectAt(p.scene, cells[0]![0], cells[0]![1])!;
+  assert.is(sentences[0], `The ${start.colour} ${start.shape} is in cell ${cellName(4, cells[0]![0], cells[0]![1])}.`);
+  const [r1, c1] = cells[1]!;
+  const o1 = objectAt(p.scene, r1, c1)!;
+  assert.is(sentences[1], `One cell ${p.scene.moves[0]} is ${cellName(4, r1, c1)} ${o1.colour} ${o1.shape}.`);
+  // A caption lists every object once, in reading order.
+  const caption = captionSentences(p.scene);
+  assert.is(caption.length, p.scene.objects.length);
+  const sorted = [...p.scene.objects].sort((a, b) => a.row - b.row || a.col - b.col);
+  caption.forEach((t, i) => assert.is(t, `Cell ${cellName(4, sorted[i]!.row, sorted[i]!.col)} ${sorted[i]!.colour} ${sorted[i]!.shape}.`));
+  // Image words: one list per cell (= image token), the name, then colour and shape where there is an object.
+  const words = cellWords(p.scene);
+  assert.is(words.length, 16);
+  for (let j = 0; j < 16; j++) {
+    const o = objectAt(p.scene, Math.floor(j / 4), j % 4);
+    assert.equal(words[j], o ? [cellName(4, Math.floor(j / 4), j % 4), o.colour, o.shape] : [cellName(4, Math.floor(j / 4), j % 4)]);
+  }
+  // To token ids: words the vocabulary has as one token; -1 for missing slots and for words it splits.
+  const tok = buildTokenizer(['the red circle in cell one two', 'the red circle in cell one two']);
+  const ids = imageWordIds([['one', 'red', 'circle'], ['two'], ['twenty-one', 'blue', 'red']], tok, 3);
+  const id = (w: string) => tok.encode(' ' + w)[0]!;
+  assert.equal([...ids], [id('one'), id('red'), id('circle'), id('two'), -1, -1, -1, -1, id('red')]);
+  assert.is(IMAGE_WORDS, 3);
+  assert.throws(() => imageWordIds([['one']], tok, 3), /3 image tokens/);
 });
 
 test.run();

@@ -51,8 +51,23 @@ export function solveScene(scene: Scene): string {
   return String(countColour(scene, target.colour));
 }
 
-function cellText(row: number, col: number): string {
-  return `row ${row + 1}, column ${col + 1}`;
+const NUMBER_WORDS = ['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve',
+  'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen', 'twenty'];
+const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty'];
+
+/**
+ * The name of a cell: its number in reading order (left to right, top to bottom, from 1) as a
+ * word. Why one word and not "row r, column c": a word is one token, so reading the object in
+ * a named cell is one attention hop from that token to the image token of the cell; with two
+ * coordinates the model must first gather both digits into one position, and from scratch
+ * it does not learn that composition within the demo's budget (measured: docs/grounding.md).
+ * Up to 20 cells (grids up to 4 x 4) every name is one word; larger grids get compound names.
+ */
+export function cellName(grid: number, row: number, col: number): string {
+  const n = row * grid + col + 1;
+  if (n <= 20) return NUMBER_WORDS[n - 1]!;
+  const unit = n % 10;
+  return unit === 0 ? TENS[n / 10]! : `${TENS[Math.floor(n / 10)]!}-${NUMBER_WORDS[unit - 1]!}`;
 }
 
 export function questionText(scene: Scene): string {
@@ -70,8 +85,9 @@ export function rationaleSentences(scene: Scene): string[] {
   const sentences: string[] = [];
   cells.forEach(([r, c], i) => {
     const o = objectAt(scene, r, c)!;
-    if (i === 0) sentences.push(`The ${o.colour} ${o.shape} is in ${cellText(r, c)}.`);
-    else sentences.push(`One cell ${scene.moves[i - 1]}, in ${cellText(r, c)}, is a ${o.colour} ${o.shape}.`);
+    // The object's colour and shape follow the cell's name directly (see cellName).
+    if (i === 0) sentences.push(`The ${o.colour} ${o.shape} is in cell ${cellName(scene.grid, r, c)}.`);
+    else sentences.push(`One cell ${scene.moves[i - 1]} is ${cellName(scene.grid, r, c)} ${o.colour} ${o.shape}.`);
   });
   if (scene.query === 'count') {
     const [r, c] = cells[cells.length - 1]!;
@@ -80,6 +96,31 @@ export function rationaleSentences(scene: Scene): string[] {
     sentences.push(n === 1 ? `There is 1 ${colour} object.` : `There are ${n} ${colour} objects.`);
   }
   return sentences;
+}
+
+/**
+ * A caption of the picture: every object in reading order, "Cell seven red circle." Used as
+ * dense grounding practice in stage 0 (one image lookup per sentence instead of two per
+ * rationale), never as a test problem.
+ */
+export function captionSentences(scene: Scene): string[] {
+  return [...scene.objects]
+    .sort((a, b) => a.row - b.row || a.col - b.col)
+    .map((o) => `Cell ${cellName(scene.grid, o.row, o.col)} ${o.colour} ${o.shape}.`);
+}
+
+/**
+ * The words each image token should mean, for the alignment objective: per cell in reading
+ * order (one image token per cell), the cell's name, then the colour and shape of its object
+ * if it has one.
+ */
+export function cellWords(scene: Scene): string[][] {
+  const out: string[][] = [];
+  for (let r = 0; r < scene.grid; r++) for (let c = 0; c < scene.grid; c++) {
+    const o = objectAt(scene, r, c);
+    out.push(o ? [cellName(scene.grid, r, c), o.colour, o.shape] : [cellName(scene.grid, r, c)]);
+  }
+  return out;
 }
 
 /** Checks a scene read back from problems.json; returns a message, or null if it is sound. */
