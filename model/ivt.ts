@@ -243,7 +243,10 @@ export class IvtModel {
         ids[b * Ts + t] = tok;
         labels[b * Ts + t] = tok;
       });
-      for (let t = 0; t < Ts; t++) pos[b * Ts + t] = nextPos[b] + t;
+      // Padding after a short suffix continues the positions, clamped to the table: a row with a
+      // long prompt and a short suffix, batched with a row with a long suffix, would otherwise
+      // run past maxLen on tokens that are never supervised (and, being last, never attended to).
+      for (let t = 0; t < Ts; t++) pos[b * Ts + t] = t < s.length ? nextPos[b] + t : Math.min(nextPos[b] + t, this.cfg.maxLen - 1);
     });
     // Inputs are the suffix tokens except the last; the predictions come from the last
     // prefix position followed by those inputs (teacher forcing).

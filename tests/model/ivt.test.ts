@@ -186,4 +186,25 @@ test('captions are supervised in full even in the no-CoT mode', async () => {
   model.ps.dispose();
 });
 
+test('a batch mixing a long prompt with a long suffix: padding stays inside maxLen and changes no real row', async () => {
+  const cfg = { ...preset('tiny', 40), maxLen: 64 };
+  const model = new IvtModel(cfg, 0);
+  const [a, b] = fakeSamples(2, cfg.vocab, model.J, model.vision.patchDim, 8);
+  // a: long prompt, short suffix; b: short prompt, long suffix. Each fits alone (<= 64 positions);
+  // padded to b's suffix, a's positions would reach J + 30 + 28 > 64.
+  const longA: Sample = { ...a!, prompt: Array.from({ length: 30 }, (_, i) => 6 + (i % 30)), steps: [[7, 8]], answer: [9, 1] };
+  const longB: Sample = { ...b!, prompt: [6, 7], steps: [Array.from({ length: 26 }, (_, i) => 6 + (i % 30))], answer: [9, 1] };
+  const rows = async (ss: Sample[]) => E.tidyAsync(async () => {
+    const { logits } = E.noGrad(() => model.supervisedLogits(ss, 0, FULL_LATENT));
+    return { v: await logits.toArray(), Ts: logits.shape[1]! };
+  });
+  const both = await rows([longA, longB]);
+  const alone = await rows([longA]);
+  const n = (longA.steps.flat().length + longA.answer.length) * cfg.vocab;
+  let diff = 0;
+  for (let i = 0; i < n; i++) diff = Math.max(diff, Math.abs(both.v[i]! - alone.v[i]!));
+  assert.ok(diff <= 1e-4, `row a's logits change when batched with b: ${diff}`);
+  model.ps.dispose();
+});
+
 test.run();
