@@ -14,12 +14,17 @@ import { setup } from '../helpers.js';
 
 test.before(setup);
 
-test('diagnose groups every supervised token of synthetic rationales', async () => {
-  const problems = generateSplit(resolveSynthOptions({ seed: 11 }), 'train', 12);
+/** n synthetic problems (no images rendered: blank patches), their tokenizer, config and samples. */
+async function synthetic(seed: number, n: number) {
+  const problems = generateSplit(resolveSynthOptions({ seed }), 'train', n);
   const recs = problems.map((p) => toProblemRecord(p));
   const tok = buildTokenizer(trainingTexts(recs));
   const cfg = preset('tiny', tok.vocabSize);
-  const samples = await toSamples(recs, tok, cfg);
+  return { problems, recs, tok, cfg, samples: await toSamples(recs, tok, cfg) };
+}
+
+test('diagnose groups every supervised token of synthetic rationales', async () => {
+  const { problems, recs, tok, cfg, samples } = await synthetic(11, 12);
   const model = new IvtModel(cfg, tok.pad);
   const groups = await diagnose(model, samples, tok, { batch: 5, synthetic: true });
   const names = groups.map((g) => g.group);
@@ -50,11 +55,7 @@ test('diagnose groups every supervised token of synthetic rationales', async () 
 });
 
 test('image dependence: another picture changes nothing when all pictures are the same, and the share is 0', async () => {
-  const problems = generateSplit(resolveSynthOptions({ seed: 12 }), 'train', 6);
-  const recs = problems.map((p) => toProblemRecord(p));
-  const tok = buildTokenizer(trainingTexts(recs));
-  const cfg = preset('tiny', tok.vocabSize);
-  const own = await toSamples(recs, tok, cfg);
+  const { tok, cfg, samples: own } = await synthetic(12, 6);
   // Random patches per problem (the loader's images are not rendered here).
   let seed = 7;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
