@@ -174,8 +174,7 @@ export class IvtModel {
    * target is just the answer line (the no-CoT model).
    */
   loss(samples: Sample[], stage: number, lo: LatentOptions, answerOnly = false): Tensor {
-    const { logits, labels } = this.supervisedLogits(samples, stage, lo, answerOnly);
-    return E.crossEntropy(logits, labels);
+    return this.lossParts(samples, stage, lo, answerOnly, 0).total;
   }
 
   /**

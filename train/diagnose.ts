@@ -106,19 +106,15 @@ async function groupAccuracy(model: IvtModel, samples: Sample[], tok: Tokenizer,
 export async function imageDependentShare(model: IvtModel, samples: Sample[]): Promise<number> {
   const D = model.cfg.dim, J = model.J, n = samples.length;
   const sum = new Float64Array(J * D), sumSq = new Float64Array(J * D);
-  for (let i = 0; i < n; i += 32) {
-    const batch = samples.slice(i, i + 32);
-    const img = E.noGrad(() => E.tidy(() => E.keep(model.vision.forward(concatPatches(batch), batch.length))));
-    const a = (await img.toArray()) as Float32Array;
-    img.dispose();
-    for (let b = 0; b < batch.length; b++) {
+  await forEachImageTokens(model, samples, (a, rows) => {
+    for (let b = 0; b < rows; b++) {
       for (let e = 0; e < J * D; e++) {
         const x = a[b * J * D + e]!;
         sum[e]! += x;
         sumSq[e]! += x * x;
       }
     }
-  }
+  });
   let variance = 0, meanSquare = 0;
   for (let e = 0; e < J * D; e++) {
     const m = sum[e]! / n;
@@ -126,6 +122,17 @@ export async function imageDependentShare(model: IvtModel, samples: Sample[]): P
     meanSquare += sumSq[e]! / n;
   }
   return meanSquare > 0 ? Math.max(0, variance) / meanSquare : 0;
+}
+
+/** The image tokens of `samples`, 32 pictures per GPU pass: visit(values [rows * J * dim], rows, first sample index). */
+async function forEachImageTokens(model: IvtModel, samples: Sample[], visit: (a: Float32Array, rows: number, start: number) => void): Promise<void> {
+  for (let i = 0; i < samples.length; i += 32) {
+    const batch = samples.slice(i, i + 32);
+    const img = E.noGrad(() => E.tidy(() => E.keep(model.vision.forward(concatPatches(batch), batch.length))));
+    const a = (await img.toArray()) as Float32Array;
+    img.dispose();
+    visit(a, batch.length, i);
+  }
 }
 
 export interface ProbeResult {
@@ -139,29 +146,26 @@ export interface ProbeResult {
  * Can the image tokens (the projector's output, what the language model reads) tell colour
  * and shape apart at all? A linear probe (ridge least squares, one-vs-rest, float64) fitted
  * on 70% of the tokens of these images and scored on the rest; classes: the four values and
- * "empty cell". High accuracy with chance-level image lookups puts the bottleneck in the
- * language model's attention, not in perception.
+ * "empty cell". Read it beside imageDependentShare: the probe is blind to scale, so it still
+ * reads 100% from image tokens whose picture-dependent part is 0.1% of their size, which the
+ * language model (normalising each token) cannot use.
  */
 export async function probeImageTokens(model: IvtModel, samples: Sample[], scenes: (Scene | undefined)[]): Promise<ProbeResult | null> {
   const side = model.vision.side;
   const X: number[][] = [], colour: number[] = [], shape: number[] = [];
-  for (let i = 0; i < samples.length; i += 32) {
-    const batch = samples.slice(i, i + 32);
-    const img = E.noGrad(() => E.tidy(() => E.keep(model.vision.forward(concatPatches(batch), batch.length))));
-    const a = (await img.toArray()) as Float32Array;
-    img.dispose();
-    const D = model.cfg.dim, J = model.J;
-    batch.forEach((_, b) => {
-      const scene = scenes[i + b];
-      if (!scene || scene.grid !== side) return;
+  const D = model.cfg.dim, J = model.J;
+  await forEachImageTokens(model, samples, (a, rows, start) => {
+    for (let b = 0; b < rows; b++) {
+      const scene = scenes[start + b];
+      if (!scene || scene.grid !== side) continue;
       for (let j = 0; j < J; j++) {
         const o = scene.objects.find((x) => x.row * side + x.col === j);
         X.push([...a.slice((b * J + j) * D, (b * J + j + 1) * D), 1]);
         colour.push(o ? COLOURS.indexOf(o.colour) : COLOURS.length);
         shape.push(o ? SHAPES.indexOf(o.shape) : SHAPES.length);
       }
-    });
-  }
+    }
+  });
   if (X.length < 50) return null;
   return { colour: ridgeProbe(X, colour, COLOURS.length + 1), shape: ridgeProbe(X, shape, SHAPES.length + 1), tokens: X.length };
 }

@@ -60,7 +60,7 @@ export function imageWordIds(words: string[][], tok: Tokenizer, J: number): Int3
   words.forEach((list, j) => {
     list.slice(0, IMAGE_WORDS).forEach((w, k) => {
       const ids = tok.encode(' ' + w);
-      if (ids.length === 1 && !tok.isSpecial(ids[0]!) && ids[0]! >= 0) out[j * IMAGE_WORDS + k] = ids[0]!;
+      if (ids.length === 1) out[j * IMAGE_WORDS + k] = ids[0]!;
     });
   });
   return out;
@@ -80,7 +80,8 @@ export function captionSample(base: Sample, prompt: string, sentences: string[],
     patches: base.patches, prompt: tok.encode(prompt), steps: sentences.map((t) => tok.encode(t + '\n')),
     answer: [tok.eos], answerIndex: -1, caption: true, ...(base.imageWords ? { imageWords: base.imageWords } : {}),
   };
-  return imageTokens(cfg) + sample.prompt.length + sample.steps.reduce((a, st) => a + st.length, 0) + 1 <= cfg.maxLen ? sample : null;
+  // Captions are stage-0 only (never latent), so this is all the positions they occupy.
+  return imageTokens(cfg) + sample.prompt.length + sample.steps.reduce((a, st) => a + st.length, 0) + sample.answer.length <= cfg.maxLen ? sample : null;
 }
 
 /**
