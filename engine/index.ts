@@ -8,7 +8,7 @@ export { matmul } from './ops/matmul.js';
 export { softmax, logSoftmax } from './ops/softmax.js';
 export { layerNorm, rmsNorm } from './ops/norm.js';
 export { embedding, gatherRows } from './ops/gather.js';
-export { crossEntropy } from './ops/loss.js';
+export { crossEntropy, SERIAL_MAX_COLS } from './ops/loss.js';
 export { reshape, permute, transpose, slice, concat } from './ops/shape.js';
 export { dropout } from './ops/dropout.js';
 export { cast } from './ops/cast.js';

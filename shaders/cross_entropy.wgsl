@@ -1,6 +1,9 @@
 // Cross-entropy fused with log-softmax, with an ignore mask (target < 0 is ignored).
 //   rows:     per row r, lse = logsumexp(logits[r]); loss[r] = lse - logits[r, t] (0 if ignored);
-//             Stats[r] = (lse, valid)
+//             Stats[r] = (lse, loss). One workgroup per row, reducing through workgroup memory.
+//   rows_serial: the same with one invocation per row and an online logsumexp, for short rows
+//             (a small vocabulary): no barriers, which a CPU adapter runs as costly switches
+//             between invocations, and nothing idle when a row has fewer elements than a workgroup.
 //   finalize: one workgroup sums loss and valid over rows: out = sum(loss) / max(count, 1)
 //   backward: dlogits[r, j] = (softmax_j - [j == t]) * g / count, zero rows where ignored.
 struct P { rows: u32, cols: u32, _p0: u32, _p1: u32 }
@@ -45,6 +48,26 @@ fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }
 
+@compute @workgroup_size(64)
+fn rows_serial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var m = -3.402823e38;
+  var acc = 0.0;
+  for (var j = 0u; j < p.cols; j++) {
+    let x = L[base + j];
+    if (x > m) { acc = acc * exp(m - x); m = x; }
+    acc += exp(x - m);
+  }
+  let lse = m + log(acc);
+  let t = T[row];
+  var loss = 0.0;
+  if (t >= 0) { loss = lse - L[base + u32(t)]; }
+  Stats[2u * row] = lse;
+  Stats[2u * row + 1u] = loss;
+}
+
 @group(0) @binding(0) var<storage, read> SF: array<f32>;
 @group(0) @binding(1) var<storage, read> TF: array<i32>;
 @group(0) @binding(2) var<storage, read_write> Out: array<f32>; // [2]: mean loss, count
@@ -79,16 +102,23 @@ fn finalize(@builtin(local_invocation_index) lid: u32) {
 @group(0) @binding(5) var<storage, read_write> DL: array<f32>;
 @group(0) @binding(6) var<uniform> pbk: P;
 
-@compute @workgroup_size(256)
+// One workgroup per row, its invocations striding over the columns: no index divisions
+// (a division by a runtime value is scalar code per lane on a CPU adapter).
+@compute @workgroup_size(64)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
-  if (i >= pbk.rows * pbk.cols) { return; }
-  let row = i / pbk.cols;
-  let j = i % pbk.cols;
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= pbk.rows) { return; }
+  let base = row * pbk.cols;
   let t = TB[row];
-  if (t < 0) { DL[i] = 0.0; return; }
+  if (t < 0) {
+    for (var j = lid; j < pbk.cols; j += 64u) { DL[base + j] = 0.0; }
+    return;
+  }
   let scale = GO[0] / max(Res[1], 1.0);
-  var d = exp(LB[i] - SB[2u * row]);
-  if (u32(t) == j) { d -= 1.0; }
-  DL[i] = d * scale;
+  let lse = SB[2u * row];
+  for (var j = lid; j < pbk.cols; j += 64u) {
+    var d = exp(LB[base + j] - lse);
+    if (u32(t) == j) { d -= 1.0; }
+    DL[base + j] = d * scale;
+  }
 }

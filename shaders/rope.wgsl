@@ -3,8 +3,18 @@
 // layout) and the pair is rotated by angle pos[row] * base^(-2i/hd), i = j mod hd/2; v is
 // copied unchanged. p.sign = -1 rotates by minus the angle: the transpose, i.e. the backward.
 // cos and sin come from a table Tab [tabLen, hd/2, 2] (positions below tabLen; the angles are
-// computed in float64 on the host), else are computed here. One invocation per output element.
-struct P { n: u32, D: u32, hd: u32, sign: f32, lnBase: f32, tabLen: u32, _p1: u32, _p2: u32 }
+// computed in float64 on the host), else are computed here.
+//
+// D and HD are compile-time constants: every index below is a division by a constant, which
+// compiles to a multiply and shift. With divisors read from a uniform, a CPU adapter
+// (lavapipe) runs each division as scalar code per lane, and the kernel cost 13x a plain copy.
+// One invocation per work item of a row: items [0, D) rotate one (j, j + hd/2) pair of q or k
+// (D/2 pairs each), items [D, 2D) copy one element of v.
+const D: u32 = {{D}}u;
+const HD: u32 = {{HD}}u;
+const HALF: u32 = HD / 2u;
+const ITEMS: u32 = 2u * D;
+struct P { n: u32, sign: f32, lnBase: f32, tabLen: u32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> Pos: array<i32>;
 @group(0) @binding(2) var<storage, read> Tab: array<vec2f>;
@@ -15,26 +25,29 @@ struct P { n: u32, D: u32, hd: u32, sign: f32, lnBase: f32, tabLen: u32, _p1: u3
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let e = (wid.x + wid.y * nwg.x) * 256u + lid;
   if (e >= p.n) { return; }
-  let width = 3u * p.D;
-  let row = e / width;
-  let d = e % width;
-  if (d >= 2u * p.D) { Y[e] = X[e]; return; }
-  let j = (d % p.D) % p.hd;
-  let half = p.hd / 2u;
-  let i = j % half;
+  let row = e / ITEMS;
+  let item = e - row * ITEMS;
+  let base = row * 3u * D;
+  if (item >= D) {
+    let o = base + D + item;
+    Y[o] = X[o];
+    return;
+  }
+  // item -> (q or k, head, i): pairs are numbered head by head, D/2 per projection.
+  let head = item / HALF;          // 0 .. 2 * heads - 1 (q heads, then k heads)
+  let i = item - head * HALF;
+  let lo = base + head * HD + i;
   let pos = Pos[row];
   var cs: vec2f;
   if (pos >= 0 && u32(pos) < p.tabLen) {
-    cs = Tab[u32(pos) * half + i];
+    cs = Tab[u32(pos) * HALF + i];
   } else {
-    let angle = f32(pos) * exp(-2.0 * f32(i) / f32(p.hd) * p.lnBase);
+    let angle = f32(pos) * exp(-2.0 * f32(i) / f32(HD) * p.lnBase);
     cs = vec2f(cos(angle), sin(angle));
   }
-  let c = cs.x;
   let s = p.sign * cs.y;
-  if (j < half) {
-    Y[e] = X[e] * c - X[e + half] * s;
-  } else {
-    Y[e] = X[e] * c + X[e - half] * s;
-  }
+  let a = X[lo];
+  let b = X[lo + HALF];
+  Y[lo] = a * cs.x - b * s;
+  Y[lo + HALF] = b * cs.x + a * s;
 }

@@ -4,6 +4,9 @@ import { record } from '../autograd.js';
 import { empty, rt, Tensor, view } from '../tensor.js';
 import { assertF32, launch1d, launchRows } from './util.js';
 
+/** Rows up to this long are reduced by one invocation each (see cross_entropy.wgsl). */
+export const SERIAL_MAX_COLS = 1024;
+
 /** Mean cross-entropy of `logits` [..., C] against integer `targets` [...]; returns shape []. */
 export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   assertF32('crossEntropy', logits);
@@ -20,12 +23,14 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   const stats = empty([rows, 2]);
   const res = empty([2]); // mean loss, count of supervised rows
   const p = [rows, cols, 0, 0];
-  launchRows('cross_entropy', {}, 'rows', [logits.binding(), targets.binding(), stats.binding()], p, rows);
+  // Short rows (a word-level vocabulary): one invocation per row; long rows: a workgroup each.
+  if (cols <= SERIAL_MAX_COLS) launch1d('cross_entropy', {}, 'rows_serial', [logits.binding(), targets.binding(), stats.binding()], p, rows, 64);
+  else launchRows('cross_entropy', {}, 'rows', [logits.binding(), targets.binding(), stats.binding()], p, rows);
   rt().dispatch(rt().kernel('cross_entropy', {}, 'finalize'), [stats.binding(), targets.binding(), res.binding()], p, [1]);
   const loss = view(res, []);
   return record(loss, 'crossEntropy', [logits], (g) => {
     const dl = empty(logits.shape);
-    launch1d('cross_entropy', {}, 'backward', [logits.binding(), targets.binding(), stats.binding(), res.binding(), g.binding(), dl.binding()], p, rows * cols);
+    launchRows('cross_entropy', {}, 'backward', [logits.binding(), targets.binding(), stats.binding(), res.binding(), g.binding(), dl.binding()], p, rows);
     return [dl];
   });
 }

@@ -37,7 +37,9 @@ function angleTable(hd: number, base: number): Tensor {
 function rotate(x: Tensor, pos: Tensor, D: number, hd: number, sign: number, base: number): Tensor {
   const y = empty(x.shape, 'f32');
   const tab = angleTable(hd, base);
-  launch1d('rope', {}, 'main', [x.binding(), pos.binding(), tab.binding(), y.binding()], [x.size, D, hd, f32(sign), f32(Math.log(base)), TABLE_POSITIONS, 0, 0], x.size);
+  // Per row: D rotated pairs (q and k) and D copied elements of v (see rope.wgsl).
+  const n = (x.size / (3 * D)) * 2 * D;
+  launch1d('rope', { D, HD: hd }, 'main', [x.binding(), pos.binding(), tab.binding(), y.binding()], [n, f32(sign), f32(Math.log(base)), TABLE_POSITIONS], n);
   return y;
 }
 
