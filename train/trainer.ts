@@ -97,6 +97,27 @@ export interface TrainResult {
   tokensPerSecond: number;
 }
 
+/**
+ * The batches of one epoch over samples in groups of one kind (problems; captions), as sample
+ * indices: each group shuffled and cut into batches on its own, then the batches of all groups
+ * shuffled together. Why per group: a batch is padded to its longest sample, and a caption is
+ * far longer than a problem without a rationale, so one caption in a no-CoT batch nearly
+ * doubled that step's cost. Deterministic in (seed, stage, epoch); one group gives the plain
+ * shuffled order cut into batches.
+ */
+export function epochBatches(groups: readonly (readonly number[])[], batch: number, seed: number, stage: number, epoch: number): number[][] {
+  const batches: number[][] = [];
+  groups.forEach((members, g) => {
+    const order = epochOrder(members.length, seed + g * 7727, stage, epoch);
+    for (let i = 0; i < order.length; i += batch) batches.push(order.slice(i, i + batch).map((k) => members[k]!));
+  });
+  if (groups.length < 2) return batches;
+  return epochOrder(batches.length, seed + 1, stage, epoch).map((k) => batches[k]!);
+}
+
+/** Batches per epoch of epochBatches over groups of these sizes. */
+export const batchesPerEpochOf = (sizes: readonly number[], batch: number): number => sizes.reduce((a, n) => a + Math.ceil(n / batch), 0);
+
 /** Deterministic shuffle of [0, n) for (seed, stage, epoch). */
 export function epochOrder(n: number, seed: number, stage: number, epoch: number): number[] {
   const rng = new InitRng((seed * 1000003 + stage * 7919 + epoch * 104729) >>> 0);
@@ -246,6 +267,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     : [];
   const stage0Samples = [...trainSamples, ...captionSamples];
   const samplesOf = (stage: number) => (stage === 0 ? stage0Samples : trainSamples);
+  // Sample indices by kind, for batches of one kind each (see epochBatches).
+  const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+  const groupsOf = (stage: number): number[][] => (stage === 0 && captionSamples.length
+    ? [range(0, trainSamples.length), range(trainSamples.length, captionSamples.length)] : [range(0, samplesOf(stage).length)]);
   const valSamples = await toSamples(valRecs, tok, cfg);
   const resuming = o.resume && latestTag(o.out) !== null;
   await E.initEngine();
@@ -257,7 +282,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (resuming) {
     const ck = await loadCheckpoint(o.out, { params: model.ps.params, optimizer: opt });
     const stageOf = Number((ck.trainState as { stage?: unknown }).stage);
-    state = checkTrainState(ck.trainState, join(ck.dir, 'train_state.json'), batchesPerEpochOf(samplesOf(Number.isInteger(stageOf) ? stageOf : 0).length, o.batch));
+    state = checkTrainState(ck.trainState, join(ck.dir, 'train_state.json'), batchesPerEpochOf(groupsOf(Number.isInteger(stageOf) ? stageOf : 0).map((g) => g.length), o.batch));
     resumedFrom = { tag: ck.tag, batchIndex: state.batchIndex };
   } else if (o.initFrom) {
     const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag });
@@ -277,7 +302,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     writeFileSync(metricsPath, '');
   }
   const evals: { stage: number; result: EvalResult }[] = [];
-  const batchesOf = (stage: number) => batchesPerEpochOf(samplesOf(stage).length, o.batch);
+  const batchesOf = (stage: number) => batchesPerEpochOf(groupsOf(stage).map((g) => g.length), o.batch);
   if (scenes && (alignWeight > 0 || captionSamples.length)) {
     log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
   }
@@ -303,10 +328,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   try {
     while (!state.done) {
       const stageSamples = samplesOf(state.stage);
-      const order = epochOrder(stageSamples.length, o.seed, state.stage, state.epoch);
-      while (state.batchIndex < batchesOf(state.stage)) {
-        const idx = order.slice(state.batchIndex * o.batch, (state.batchIndex + 1) * o.batch);
-        const batch: Sample[] = idx.map((i) => stageSamples[i]);
+      const batches = epochBatches(groupsOf(state.stage), o.batch, o.seed, state.stage, state.epoch);
+      while (state.batchIndex < batches.length) {
+        const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
         if (faultAt === state.step + 1) injectFault(faultAt, log);
         const s0 = performance.now();
         const { loss, norm, alignLoss } = await trainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot', alignWeight);
@@ -374,7 +398,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   return result;
 }
 
-const batchesPerEpochOf = (n: number, batch: number) => Math.ceil(n / batch);
 
 /** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */
 function checkTrainState(raw: Record<string, unknown>, where: string, batchesPerEpoch: number): TrainState {
