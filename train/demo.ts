@@ -10,6 +10,7 @@ import { IvtConfig } from '../model/config.js';
 import { IvtModel } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, ProblemRecord, writeSynthDataset } from './data/index.js';
+import type { StartBy } from './data/synth/spec.js';
 import { evaluate, EvalMode, EvalResult, modeSettings } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
 import { diagnose, imageDependentShare } from './diagnose.js';
@@ -34,6 +35,8 @@ export interface DemoOptions {
   ablations: boolean;
   /** Alignment objective and stage-0 captions (see IvtModel.alignmentLoss); default on. */
   grounding?: boolean;
+  /** How questions name the start of the walk (see StartBy); default 'cell'. */
+  startBy?: StartBy;
   log: (s: string) => void;
 }
 
@@ -66,7 +69,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const dataDir = join(o.out, 'data');
   if (!existsSync(join(dataDir, 'problems.json'))) {
     log(`[1/5] synthetic data: ${o.train} train, ${o.val} val, ${o.test} test problems`);
-    await writeSynthDataset(dataDir, { train: o.train, val: o.val, test: o.test, seed: o.seed });
+    await writeSynthDataset(dataDir, { train: o.train, val: o.val, test: o.test, seed: o.seed, startBy: o.startBy ?? 'cell' });
   } else log(`[1/5] synthetic data: reusing ${dataDir}`);
 
   const runs = join(o.out, 'runs');

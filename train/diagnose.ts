@@ -32,13 +32,17 @@ const ATTRIBUTE = new RegExp(`^ ?(${[...COLOURS, ...SHAPES].join('|')})$`);
 
 /**
  * The group of target token t of a stage-0 suffix, from the decoded tokens before it. Knows
- * the synthetic rationales ("The red circle is in cell ten." "One cell left is nine blue
- * square.") and the earlier wording with coordinates ("... in row 3, column 2, is a ...").
+ * the synthetic rationales ("The red circle is in cell ten." or "Start is cell ten red circle.",
+ * then "One cell left is nine blue square.") and the earlier wording with coordinates ("... in row 3, column 2, is a ...").
  */
 function groupOf(pieces: string[], t: number, step: number, answer: boolean): string {
   const cur = pieces[t]!, prev = pieces[t - 1] ?? '', prev2 = pieces[t - 2] ?? '';
   if (answer) return /^ ?[A-Z]$/.test(cur) && / is$/.test(prev) ? 'answer letter' : 'answer line words';
-  if (step === 0) {
+  if (step === 0 && pieces[0] === 'Start') {
+    // "Start is cell ten red circle.": the cell is named by the question, its object is read.
+    if (CELL.test(cur) && prev === ' cell') return 'start cell (copied from the question)';
+    if (ATTRIBUTE.test(cur) && (CELL.test(prev) || (ATTRIBUTE.test(prev) && CELL.test(prev2)))) return 'object at a cell (image lookup)';
+  } else if (step === 0) {
     if ((DIGIT.test(cur) && / (row|column)$/.test(prev)) || (CELL.test(cur) && prev === ' cell')) return 'start cell (image lookup)';
     if (prev === 'The' || prev2 === 'The') return 'start object (copied from the question)';
   } else {

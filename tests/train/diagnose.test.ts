@@ -15,8 +15,8 @@ import { setup } from '../helpers.js';
 test.before(setup);
 
 /** n synthetic problems (no images rendered: blank patches), their tokenizer, config and samples. */
-async function synthetic(seed: number, n: number) {
-  const problems = generateSplit(resolveSynthOptions({ seed }), 'train', n);
+async function synthetic(seed: number, n: number, startBy: 'object' | 'cell' = 'object') {
+  const problems = generateSplit(resolveSynthOptions({ seed, startBy }), 'train', n);
   const recs = problems.map((p) => toProblemRecord(p));
   const tok = buildTokenizer(trainingTexts(recs));
   const cfg = preset('tiny', tok.vocabSize);
@@ -51,6 +51,20 @@ test('diagnose groups every supervised token of synthetic rationales', async () 
   assert.ok(probe, 'probe returned nothing');
   assert.is(probe!.tokens, 12 * model.J);
   for (const v of [probe!.colour, probe!.shape]) assert.ok(v >= 0 && v <= 1);
+  model.ps.dispose();
+});
+
+test('start by cell: the start cell is copied from the question, and its object is an image lookup', async () => {
+  const { problems, tok, cfg, samples } = await synthetic(11, 12, 'cell');
+  const model = new IvtModel(cfg, tok.pad);
+  const groups = await diagnose(model, samples, tok, { batch: 6, synthetic: true });
+  const names = groups.map((g) => g.group);
+  assert.ok(names.includes('start cell (copied from the question)'), names.join(', '));
+  assert.not.ok(names.includes('start cell (image lookup)') || names.includes('start object (copied from the question)'), names.join(', '));
+  const oneToken = (r: number, c: number) => tok.encode(' ' + cellName(4, r, c)).length === 1;
+  const cells = problems.flatMap((p) => pathCells(p.scene)).filter(([r, c]) => oneToken(r, c)).length;
+  // Colour and shape at every cell of the path, the start included.
+  assert.is(groups.find((g) => g.group === 'object at a cell (image lookup)')!.total, 2 * cells);
   model.ps.dispose();
 });
 

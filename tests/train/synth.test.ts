@@ -255,4 +255,28 @@ test('cells are named by one word in reading order; rationales, captions and ima
   assert.throws(() => imageWordIds([['one']], tok, 3), /3 image tokens/);
 });
 
+test('start by cell: the question names the start cell, the first step reads its object; datasets of the original kind are unchanged', async () => {
+  const byCell = generateProblem(resolveSynthOptions({ seed: 3, startBy: 'cell' }), 'train', 5);
+  const byObject = generateProblem(resolveSynthOptions({ seed: 3 }), 'train', 5);
+  // The same scene and answer either way: only the wording differs.
+  assert.equal({ ...byCell.scene, startBy: undefined }, { ...byObject.scene, startBy: undefined });
+  assert.is(byCell.answerIndex, byObject.answerIndex);
+  assert.is(byCell.scene.startBy, 'cell');
+  assert.not.ok('startBy' in byObject.scene, 'an object-start scene gained a field');
+  const [r0, c0] = byCell.scene.start;
+  const start = objectAt(byCell.scene, r0, c0)!;
+  assert.ok(byCell.question.startsWith(`Start at cell ${cellName(4, r0, c0)}. Move `), byCell.question);
+  assert.ok(byObject.question.startsWith(`Start at the ${start.colour} ${start.shape}. Move `), byObject.question);
+  assert.is(rationaleSentences(byCell.scene)[0], `Start is cell ${cellName(4, r0, c0)} ${start.colour} ${start.shape}.`);
+  assert.equal(rationaleSentences(byCell.scene).slice(1), rationaleSentences(byObject.scene).slice(1));
+  throwsUserError(() => resolveSynthOptions({ startBy: 'colour' as never }), /--start-by must be object or cell/);
+  // Written and read back: every record agrees with its scene (the check `ivt data check` makes).
+  const dir = join(tempDir('synth-cell'), 'd');
+  await writeSynthDataset(dir, { ...small, seed: 2, startBy: 'cell' });
+  const examples = withScenes(loadScienceQA(dir).records, readScenes(dir))!;
+  assert.is(examples.length, 44);
+  assert.equal(inconsistentRecords(examples), []);
+  assert.ok(examples.every((e) => e.scene.startBy === 'cell' && e.record.question.startsWith('Start at cell ')));
+});
+
 test.run();

@@ -170,7 +170,8 @@ function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: numbe
     })),
   ];
   objects.sort((a, b) => a.row - b.row || a.col - b.col);
-  const scene: Scene = { grid: o.grid, objects, query, start: walk.start, moves: walk.dirs };
+  // startBy is written only for 'cell', so datasets of the original kind stay byte-identical.
+  const scene: Scene = { grid: o.grid, objects, query, start: walk.start, moves: walk.dirs, ...(o.startBy === 'cell' ? { startBy: 'cell' as const } : {}) };
   return { scene, answer: values[answerSlot]!, values };
 }
 

@@ -2,7 +2,7 @@
 // question walks through. From it come the question text, the rationale (one sentence per
 // reasoning step), and the answer; problems.json stores it as the field "scene" so that
 // `ivt data check` can measure shortcut baselines and re-derive every answer.
-import { COLOURS, DIRECTIONS, DIRECTION_NAMES, QUERY_KINDS, SHAPES, type Colour, type Direction, type QueryKind, type Shape } from './spec.js';
+import { COLOURS, DIRECTIONS, DIRECTION_NAMES, QUERY_KINDS, SHAPES, START_BY, type Colour, type Direction, type QueryKind, type Shape, type StartBy } from './spec.js';
 
 export interface SceneObject {
   row: number;
@@ -19,6 +19,8 @@ export interface Scene {
   start: [number, number];
   /** Moves from the start, one cell each, always onto an object. */
   moves: Direction[];
+  /** How the question names the start (absent: 'object', as datasets written before it). */
+  startBy?: StartBy;
 }
 
 export function objectAt(scene: Scene, row: number, col: number): SceneObject | undefined {
@@ -76,7 +78,8 @@ export function questionText(scene: Scene): string {
   const ask = scene.query === 'colour' ? 'What colour is the object you reach?'
     : scene.query === 'shape' ? 'What shape is the object you reach?'
       : 'How many objects have the same colour as the object you reach?';
-  return `Start at the ${start.colour} ${start.shape}. ${moves} ${ask}`;
+  const from = scene.startBy === 'cell' ? `cell ${cellName(scene.grid, scene.start[0], scene.start[1])}` : `the ${start.colour} ${start.shape}`;
+  return `Start at ${from}. ${moves} ${ask}`;
 }
 
 /** One sentence per reasoning step, each about a different cell (or, last, the whole picture). */
@@ -86,7 +89,10 @@ export function rationaleSentences(scene: Scene): string[] {
   cells.forEach(([r, c], i) => {
     const o = objectAt(scene, r, c)!;
     // The object's colour and shape follow the cell's name directly (see cellName).
-    if (i === 0) sentences.push(`The ${o.colour} ${o.shape} is in cell ${cellName(scene.grid, r, c)}.`);
+    if (i === 0) {
+      sentences.push(scene.startBy === 'cell' ? `Start is cell ${cellName(scene.grid, r, c)} ${o.colour} ${o.shape}.`
+        : `The ${o.colour} ${o.shape} is in cell ${cellName(scene.grid, r, c)}.`);
+    }
     else sentences.push(`One cell ${scene.moves[i - 1]} is ${cellName(scene.grid, r, c)} ${o.colour} ${o.shape}.`);
   });
   if (scene.query === 'count') {
@@ -143,6 +149,7 @@ export function sceneProblem(value: unknown): string | null {
   }
   const start = s['start'];
   if (!Array.isArray(start) || start.length !== 2 || !inGrid(start[0], start[1])) return 'scene.start must be [row, col] inside the grid';
+  if (s['startBy'] !== undefined && !(START_BY as readonly unknown[]).includes(s['startBy'])) return 'scene.startBy must be object or cell';
   if (!Array.isArray(s['moves']) || !(s['moves'] as unknown[]).every((m) => (DIRECTION_NAMES as unknown[]).includes(m))) return 'scene.moves must be a list of right/left/up/down';
   const scene = value as Scene;
   for (const [r, c] of pathCells(scene)) {
