@@ -9,6 +9,7 @@ import { runDemo } from '../train/demo.js';
 import { intArg, floatArg } from './train_commands.js';
 import { UserError } from '../engine/errors.js';
 import { START_BY, type StartBy } from '../train/data/synth/spec.js';
+import { parseQueries } from '../train/data/cli.js';
 
 function startByArg(v: string): StartBy {
   if (!(START_BY as readonly string[]).includes(v)) throw new UserError(`--start-by must be ${START_BY.join(' or ')}, got "${v}"`);
@@ -31,9 +32,10 @@ export function registerDemoCommands(program: Command): void {
     .option('--seed <n>', 'seed', intArg('seed'), 1)
     .option('--no-ablations', 'skip the two ablation runs')
     .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', 'cell')
+    .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', 'colour,count')
     .option('--no-grounding', 'train without the alignment objective and the stage-0 captions')
     .action(async (o) => {
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: startByArg(o.startBy), log: (s) => console.log(s) });
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: startByArg(o.startBy), queries: parseQueries(o.queries), log: (s) => console.log(s) });
       console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
       await shutdownEngine();
     });

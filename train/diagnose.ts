@@ -30,14 +30,19 @@ const MOVE = /^ ?(up|down|left|right)$/;
 const CELL = /^ ?(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty)$/;
 const ATTRIBUTE = new RegExp(`^ ?(${[...COLOURS, ...SHAPES].join('|')})$`);
 
+/** What a synthetic question asks about (the answer letter is scored per kind), from its text. */
+function questionKind(prompt: string): string | null {
+  return /What colour/.test(prompt) ? 'colour' : /What shape/.test(prompt) ? 'shape' : /How many/.test(prompt) ? 'count' : null;
+}
+
 /**
  * The group of target token t of a stage-0 suffix, from the decoded tokens before it. Knows
  * the synthetic rationales ("The red circle is in cell ten." or "Start is cell ten red circle.",
  * then "One cell left is nine blue square.") and the earlier wording with coordinates ("... in row 3, column 2, is a ...").
  */
-function groupOf(pieces: string[], t: number, step: number, answer: boolean): string {
+function groupOf(pieces: string[], t: number, step: number, answer: boolean, kind: string | null): string {
   const cur = pieces[t]!, prev = pieces[t - 1] ?? '', prev2 = pieces[t - 2] ?? '';
-  if (answer) return /^ ?[A-Z]$/.test(cur) && / is$/.test(prev) ? 'answer letter' : 'answer line words';
+  if (answer) return /^ ?[A-Z]$/.test(cur) && / is$/.test(prev) ? `answer letter${kind ? ` (${kind} question)` : ''}` : 'answer line words';
   if (step === 0 && pieces[0] === 'Start') {
     // "Start is cell ten red circle.": the cell is named by the question, its object is read.
     if (CELL.test(cur) && prev === ' cell') return 'start cell (copied from the question)';
@@ -81,13 +86,14 @@ async function groupAccuracy(model: IvtModel, samples: Sample[], tok: Tokenizer,
     batch.forEach((s, b) => {
       const targets = [...s.steps.flat(), ...s.answer];
       const pieces = targets.map((id) => tok.decode([id]));
+      const kind = opts.synthetic ? questionKind(tok.decode(s.prompt)) : null;
       let step = 0, inStep = 0;
       for (let t = 0; t < targets.length; t++) {
         const answer = step >= s.steps.length;
         let best = 0;
         const o = (b * Ts + t) * V;
         for (let v = 1; v < V; v++) if (L[o + v]! > L[o + best]!) best = v;
-        const group = opts.synthetic ? groupOf(pieces, t, step, answer) : answer ? 'answer line' : `step ${step + 1}`;
+        const group = opts.synthetic ? groupOf(pieces, t, step, answer, kind) : answer ? 'answer line' : `step ${step + 1}`;
         const e = stats.get(group) ?? { correct: 0, total: 0 };
         e.total++;
         if (best === targets[t]) e.correct++;

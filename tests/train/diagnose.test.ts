@@ -28,7 +28,7 @@ test('diagnose groups every supervised token of synthetic rationales', async () 
   const model = new IvtModel(cfg, tok.pad);
   const groups = await diagnose(model, samples, tok, { batch: 5, synthetic: true });
   const names = groups.map((g) => g.group);
-  for (const want of ['start object (copied from the question)', 'start cell (image lookup)', 'move (copied from the question)', 'cell after a move (arithmetic)', 'object at a cell (image lookup)', 'answer letter', 'template words']) {
+  for (const want of ['start object (copied from the question)', 'start cell (image lookup)', 'move (copied from the question)', 'cell after a move (arithmetic)', 'object at a cell (image lookup)', 'answer letter (colour question)', 'answer letter (shape question)', 'answer letter (count question)', 'template words']) {
     assert.ok(names.includes(want), `missing group "${want}" in ${names.join(', ')}`);
   }
   const total = groups.reduce((a, g) => a + g.total, 0);
@@ -43,7 +43,10 @@ test('diagnose groups every supervised token of synthetic rationales', async () 
   assert.is(groups.find((g) => g.group === 'start cell (image lookup)')!.total, starts);
   assert.is(groups.find((g) => g.group === 'object at a cell (image lookup)')!.total, 2 * reached);
   assert.is(groups.find((g) => g.group === 'cell after a move (arithmetic)')!.total, reached);
-  assert.is(groups.find((g) => g.group === 'answer letter')!.total, recs.length);
+  // One answer letter per problem, scored by what the question asks.
+  for (const kind of ['colour', 'shape', 'count']) {
+    assert.is(groups.find((g) => g.group === `answer letter (${kind} question)`)!.total, problems.filter((p) => p.scene.query === kind).length);
+  }
   const generic = await diagnose(model, samples, tok, { batch: 5, synthetic: false });
   assert.equal(generic.map((g) => g.group), ['answer line', 'step 1', 'step 2', 'step 3']);
   // The probe: one row per image token of every picture whose grid matches the model's.

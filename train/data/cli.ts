@@ -34,7 +34,7 @@ function parsePolicy(value: string | undefined): MissingImagePolicy | undefined 
   return value as MissingImagePolicy;
 }
 
-function parseQueries(value: string | undefined): QueryKind[] | undefined {
+export function parseQueries(value: string | undefined): QueryKind[] | undefined {
   if (value === undefined) return undefined;
   const kinds = value.split(',').map((s) => s.trim()).filter(Boolean);
   for (const k of kinds) if (!(QUERY_KINDS as readonly string[]).includes(k)) throw new UserError(`--queries: unknown kind "${k}" (expected ${QUERY_KINDS.join(', ')})`);
