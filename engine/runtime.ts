@@ -51,15 +51,24 @@ function findShaderDir(): string {
 const shaderDir = findShaderDir();
 const sourceCache = new Map<string, string>();
 
-/** Loads shaders/<name>.wgsl and substitutes every {{KEY}} from `defines`. */
-export function specialise(name: string, defines: Defines = {}): string {
+function shaderSource(name: string): string {
   let src = sourceCache.get(name);
   if (src === undefined) {
     src = readFileSync(join(shaderDir, `${name}.wgsl`), 'utf8');
     sourceCache.set(name, src);
   }
-  // Comments are dropped first so that they may mention placeholders freely.
-  const out = src.replace(/\/\/.*$/gm, '').replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
+  return src;
+}
+
+/**
+ * Loads shaders/<name>.wgsl, pastes in every shader it includes ({{>other}}, one level), and
+ * substitutes every {{KEY}} from `defines`.
+ */
+export function specialise(name: string, defines: Defines = {}): string {
+  // Comments are dropped first so that they may mention placeholders and includes freely.
+  const strip = (text: string) => text.replace(/\/\/.*$/gm, '');
+  const src = strip(shaderSource(name)).replace(/\{\{>(\w+)\}\}/g, (_, other: string) => strip(shaderSource(other)));
+  const out = src.replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
     if (!(k in defines)) throw new Error(`shader ${name}.wgsl: no value for placeholder {{${k}}}`);
     return String(defines[k]);
   });

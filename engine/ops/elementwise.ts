@@ -3,7 +3,7 @@
 import { record, setGradKernels } from '../autograd.js';
 import { f32 } from '../runtime.js';
 import { empty, rt, Shape, Tensor, view } from '../tensor.js';
-import { assertF32, broadcastShapes, broadcastStrides, launch1d, pack8, sameShape } from './util.js';
+import { assertF32, broadcastShapes, broadcastStrides, FASTDIV_LIMIT, launch1d, pack8, sameShape } from './util.js';
 import { sumToShape } from './reduce.js';
 
 // ---- raw kernels (no autograd) -----------------------------------------------------------
@@ -22,14 +22,14 @@ function zipRaw(a: Tensor, b: Tensor, expr: string, op: string): Tensor {
   const out = empty(outShape);
   const n = out.size;
   if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape) && n % 4 === 0 && VEC4_SAFE.test(expr)) {
-    launch1d('binary_vec4', { EXPR: expr }, 'main', [a.binding(), b.binding(), out.binding()], [n / 4, 0, 0, 0], n / 4);
+    launch1d('binary_vec4', { EXPR: expr, FASTDIV: true }, 'main', [a.binding(), b.binding(), out.binding()], [n / 4, 0, 0, 0], n / 4);
   } else if (VEC4_SAFE.test(expr) && n % 4 === 0 && rowOf(b.shape, outShape) && sameShape(a.shape, outShape)) {
     // A row vector (a bias) over every row: no per-element index arithmetic.
     const c = outShape[outShape.length - 1];
-    launch1d('binary_vec4', { EXPR: expr }, 'rows_b', [a.binding(), b.binding(), out.binding()], [n / 4, c / 4, 0, 0], n / 4);
+    launch1d('binary_vec4', { EXPR: expr, FASTDIV: n / 4 < FASTDIV_LIMIT }, 'rows_b', [a.binding(), b.binding(), out.binding()], [n / 4, c / 4, f32(4 / c), 0], n / 4);
   } else if (VEC4_SAFE.test(expr) && n % 4 === 0 && rowOf(a.shape, outShape) && sameShape(b.shape, outShape)) {
     const c = outShape[outShape.length - 1];
-    launch1d('binary_vec4', { EXPR: expr }, 'rows_a', [a.binding(), b.binding(), out.binding()], [n / 4, c / 4, 0, 0], n / 4);
+    launch1d('binary_vec4', { EXPR: expr, FASTDIV: n / 4 < FASTDIV_LIMIT }, 'rows_a', [a.binding(), b.binding(), out.binding()], [n / 4, c / 4, f32(4 / c), 0], n / 4);
   } else if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape)) {
     launch1d('binary', { EXPR: expr, BROADCAST: 0, RANK: 1 }, 'main', [a.binding(), b.binding(), out.binding()], [n, 0, 0, 0, ...pack8([]), ...pack8([]), ...pack8([])], n);
   } else {

@@ -2,7 +2,8 @@
 // all use one strided-copy kernel; their gradients are the same kernel run the other way.
 import { record } from '../autograd.js';
 import { DType, empty, rt, Shape, Tensor, view } from '../tensor.js';
-import { contiguousStrides, launch1d, normAxis, pack8 } from './util.js';
+import { f32 } from '../runtime.js';
+import { contiguousStrides, FASTDIV_LIMIT, launch1d, normAxis, pack8 } from './util.js';
 
 /**
  * Merges dimensions that are contiguous in both layouts and drops size-1 dimensions, so the
@@ -47,9 +48,9 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
     n /= 4;
   }
   const et = elementType(src.dtype);
-  const defines = { ...et, RANK: r, VT: vec4 ? `vec4<${et.T}>` : et.T };
+  const defines = { ...et, RANK: r, VT: vec4 ? `vec4<${et.T}>` : et.T, FASTDIV: n < FASTDIV_LIMIT };
   launch1d('copy_strided', defines, 'main', [src.binding(), dst.binding()],
-    [n, r, so, doff, ...pack8(sh), ...pack8(ss), ...pack8(ds)], n);
+    [n, r, so, doff, ...pack8(sh), ...pack8(ss), ...pack8(ds), ...pack8(sh).map((d) => f32(d > 0 ? 1 / d : 0))], n);
 }
 
 function elementType(dtype: DType): { T: string; ENABLE: string } {

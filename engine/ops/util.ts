@@ -38,6 +38,9 @@ export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** Kernels index with f32 divisions (shaders/divide.wgsl) below this many items. */
+export const FASTDIV_LIMIT = 2 ** 24;
+
 /** Packs up to 8 values into two vec4<u32> (the layout the strided kernels' uniforms use). */
 export function pack8(v: readonly number[]): number[] {
   if (v.length > MAX_RANK) throw new Error(`rank ${v.length} exceeds the supported ${MAX_RANK}`);
