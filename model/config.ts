@@ -25,17 +25,22 @@ export interface IvtConfig {
    * this field existed are 'learned'.
    */
   positions?: 'rope' | 'learned';
+  /**
+   * The language model's attention starts with keys projected as queries (BlockConfig.tiedQkInit).
+   * Only the initial weights depend on it; configs written before it existed are false.
+   */
+  tiedQkInit?: boolean;
 }
 
 export type PresetName = 'tiny' | 'small' | 'base';
 
 const PRESETS: Record<PresetName, Omit<IvtConfig, 'vocab'>> = {
   // For tests: seconds on a 2-core software GPU.
-  tiny: { dim: 32, heads: 2, layers: 2, maxLen: 160, mlpRatio: 2, imageSize: 32, patch: 8, visionDim: 32, visionHeads: 2, visionLayers: 1, topK: 4, latentSteps: 3, seed: 1, positions: 'rope' },
+  tiny: { dim: 32, heads: 2, layers: 2, maxLen: 160, mlpRatio: 2, imageSize: 32, patch: 8, visionDim: 32, visionHeads: 2, visionLayers: 1, topK: 4, latentSteps: 3, seed: 1, positions: 'rope', tiedQkInit: true },
   // The demo: trains in minutes on lavapipe.
-  small: { dim: 64, heads: 2, layers: 3, maxLen: 160, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 64, visionHeads: 2, visionLayers: 2, topK: 4, latentSteps: 3, seed: 1, positions: 'rope' },
+  small: { dim: 64, heads: 2, layers: 3, maxLen: 160, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 64, visionHeads: 2, visionLayers: 2, topK: 4, latentSteps: 3, seed: 1, positions: 'rope', tiedQkInit: true },
   // For real GPUs.
-  base: { dim: 256, heads: 8, layers: 6, maxLen: 256, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 256, visionHeads: 8, visionLayers: 4, topK: 4, latentSteps: 3, seed: 1, positions: 'rope' },
+  base: { dim: 256, heads: 8, layers: 6, maxLen: 256, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 256, visionHeads: 8, visionLayers: 4, topK: 4, latentSteps: 3, seed: 1, positions: 'rope', tiedQkInit: true },
 };
 
 export function preset(name: string, vocab: number, overrides: Partial<IvtConfig> = {}): IvtConfig {
@@ -55,6 +60,9 @@ export function validateConfig(cfg: IvtConfig, where: string): void {
   }
   if (cfg.positions !== undefined && cfg.positions !== 'rope' && cfg.positions !== 'learned') {
     throw new UserError(`${where}: field "positions" must be "rope" or "learned", got ${JSON.stringify(cfg.positions)}`);
+  }
+  if (cfg.tiedQkInit !== undefined && typeof cfg.tiedQkInit !== 'boolean') {
+    throw new UserError(`${where}: field "tiedQkInit" must be true or false, got ${JSON.stringify(cfg.tiedQkInit)}`);
   }
   if (cfg.dim % cfg.heads !== 0 || (cfg.dim / cfg.heads) % 4 !== 0) throw new UserError(`${where}: dim ${cfg.dim} must split into ${cfg.heads} heads of a multiple of 4`);
   if (cfg.visionDim % cfg.visionHeads !== 0 || (cfg.visionDim / cfg.visionHeads) % 4 !== 0) throw new UserError(`${where}: visionDim ${cfg.visionDim} must split into ${cfg.visionHeads} heads of a multiple of 4`);

@@ -75,7 +75,7 @@ export class IvtModel {
     this.wte = this.ps.add('lm.wte.weight', [cfg.vocab, cfg.dim], 'normal', 0.02);
     this.wpe = cfg.positions === 'rope' ? null : this.ps.add('lm.wpe.weight', [cfg.maxLen, cfg.dim], 'normal', 0.1);
     this.blocks = Array.from({ length: cfg.layers }, (_, i) =>
-      new Block(this.ps, `lm.h.${i}`, { dim: cfg.dim, heads: cfg.heads, mlpRatio: cfg.mlpRatio }, cfg.layers));
+      new Block(this.ps, `lm.h.${i}`, { dim: cfg.dim, heads: cfg.heads, mlpRatio: cfg.mlpRatio, tiedQkInit: cfg.tiedQkInit ?? false }, cfg.layers));
     this.lnF = new LayerNorm(this.ps, 'lm.ln_f', cfg.dim);
     this.latentScale = this.ps.add('latent.scale', [cfg.dim], 0.1);
     this.latentPlaceholder = this.ps.add('latent.placeholder', [1, 1, cfg.dim], 'normal', 0.02);

@@ -31,12 +31,13 @@ export class ParamSet {
   readonly params = new Map<string, Tensor>();
   constructor(readonly rng: InitRng) {}
 
-  /** init: normal(0, std), zeros, ones, or a constant. */
-  add(name: string, shape: number[], init: 'normal' | 'zeros' | 'ones' | number, std = 0.02): Tensor {
+  /** init: normal(0, std), zeros, ones, a constant, or normal(0, std) changed by `edit` before upload. */
+  add(name: string, shape: number[], init: 'normal' | 'zeros' | 'ones' | number, std = 0.02, edit?: (data: Float32Array) => void): Tensor {
     if (this.params.has(name)) throw new Error(`parameter ${name} defined twice`);
     const n = shape.reduce((a, b) => a * b, 1);
     const value = init === 'ones' ? 1 : init === 'zeros' ? 0 : init;
     const data = value === 'normal' ? this.rng.normal(n, std) : new Float32Array(n).fill(value);
+    edit?.(data);
     const t = keep(fromArray(data, shape));
     t.requiresGrad = true;
     t.name = name;
@@ -63,10 +64,10 @@ export class ParamSet {
 export class Linear {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(ps: ParamSet, name: string, inDim: number, outDim: number, opts: { bias?: boolean; std?: number } = {}) {
+  constructor(ps: ParamSet, name: string, inDim: number, outDim: number, opts: { bias?: boolean; std?: number; edit?: (w: Float32Array) => void } = {}) {
     // Default 1/sqrt(fan-in) keeps activations at unit scale whatever the width; GPT-2's fixed
     // 0.02 is that value for width ~2500 and starves the narrow models trained here.
-    this.weight = ps.add(`${name}.weight`, [outDim, inDim], 'normal', opts.std ?? 1 / Math.sqrt(inDim));
+    this.weight = ps.add(`${name}.weight`, [outDim, inDim], 'normal', opts.std ?? 1 / Math.sqrt(inDim), opts.edit);
     this.bias = opts.bias === false ? null : ps.add(`${name}.bias`, [outDim], 'zeros');
   }
   forward(x: Tensor): Tensor {

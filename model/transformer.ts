@@ -11,6 +11,14 @@ export interface BlockConfig {
   dim: number;
   heads: number;
   mlpRatio: number;
+  /**
+   * Start with the key projection equal to the query projection, so every head begins by
+   * attending from a token to tokens like it (scores q.k = |Wx|^2-like similarities) rather than
+   * at random. For lookups by matching content (a cell's name in the text against the image
+   * token aligned with that name), the attention that makes them work then exists at step 0
+   * instead of having to appear together with the path that uses it.
+   */
+  tiedQkInit?: boolean;
 }
 
 /** What one pass tells every block: masking, the cache, and the latent-vision accumulator. */
@@ -36,7 +44,8 @@ export class Block {
     const d = cfg.dim;
     if (d % cfg.heads !== 0) throw new Error(`dim ${d} is not divisible by ${cfg.heads} heads`);
     this.ln1 = new LayerNorm(ps, `${name}.ln_1`, d);
-    this.qkv = new Linear(ps, `${name}.attn.c_attn`, d, 3 * d);
+    // Weight rows [0, d) project queries, [d, 2d) keys, [2d, 3d) values.
+    this.qkv = new Linear(ps, `${name}.attn.c_attn`, d, 3 * d, cfg.tiedQkInit ? { edit: (w) => w.copyWithin(d * d, 0, d * d) } : {});
     // Residual projections scaled down with depth (as GPT-2 does), from a 1/sqrt(fan-in) base.
     this.proj = new Linear(ps, `${name}.attn.c_proj`, d, d, { std: 1 / Math.sqrt(d * 2 * layers) });
     this.ln2 = new LayerNorm(ps, `${name}.ln_2`, d);

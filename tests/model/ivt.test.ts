@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
-import { preset } from '../../model/config.js';
+import { preset, validateConfig } from '../../model/config.js';
 import { IvtModel, Sample, FULL_LATENT, IMAGE_WORDS } from '../../model/ivt.js';
 import { generate } from '../../model/generate.js';
 import { rng, setup } from '../helpers.js';
@@ -21,6 +21,29 @@ function fakeSamples(n: number, vocab: number, J: number, patchDim: number, seed
     answerIndex: i % 4,
   }));
 }
+
+test('tied query/key initialisation: keys start equal to queries in the language model only; other weights as untied', async () => {
+  const base = preset('tiny', 40, { layers: 2 });
+  const tied = new IvtModel({ ...base, tiedQkInit: true }, 0);
+  const untied = new IvtModel({ ...base, tiedQkInit: false }, 0);
+  const D = base.dim;
+  for (let l = 0; l < 2; l++) {
+    const name = `lm.h.${l}.attn.c_attn.weight`;
+    const t = (await tied.ps.params.get(name)!.toArray()) as Float32Array;
+    const u = (await untied.ps.params.get(name)!.toArray()) as Float32Array;
+    assert.equal(Array.from(t.subarray(D * D, 2 * D * D)), Array.from(t.subarray(0, D * D)), `${name}: keys are not the queries`);
+    assert.not.equal(Array.from(u.subarray(D * D, 2 * D * D)), Array.from(u.subarray(0, D * D)));
+    // Queries and values are the same draws either way.
+    assert.equal(Array.from(t.subarray(0, D * D)), Array.from(u.subarray(0, D * D)));
+    assert.equal(Array.from(t.subarray(2 * D * D)), Array.from(u.subarray(2 * D * D)));
+  }
+  const vision = 'vision.blocks.0.attn.c_attn.weight';
+  assert.ok(tied.ps.params.has(vision), vision);
+  assert.equal(Array.from((await tied.ps.params.get(vision)!.toArray()) as Float32Array), Array.from((await untied.ps.params.get(vision)!.toArray()) as Float32Array));
+  assert.throws(() => validateConfig({ ...base, tiedQkInit: 'yes' as never }, 'config.json'), /tiedQkInit/);
+  tied.ps.dispose();
+  untied.ps.dispose();
+});
 
 test('loss at every stage is finite; backward reaches the vision encoder through latent vision', async () => {
   const cfg = preset('tiny', 40);
