@@ -1,7 +1,7 @@
 // Writes bench/RESULTS.md from the JSON reports in bench/results/, so that every figure in it
 // comes from a benchmark run (each section names the command that produced it).
 // Usage: node scripts/results.mjs
-import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 
 const dir = new URL('../bench/results/', import.meta.url).pathname;
 const read = (f) => (existsSync(dir + f) ? JSON.parse(readFileSync(dir + f, 'utf8')) : null);
@@ -42,6 +42,17 @@ if (t) {
   out.push(`| this engine | ${f2(t.engine.ms_per_step, 0)} | ${f2(t.engine.tokens_per_s, 0)} | ${t.engine.losses.map((x) => x.toFixed(4)).join(', ')} |`);
   if (t.peer) out.push(`| ${t.peer.name} | ${f2(t.peer.ms_per_step, 0)} | ${f2(t.peer.tokens_per_s, 0)} | ${t.peer.losses.map((x) => x.toFixed(4)).join(', ')} |`);
   out.push('', `Speedup ${f2(t.speedup)}x per step; largest per-step loss difference ${t.max_loss_diff} (same initial weights, batches and optimizer).`, '');
+  // Earlier engines on the same command and data: bench/results/train-lavapipe-<commit>.json,
+  // written by the same command run from a checkout of that commit.
+  const earlier = readdirSync(dir).filter((f) => /^train-lavapipe-[0-9a-f]{7,}\.json$/.test(f)).sort();
+  if (earlier.length) {
+    out.push('The same command from a checkout of an earlier commit (same data; only the engine and the initial weights differ):', '', '| commit | ms / step | tokens / s | this commit is faster by |', '|---|---|---|---|');
+    for (const f of earlier) {
+      const e = read(f);
+      out.push(`| ${f.slice('train-lavapipe-'.length, -'.json'.length)} | ${f2(e.engine.ms_per_step, 0)} | ${f2(e.engine.tokens_per_s, 0)} | ${f2(e.engine.ms_per_step / t.engine.ms_per_step)}x |`);
+    }
+    out.push('');
+  }
 }
 const l = read('latency-lavapipe.json');
 if (l) {
