@@ -209,8 +209,18 @@ export interface MatmulCase {
 }
 
 export const MATMUL_CASES: MatmulCase[] = [
-  // The bar: 1024^3. Then the demo model's shapes (B*T rows x width), forward and the
-  // transposed forms its backward uses.
+  // The bar: 1024^3. Then the demo model's shapes: its qkv projection over a batch of 32
+  // sequences of about 100 positions (B*T = 3104 rows, width 32 -> 96), forward (x W^T) and
+  // the two products its backward runs (dX = dY W, dW = dY^T X).
+  { name: 'matmul', M: 1024, N: 1024, K: 1024 },
+  { name: 'matmul', M: 512, N: 512, K: 512 },
+  { name: 'matmul', M: 3104, N: 96, K: 32, transB: true },
+  { name: 'matmul', M: 3104, N: 32, K: 96 },
+  { name: 'matmul', M: 96, N: 32, K: 3104, transA: true },
+];
+
+/** f16 storage with f32 accumulation, reported beside f32 (TF.js has no f16 WebGPU matmul). */
+const MATMUL_F16_CASES: MatmulCase[] = [
   { name: 'matmul', M: 1024, N: 1024, K: 1024 },
   { name: 'matmul', M: 512, N: 512, K: 512 },
 ];
@@ -238,6 +248,15 @@ export const matmulSuite: Suite = async (ctx) => {
     let peer: PeerFigure | null = null;
     if (ctx.peer && !c.transA && !c.transB) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K)).ms_median };
     out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.ms_median, { flops: 2 * c.M * c.N * c.K }, peer));
+  }
+  if (rt().dev.hasF16) {
+    for (const c of ctx.quick ? MATMUL_F16_CASES.slice(1) : MATMUL_F16_CASES) {
+      const A32 = E.fromArray(randSigned(c.M * c.K, 1), [c.M, c.K]), B32 = E.fromArray(randSigned(c.K * c.N, 2), [c.K, c.N]);
+      const A = E.cast(A32, 'f16'), B = E.cast(B32, 'f16');
+      const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B)).dispose());
+      for (const x of [A32, B32, A, B]) x.dispose();
+      out.push(figure(ctx, c.name, [c.M, c.N, c.K], 'f16', t.ms_median, { flops: 2 * c.M * c.N * c.K }, null));
+    }
   }
   return out;
 };
