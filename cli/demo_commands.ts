@@ -5,16 +5,10 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
 import { trainToy } from '../train/toy.js';
-import { runDemo } from '../train/demo.js';
+import { DEMO_QUERIES, DEMO_START_BY, runDemo } from '../train/demo.js';
 import { intArg, floatArg } from './train_commands.js';
-import { UserError } from '../engine/errors.js';
-import { START_BY, type StartBy } from '../train/data/synth/spec.js';
+import { resolveSynthOptions, type StartBy } from '../train/data/synth/spec.js';
 import { parseQueries } from '../train/data/cli.js';
-
-function startByArg(v: string): StartBy {
-  if (!(START_BY as readonly string[]).includes(v)) throw new UserError(`--start-by must be ${START_BY.join(' or ')}, got "${v}"`);
-  return v as StartBy;
-}
 
 export function registerDemoCommands(program: Command): void {
   program
@@ -31,11 +25,13 @@ export function registerDemoCommands(program: Command): void {
     .option('--lr <x>', 'learning rate', floatArg('lr'), 3e-3)
     .option('--seed <n>', 'seed', intArg('seed'), 1)
     .option('--no-ablations', 'skip the two ablation runs')
-    .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', 'cell')
-    .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', 'colour,count')
+    .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', DEMO_START_BY)
+    .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', DEMO_QUERIES.join(','))
     .option('--no-grounding', 'train without the alignment objective and the stage-0 captions')
     .action(async (o) => {
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: startByArg(o.startBy), queries: parseQueries(o.queries), log: (s) => console.log(s) });
+      // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
+      const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries) });
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, log: (s) => console.log(s) });
       console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
       await shutdownEngine();
     });

@@ -12,6 +12,15 @@ struct P { rows: u32, cols: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(2) var<storage, read_write> Stats: array<f32>; // [rows, 2]: lse, loss (NaN-free: 0 when ignored)
 @group(0) @binding(3) var<uniform> p: P;
 
+/** Stats[row] = (lse, loss of the row's target; 0 where the target is ignored). */
+fn writeStats(row: u32, lse: f32) {
+  let t = T[row];
+  var loss = 0.0;
+  if (t >= 0) { loss = lse - L[row * p.cols + u32(t)]; }
+  Stats[2u * row] = lse;
+  Stats[2u * row + 1u] = loss;
+}
+
 var<workgroup> red: array<f32, 64>;
 var<workgroup> red2: array<f32, 64>;
 
@@ -38,14 +47,7 @@ fn rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
     workgroupBarrier();
   }
-  if (lid == 0u) {
-    let lse = m + log(red[0]);
-    let t = T[row];
-    var loss = 0.0;
-    if (t >= 0) { loss = lse - L[base + u32(t)]; }
-    Stats[2u * row] = lse;
-    Stats[2u * row + 1u] = loss;
-  }
+  if (lid == 0u) { writeStats(row, m + log(red[0])); }
 }
 
 @compute @workgroup_size(64)
@@ -60,12 +62,7 @@ fn rows_serial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     if (x > m) { acc = acc * exp(m - x); m = x; }
     acc += exp(x - m);
   }
-  let lse = m + log(acc);
-  let t = T[row];
-  var loss = 0.0;
-  if (t >= 0) { loss = lse - L[base + u32(t)]; }
-  Stats[2u * row] = lse;
-  Stats[2u * row + 1u] = loss;
+  writeStats(row, m + log(acc));
 }
 
 @group(0) @binding(0) var<storage, read> SF: array<f32>;

@@ -20,6 +20,10 @@ import { train, TrainOptions } from './trainer.js';
 import { barChartSvg, lineChartSvg, selectionPng, svgToPng } from './charts.js';
 import { FULL_LATENT } from '../model/ivt.js';
 
+/** The demo's questions (DemoOptions.startBy, DemoOptions.queries), also the CLI's defaults. */
+export const DEMO_START_BY: StartBy = 'cell';
+export const DEMO_QUERIES: QueryKind[] = ['colour', 'count'];
+
 export interface DemoOptions {
   out: string;
   preset: string;
@@ -74,9 +78,10 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const adapter = rt().dev.describe();
   mkdirSync(o.out, { recursive: true });
   const dataDir = join(o.out, 'data');
+  const startBy = o.startBy ?? DEMO_START_BY, queries = o.queries ?? DEMO_QUERIES;
   if (!existsSync(join(dataDir, 'problems.json'))) {
     log(`[1/5] synthetic data: ${o.train} train, ${o.val} val, ${o.test} test problems`);
-    await writeSynthDataset(dataDir, { train: o.train, val: o.val, test: o.test, seed: o.seed, startBy: o.startBy ?? 'cell', queries: o.queries ?? ['colour', 'count'] });
+    await writeSynthDataset(dataDir, { train: o.train, val: o.val, test: o.test, seed: o.seed, startBy, queries });
   } else log(`[1/5] synthetic data: reusing ${dataDir}`);
 
   const runs = join(o.out, 'runs');
@@ -184,7 +189,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const md = [
     '# IVT-LR demo report',
     '',
-    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${(o.queries ?? ['colour', 'count']).join(' and ')}, starting at ${(o.startBy ?? 'cell') === 'cell' ? 'a named cell' : 'a named object'}; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
+    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
     '',
     '## Accuracy, forward passes and latency (test split)',
     '',

@@ -398,7 +398,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   return result;
 }
 
-
 /** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */
 function checkTrainState(raw: Record<string, unknown>, where: string, batchesPerEpoch: number): TrainState {
   for (const k of ['stage', 'epoch', 'batchIndex', 'step', 'skippedSteps'] as const) {

@@ -24,7 +24,7 @@ function zipRaw(a: Tensor, b: Tensor, expr: string, op: string): Tensor {
   if (sameShape(a.shape, outShape) && sameShape(b.shape, outShape) && n % 4 === 0 && VEC4_SAFE.test(expr)) {
     launch1d('binary_vec4', { EXPR: expr, FASTDIV: true }, 'main', [a.binding(), b.binding(), out.binding()], [n / 4, 0, 0, 0], n / 4);
   } else if (VEC4_SAFE.test(expr) && n % 4 === 0 && rowOf(b.shape, outShape) && sameShape(a.shape, outShape)) {
-    // A row vector (a bias) over every row: no per-element index arithmetic.
+    // A row vector (a bias) over every row: one index modulo per element (in f32, divide.wgsl).
     const c = outShape[outShape.length - 1];
     launch1d('binary_vec4', { EXPR: expr, FASTDIV: n / 4 < FASTDIV_LIMIT }, 'rows_b', [a.binding(), b.binding(), out.binding()], [n / 4, c / 4, f32(4 / c), 0], n / 4);
   } else if (VEC4_SAFE.test(expr) && n % 4 === 0 && rowOf(a.shape, outShape) && sameShape(b.shape, outShape)) {
