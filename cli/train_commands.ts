@@ -139,10 +139,12 @@ export function registerTrainCommands(program: Command): void {
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--limit <n>', 'evaluate at most n problems (0: all)', intArg('limit'), 0)
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
-    .option('--json <file>', 'write the result as JSON')
+    .option('--json <file>', 'write the result as JSON, with accuracy by number of reasoning steps')
+    .option('--predictions <file>', 'write each question\'s id, gold and extracted answer and decoded text (JSON lines)')
     .action(async (o) => {
       if (!isSplit(o.split)) throw new UserError(`--split must be train, val or test, got "${o.split}"`);
       if (o.json) checkOutFile(o.json, '--json');
+      if (o.predictions) checkOutFile(o.predictions, '--predictions');
       // The run's files, the data and the images are checked before the GPU starts.
       const run = readRun(o.run);
       const { tok, cfg } = run;
@@ -151,9 +153,18 @@ export function registerTrainCommands(program: Command): void {
       }
       const { recs, samples } = await splitSamples(o, tok, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
-      const res = await evaluate(model, samples, tok, o.mode as EvalMode, { latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length });
+      const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
+        latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length,
+        groupOf: (i) => `${recs[i].steps.length} steps`, keepPredictions: Boolean(o.predictions),
+      });
       console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
-      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, ...res }, null, 2) + '\n');
+      for (const [k, v] of Object.entries(res.by_group ?? {})) console.log(`  ${k}: ${(v.accuracy * 100).toFixed(1)}% of ${v.n}`);
+      const { predictions, ...summary } = res;
+      if (o.predictions) {
+        const lines = (predictions ?? []).map((p) => JSON.stringify({ id: recs[p.index].id, gold: recs[p.index].answerIndex, answer: p.answer, text: p.text }));
+        writeAtomic(o.predictions, lines.join('\n') + '\n');
+      }
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, ...summary }, null, 2) + '\n');
       await shutdownEngine();
     });
 

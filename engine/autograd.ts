@@ -34,6 +34,8 @@ export function record(out: Tensor, op: string, inputs: Tensor[], backward: Grad
 export interface GradKernels {
   add(a: Tensor, b: Tensor): Tensor;
   addInPlace(into: Tensor, add: Tensor): void;
+  /** into = from (same shapes), a buffer copy. */
+  copyInto(into: Tensor, from: Tensor): void;
   copy(t: Tensor): Tensor;
   ones(like: Tensor): Tensor;
 }
@@ -92,7 +94,11 @@ export function backward(loss: Tensor, seed?: Tensor): void {
         // A leaf: its gradient outlives the scope the step runs in. Gradients may be views
         // sharing storage with other gradients, so a leaf only ever owns a private copy.
         if (t.grad) {
-          k.addInPlace(t.grad, g);
+          // A gradient known to be all zeros (cleared by the optimizer) takes the first
+          // contribution as a buffer copy, several times faster than a shader add on a CPU adapter.
+          if (t.gradIsZero) k.copyInto(t.grad, g);
+          else k.addInPlace(t.grad, g);
+          t.gradIsZero = false;
           g.dispose();
         } else if (g.storage.refs > 1) {
           t.grad = keep(k.copy(g));

@@ -100,7 +100,10 @@ export class AdamW {
   }
 
   zeroGrad(): void {
-    for (const a of this.arenas) rt().clear({ buffer: a.g }, a.elements * 4);
+    for (const a of this.arenas) {
+      rt().clear({ buffer: a.g }, a.elements * 4);
+      for (const s of a.slots) s.param.gradIsZero = true;
+    }
   }
 
   /** Clips by the global norm and applies one AdamW update to every parameter. */

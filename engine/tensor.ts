@@ -73,6 +73,8 @@ export class Tensor {
   readonly size: number;
   requiresGrad = false;
   grad: Tensor | null = null;
+  /** Set by whoever clears `grad` to zeros (the optimizer): backward may then copy instead of add. */
+  gradIsZero = false;
   node: GradNode | null = null;
   /** CPU copy of small integer tensors made from host data (token ids): lets ops that need indices on the host avoid a readback. */
   hostData: Int32Array | Uint32Array | null = null;

@@ -101,27 +101,33 @@ export class IvtModel {
    * Builds the left-padded prompt: image embeddings then prompt tokens. Returns the input
    * embeddings [B, Tp, D], per-row pad counts, and positions.
    */
-  prompt(samples: Sample[], imgFlat: Tensor, withImage = true): { x: Tensor; pad: Int32Array; positions: Int32Array; Tp: number } {
+  prompt(samples: Sample[], imgFlat: Tensor, withImage = true, suffix?: Suffix): { x: Tensor; pad: Int32Array; positions: Int32Array; Tp: number } {
     const B = samples.length, J = withImage ? this.J : 0;
     const lens = samples.map((s) => J + s.prompt.length);
     const Tp = Math.max(...lens);
     const pad = Int32Array.from(lens, (l) => Tp - l);
+    // Teacher-forced tokens after the prompt, when the caller runs prompt and text in one pass.
+    const S = suffix?.len ?? 0, T = Tp + S;
     // One lookup table: rows [0, B*J) are image embeddings, then the vocabulary. Indices are
     // host-known, so the embedding backward is the deterministic CSR scatter.
-    const idx = new Int32Array(B * Tp);
-    const positions = new Int32Array(B * Tp);
+    const idx = new Int32Array(B * T);
+    const positions = new Int32Array(B * T);
     const base = withImage ? B * this.J : 0;
     samples.forEach((s, b) => {
       for (let t = 0; t < Tp; t++) {
         const rel = t - pad[b];
-        positions[b * Tp + t] = Math.max(rel, 0);
-        if (rel < 0) idx[b * Tp + t] = base + this.padId;
-        else if (rel < J) idx[b * Tp + t] = b * this.J + rel;
-        else idx[b * Tp + t] = base + s.prompt[rel - J];
+        positions[b * T + t] = Math.max(rel, 0);
+        if (rel < 0) idx[b * T + t] = base + this.padId;
+        else if (rel < J) idx[b * T + t] = b * this.J + rel;
+        else idx[b * T + t] = base + s.prompt[rel - J];
+      }
+      for (let t = 0; t < S; t++) {
+        idx[b * T + Tp + t] = base + suffix!.ids[b * S + t];
+        positions[b * T + Tp + t] = suffix!.pos[b * S + t];
       }
     });
     const table = withImage ? E.concat([imgFlat, this.wte], 0) : this.wte;
-    const x = E.reshape(E.embedding(table, fromArray(idx, [B * Tp], 'i32')), [B, Tp, this.cfg.dim]);
+    const x = E.reshape(E.embedding(table, fromArray(idx, [B * T], 'i32')), [B, T, this.cfg.dim]);
     return { x, pad, positions, Tp };
   }
 
@@ -228,25 +234,19 @@ export class IvtModel {
    * Teacher-forced logits [B, Ts, V] for the supervised suffix of stage `stage` (remaining
    * explicit steps, then the answer) and their labels (i32 [B * Ts], -1 = padding).
    */
-  supervisedLogits(samples: Sample[], stage: number, lo: LatentOptions, answerOnly = false): { logits: Tensor; labels: Tensor; images: Tensor } {
+  supervisedLogits(samples: Sample[], stage: number, lo: LatentOptions, answerOnly = false, viaCache = false): { logits: Tensor; labels: Tensor; images: Tensor } {
     const B = samples.length;
-    const cache = new KvCache(this.cfg.layers, 'graph', B, this.cfg.dim);
-    const { last, nextPos, keyStart, images } = this.latentPrefix(samples, answerOnly ? 0 : stage, lo, cache);
+    const latentSteps = answerOnly ? 0 : stage;
     const suffixes = samples.map((s) => (answerOnly && !s.caption ? s.answer : [...s.steps.slice(stage).flat(), ...s.answer]));
+    // Without latent steps the prompt and the text are one causal sequence: one pass over both,
+    // with q, k and v read in place from the packed projection. The cached route (prompt pass,
+    // then a text pass on a graph KV cache) computes the same logits with two passes, copies
+    // of q, k and v, and cache concatenations, so it is kept for latent stages only.
+    if (latentSteps === 0 && !viaCache) return this.singlePassLogits(samples, suffixes);
+    const cache = new KvCache(this.cfg.layers, 'graph', B, this.cfg.dim);
+    const { last, nextPos, keyStart, images } = this.latentPrefix(samples, latentSteps, lo, cache);
     const Ts = Math.max(...suffixes.map((s) => s.length));
-    const ids = new Int32Array(B * Ts).fill(this.padId);
-    const labels = new Int32Array(B * Ts).fill(-1);
-    const pos = new Int32Array(B * Ts);
-    suffixes.forEach((s, b) => {
-      s.forEach((tok, t) => {
-        ids[b * Ts + t] = tok;
-        labels[b * Ts + t] = tok;
-      });
-      // Padding after a short suffix continues the positions, clamped to the table: a row with a
-      // long prompt and a short suffix, batched with a row with a long suffix, would otherwise
-      // run past maxLen on tokens that are never supervised (and, being last, never attended to).
-      for (let t = 0; t < Ts; t++) pos[b * Ts + t] = t < s.length ? nextPos[b] + t : Math.min(nextPos[b] + t, this.cfg.maxLen - 1);
-    });
+    const { ids, labels, pos } = this.teacherForcing(suffixes, Ts, nextPos);
     // Inputs are the suffix tokens except the last; the predictions come from the last
     // prefix position followed by those inputs (teacher forcing).
     let predictors = last;
@@ -264,6 +264,58 @@ export class IvtModel {
     cache.dispose();
     return { logits, labels: fromArray(labels, [B * Ts], 'i32'), images };
   }
+
+  /** supervisedLogits without latent steps: image, prompt and teacher-forced text in one pass. */
+  private singlePassLogits(samples: Sample[], suffixes: number[][]): { logits: Tensor; labels: Tensor; images: Tensor } {
+    const B = samples.length, J = this.J, D = this.cfg.dim;
+    const Ts = Math.max(...suffixes.map((s) => s.length));
+    const promptLens = samples.map((s) => J + s.prompt.length);
+    const Tp = Math.max(...promptLens);
+    const { ids, labels, pos } = this.teacherForcing(suffixes, Ts, Int32Array.from(promptLens));
+    // The inputs after the prompt are the suffix tokens but the last (the prompt's last
+    // position predicts the first of them).
+    const S = Ts - 1;
+    const inIds = new Int32Array(B * S), inPos = new Int32Array(B * S);
+    for (let b = 0; b < B; b++) for (let t = 0; t < S; t++) {
+      inIds[b * S + t] = ids[b * Ts + t];
+      inPos[b * S + t] = pos[b * Ts + t];
+    }
+    const img = this.vision.forward(concatPatches(samples), B);
+    const images = E.reshape(img, [B * J, D]);
+    const { x, pad, positions } = this.prompt(samples, images, true, { ids: inIds, pos: inPos, len: S });
+    const h = this.pass(x, positions, { causal: true, keyStart: fromArray(pad, [B], 'i32') });
+    const predictors = E.slice(h, 1, Tp - 1, Tp - 1 + Ts);
+    return { logits: this.logits(predictors), labels: fromArray(labels, [B * Ts], 'i32'), images };
+  }
+
+  /**
+   * Token ids, labels (-1: padding) and positions [B * Ts] of the supervised suffixes, whose
+   * rows start at positions `start`. Padding after a short suffix continues the positions,
+   * clamped to the table: a row with a long prompt and a short suffix, batched with a row with
+   * a long suffix, would otherwise run past maxLen on tokens that are never supervised (and,
+   * being last, never attended to).
+   */
+  private teacherForcing(suffixes: number[][], Ts: number, start: Int32Array): { ids: Int32Array; labels: Int32Array; pos: Int32Array } {
+    const B = suffixes.length;
+    const ids = new Int32Array(B * Ts).fill(this.padId);
+    const labels = new Int32Array(B * Ts).fill(-1);
+    const pos = new Int32Array(B * Ts);
+    suffixes.forEach((s, b) => {
+      s.forEach((tok, t) => {
+        ids[b * Ts + t] = tok;
+        labels[b * Ts + t] = tok;
+      });
+      for (let t = 0; t < Ts; t++) pos[b * Ts + t] = t < s.length ? start[b] + t : Math.min(start[b] + t, this.cfg.maxLen - 1);
+    });
+    return { ids, labels, pos };
+  }
+}
+
+/** Teacher-forced tokens appended after the prompt: ids and positions [B * len]. */
+interface Suffix {
+  ids: Int32Array;
+  pos: Int32Array;
+  len: number;
 }
 
 function concatPatches(samples: Sample[]): Float32Array {

@@ -18,6 +18,10 @@ export interface EvalResult {
   unparsed: number;
   avg_passes: number;
   ms_per_question: number;
+  /** Accuracy per group (e.g. the problem's task), when the caller names groups. */
+  by_group?: Record<string, { n: number; accuracy: number }>;
+  /** Per question: the extracted answer index (-1: unparsed) and the decoded text. */
+  predictions?: { index: number; answer: number; text: string }[];
 }
 
 export function modeSettings(mode: EvalMode, latentSteps: number): { steps: number; latent: LatentOptions; recompute: boolean; maxNew: number } {
@@ -41,10 +45,12 @@ export function modeSettings(mode: EvalMode, latentSteps: number): { steps: numb
  * Runs `mode` over `samples` in batches. `latentSteps` is how many latent steps precede
  * decoding (a stage-s model: s; remaining explicit steps are decoded).
  */
-export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number }): Promise<EvalResult> {
+export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean }): Promise<EvalResult> {
   const s = modeSettings(mode, opts.latentSteps);
   const maxNew = opts.maxNew ?? (s.steps < model.cfg.latentSteps && mode !== 'nocot' ? 96 : s.maxNew);
   let right = 0, unparsed = 0, passes = 0;
+  const groups = new Map<string, { n: number; right: number }>();
+  const predictions: { index: number; answer: number; text: string }[] = [];
   const stop = answerStops(tok, 26);
   await rt().sync();
   const t0 = performance.now();
@@ -55,8 +61,17 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
       const text = tok.decode(ids.filter((t) => t !== tok.eos), { skipSpecial: true });
       const pred = extractAnswer(text, opts.numChoices?.(i + b) ?? 4);
       if (pred < 0) unparsed++;
-      if (pred === batch[b].answerIndex) right++;
+      const ok = pred === batch[b].answerIndex;
+      if (ok) right++;
       passes += g.passes[b];
+      if (opts.groupOf) {
+        const key = opts.groupOf(i + b);
+        const gr = groups.get(key) ?? { n: 0, right: 0 };
+        gr.n++;
+        if (ok) gr.right++;
+        groups.set(key, gr);
+      }
+      if (opts.keepPredictions) predictions.push({ index: i + b, answer: pred, text });
     });
   }
   const ms = performance.now() - t0;
@@ -65,5 +80,7 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
     accuracy: samples.length ? right / samples.length : 0,
     unparsed, avg_passes: samples.length ? passes / samples.length : 0,
     ms_per_question: samples.length ? ms / samples.length : 0,
+    ...(opts.groupOf ? { by_group: Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, { n: v.n, accuracy: v.right / v.n }])) } : {}),
+    ...(opts.keepPredictions ? { predictions } : {}),
   };
 }

@@ -232,6 +232,10 @@ function reduceProduct(g: Tensor, other: Tensor, shape: Shape, expr: string): Te
 setGradKernels({
   add: (a, b) => zipRaw(a, b, 'a + b', 'grad accumulate'),
   addInPlace,
+  copyInto: (into, from) => {
+    if (!sameShape(into.shape, from.shape) || into.dtype !== from.dtype) throw new Error(`copyInto: [${from.shape}] ${from.dtype} into [${into.shape}] ${into.dtype}`);
+    rt().copy(from.binding(), into.binding(), Math.ceil(from.byteLength / 4) * 4);
+  },
   copy: (t) => {
     const out = empty(t.shape, t.dtype);
     rt().copy(t.binding(), out.binding(), Math.ceil(t.byteLength / 4) * 4);

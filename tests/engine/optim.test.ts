@@ -45,6 +45,22 @@ test('AdamW with decay groups and global-norm clipping matches the reference ove
   opt.destroy();
 });
 
+test('gradients in the arena: the first contribution after zeroGrad is copied, later ones add, untouched ones stay zero', async () => {
+  const A = gpu(randn(6 * 7), [6, 7], true), B = gpu(randn(9), [9], true);
+  A.name = 'A'; B.name = 'B';
+  const opt = new E.AdamW([A, B], { lr: 0.01 });
+  const g1 = randn(42), g2 = randn(42), g3 = randn(42);
+  // Stale values from an earlier step, so a copy that went missing or an add onto them shows.
+  E.tidy(() => E.backward(E.add(E.sumAll(E.mul(A, gpu(g3, [6, 7]))), E.sumAll(B))));
+  opt.zeroGrad();
+  E.tidy(() => E.backward(E.sumAll(E.mul(A, gpu(g1, [6, 7])))));
+  close(await A.grad!.toArray(), g1, 1e-6, 0, 'first contribution');
+  E.tidy(() => E.backward(E.sumAll(E.mul(A, gpu(g2, [6, 7])))));
+  close(await A.grad!.toArray(), Array.from(g1, (x, i) => x + g2[i]!), 1e-6, 1e-7, 'accumulated');
+  close(await B.grad!.toArray(), new Array(9).fill(0), 0, 0, 'not reached: zero');
+  opt.destroy();
+});
+
 test('a non-finite gradient norm skips the update and is reported', async () => {
   const w = randn(19);
   const P = gpu(w, [19], true);

@@ -231,3 +231,35 @@ test('a batch mixing a long prompt with a long suffix: padding stays inside maxL
 });
 
 test.run();
+
+test('without latent steps, the one-pass route gives the cached two-pass route\'s logits and gradients', async () => {
+  const cfg = preset('tiny', 40);
+  const model = new IvtModel(cfg, 0);
+  // Prompts of different lengths (left padding) and suffixes of different lengths (right padding).
+  const samples = fakeSamples(3, cfg.vocab, model.J, model.vision.patchDim, 11);
+  samples[1] = { ...samples[1]!, steps: [samples[1]!.steps[0]!] };
+  const names = ['lm.h.0.attn.c_attn.weight', 'lm.wte.weight', 'vision.pos_row'];
+  for (const answerOnly of [false, true]) {
+    const run = (viaCache: boolean) => E.tidyAsync(async () => {
+      for (const p of model.ps.list()) { p.grad?.dispose(); p.grad = null; }
+      const { logits, labels } = model.supervisedLogits(samples, 0, FULL_LATENT, answerOnly, viaCache);
+      E.backward(E.crossEntropy(logits, labels));
+      const grads = await Promise.all(names.map((n) => model.ps.params.get(n)!.grad!.toArray()));
+      return { logits: (await logits.toArray()) as Float32Array, labels: Array.from(await labels.toArray()), grads: grads as Float32Array[] };
+    });
+    const one = await run(false), two = await run(true);
+    assert.equal(one.labels, two.labels);
+    assert.is(one.logits.length, two.logits.length);
+    let worst = 0;
+    one.logits.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - two.logits[i]!) / (1e-3 + Math.abs(two.logits[i]!)))));
+    assert.ok(worst < 1e-4, `answerOnly ${answerOnly}: logits differ by ${worst} (relative)`);
+    one.grads.forEach((g, k) => {
+      const ref = two.grads[k]!;
+      const scale = Math.max(...Array.from(ref, Math.abs));
+      let diff = 0;
+      g.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - ref[i]!))));
+      assert.ok(diff <= 1e-4 * scale, `answerOnly ${answerOnly}: ${names[k]} gradient differs by ${diff} (max ${scale})`);
+    });
+  }
+  model.ps.dispose();
+});
