@@ -154,7 +154,18 @@ export class TrainingAborted extends Error {
  * One optimizer step (forward, backward, clipped AdamW): the language-model loss, the
  * alignment loss (null when it is off or the batch has no image words) and the gradient norm.
  */
-export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean, alignWeight = 0): Promise<{ loss: number; norm: number; alignLoss: number | null }> {
+export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean, alignWeight = 0): Promise<StepResult> {
+  return startTrainStep(model, opt, batch, stage, latent, nocot, alignWeight)();
+}
+
+export interface StepResult { loss: number; norm: number; alignLoss: number | null }
+
+/**
+ * Records and submits one step and starts reading its results back; the returned function
+ * waits for them. The caller can record the next step in between, so the GPU works on this
+ * one while the host builds the next graph.
+ */
+export function startTrainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean, alignWeight = 0): () => Promise<StepResult> {
   // Losses and gradient norm side by side in one tensor: one readback per step.
   let hasAlign = false;
   const all = E.tidy(() => {
@@ -165,12 +176,16 @@ export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], 
     opt.update();
     return E.keep(E.noGrad(() => E.concat([E.reshape(lm, [1]), opt.gradNorm, ...(align ? [E.reshape(align, [1])] : [])], 0)));
   });
-  try {
-    const v = await all.toArray();
-    return { loss: v[0]!, norm: v[1]!, alignLoss: hasAlign ? v[2]! : null };
-  } finally {
-    all.dispose();
-  }
+  const read = all.toArray();
+  read.catch(() => { /* reported when awaited below */ });
+  return async () => {
+    try {
+      const v = await read;
+      return { loss: v[0]!, norm: v[1]!, alignLoss: hasAlign ? v[2]! : null };
+    } finally {
+      all.dispose();
+    }
+  };
 }
 
 /**
@@ -178,13 +193,13 @@ export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], 
  * its update) and logs it; throws TrainingAborted once MAX_BAD_STEPS have been seen in the
  * run. Returns whether the step was bad.
  */
-export function checkStepFinite(state: TrainState, loss: number, norm: number, log: (line: string) => void): boolean {
+export function checkStepFinite(state: TrainState, loss: number, norm: number, log: (line: string) => void, step = state.step): boolean {
   if (Number.isFinite(loss) && Number.isFinite(norm)) return false;
   state.skippedSteps++;
   const what = !Number.isFinite(loss) ? `loss ${loss}` : `gradient norm ${norm}`;
-  log(`step ${state.step}: non-finite ${what}; update skipped (${state.skippedSteps} of at most ${MAX_BAD_STEPS - 1} tolerated)`);
+  log(`step ${step}: non-finite ${what}; update skipped (${state.skippedSteps} of at most ${MAX_BAD_STEPS - 1} tolerated)`);
   if (state.skippedSteps >= MAX_BAD_STEPS) {
-    throw new TrainingAborted(`training diverged: ${state.skippedSteps} steps with a non-finite loss or gradient norm (last at step ${state.step}); stopped. The last checkpoint is kept; lower --lr or check the data`);
+    throw new TrainingAborted(`training diverged: ${state.skippedSteps} steps with a non-finite loss or gradient norm (last at step ${step}); stopped. The last checkpoint is kept; lower --lr or check the data`);
   }
   return true;
 }
@@ -325,36 +340,58 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
   };
 
+  // The last step whose results were read: a GPU failure belongs to the one after it.
+  let settledStep = state.step;
   try {
     while (!state.done) {
       const stageSamples = samplesOf(state.stage);
       const batches = epochBatches(groupsOf(state.stage), o.batch, o.seed, state.stage, state.epoch);
-      while (state.batchIndex < batches.length) {
-        const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
-        if (faultAt === state.step + 1) injectFault(faultAt, log);
-        const s0 = performance.now();
-        const { loss, norm, alignLoss } = await trainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot', alignWeight);
-        const ms = performance.now() - s0;
-        const batchTokens = batch.reduce((a, s) => a + s.prompt.length + model.J + s.steps.flat().length + s.answer.length, 0);
+      // One step in flight: step n+1 is recorded before step n's results are read, so the GPU
+      // is busy while the host builds the graph. A step whose weights or results are needed
+      // right away (a checkpoint, the epoch's end, a stop, an injected fault) is settled at once.
+      let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number } | null = null;
+      let lastSettled = performance.now();
+      const settle = async (p: NonNullable<typeof pending>) => {
+        const { loss, norm, alignLoss } = await p.finish();
+        settledStep = p.step;
+        const now = performance.now();
+        const ms = now - lastSettled;
+        lastSettled = now;
+        const batchTokens = p.batch.reduce((a, s) => a + s.prompt.length + model.J + s.steps.flat().length + s.answer.length, 0);
         tokens += batchTokens;
-        state.batchIndex++;
-        state.step++;
-        stepsThisRun++;
-        const bad = checkStepFinite(state, loss, norm, log);
+        const bad = checkStepFinite(state, loss, norm, log, p.step);
         const pool = rt().stats().pool;
         const rec = {
-          step: state.step, stage: state.stage, epoch: state.epoch, loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+          step: p.step, stage: state.stage, epoch: p.epoch, loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
           tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
         };
         appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
-        const elapsed = (performance.now() - t0) / 1000;
-        const eta = (elapsed / stepsThisRun) * Math.max(totalSteps - state.step, 0);
-        const line = `stage ${state.stage} epoch ${state.epoch + 1}/${epochsOf(state.stage)} step ${state.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s` +
+        const elapsed = (now - t0) / 1000;
+        const done = stepsThisRun - (pending && pending !== p ? 1 : 0);
+        const eta = (elapsed / Math.max(done, 1)) * Math.max(totalSteps - p.step, 0);
+        const line = `stage ${state.stage} epoch ${p.epoch + 1}/${epochsOf(state.stage)} step ${p.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s` +
           (o.verbose ? `  | ${poolLine()}` : '');
         if (tty && !o.verbose) process.stdout.write(`\r${line}   `);
-        else if (o.verbose || state.step % o.logEvery === 0) log(line);
-        if (o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0) await checkpoint(`step-${String(state.step).padStart(6, '0')}`);
-        if (o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps) {
+        else if (o.verbose || p.step % o.logEvery === 0) log(line);
+      };
+      while (state.batchIndex < batches.length) {
+        const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
+        if (faultAt === state.step + 1) injectFault(faultAt, log);
+        const finish = startTrainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot', alignWeight);
+        state.batchIndex++;
+        state.step++;
+        stepsThisRun++;
+        const previous = pending;
+        pending = { finish, batch, step: state.step, epoch: state.epoch };
+        if (previous) await settle(previous);
+        const checkpointNow = o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0;
+        const stopNow = o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps;
+        if (checkpointNow || stopNow || state.batchIndex >= batches.length || faultAt === state.step + 1) {
+          await settle(pending);
+          pending = null;
+        }
+        if (checkpointNow) await checkpoint(`step-${String(state.step).padStart(6, '0')}`);
+        if (stopNow) {
           if (tty) process.stdout.write('\n');
           return { runDir: o.out, state, evals, msPerStep: (performance.now() - t0) / stepsThisRun, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
         }
@@ -387,7 +424,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       // A failed readback often carries no message of its own: name the device loss if that is what happened.
       const lost = await Promise.race([rt().dev.gpu.lost, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
       const what = lost ? `GPU device lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})` : e.message.split('\n')[0];
-      throw new TrainingAborted(`GPU failure during step ${state.step + 1}: ${what.trim().replace(/\.$/, '')}. ` +
+      throw new TrainingAborted(`GPU failure during step ${settledStep + 1}: ${what.trim().replace(/\.$/, '')}. ` +
         (last ? `The last checkpoint (${last}) is intact: continue with --resume` : 'No checkpoint was written yet'));
     }
     throw e;
