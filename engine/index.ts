@@ -4,7 +4,7 @@ export type { DType, Shape } from './tensor.js';
 export { backward, noGrad, isGradEnabled } from './autograd.js';
 export * from './ops/elementwise.js';
 export { sum, mean, max, sumAll, sumToShape } from './ops/reduce.js';
-export { matmul } from './ops/matmul.js';
+export { matmul, linear } from './ops/matmul.js';
 export { softmax, logSoftmax } from './ops/softmax.js';
 export { layerNorm, rmsNorm } from './ops/norm.js';
 export { embedding, gatherRows } from './ops/gather.js';

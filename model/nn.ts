@@ -71,8 +71,7 @@ export class Linear {
     this.bias = opts.bias === false ? null : ps.add(`${name}.bias`, [outDim], 'zeros');
   }
   forward(x: Tensor): Tensor {
-    const y = E.matmul(x, this.weight, { transB: true });
-    return this.bias ? E.add(y, this.bias) : y;
+    return this.bias ? E.linear(x, this.weight, this.bias) : E.matmul(x, this.weight, { transB: true });
   }
 }
 

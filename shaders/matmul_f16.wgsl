@@ -26,7 +26,9 @@
 // is one subgroup with subgroup_invocation_id 0..7 (subgroupMinSize >= 8; true on lavapipe,
 // whose subgroup size is 8). Elsewhere use matmul_simple.wgsl.
 // Bindings (@group(0)): 0 A: array<f32> read; 1 B: array<f32> read; 2 C: array<f32> read_write;
-//   3 uniform P { M, N, K, batch, sa, sb, sc, accumulate } (8 x u32, 32 bytes).
+//   {{P_BINDING}} uniform P { M, N, K, batch, sa, sb, sc, accumulate } (8 x u32, 32 bytes).
+// Fused bias (C[.., m, n] += Bias[n]): {{BIAS_DECL}} declares Bias: array<f32> read at binding 3,
+// {{BIAS_AT}} is 'return Bias[n];' and {{P_BINDING}} 4; without it they are '', 'return 0.0;', 3.
 // Workgroup size: 8 (x). Dispatch: x = ceil(N / 16), y = ceil(M / 64), z = batch.
 enable f16;
 enable subgroups;
@@ -36,7 +38,10 @@ struct P { M: u32, N: u32, K: u32, batch: u32, sa: u32, sb: u32, sc: u32, accumu
 @group(0) @binding(0) var<storage, read> A: array<vec4<f16>>;
 @group(0) @binding(1) var<storage, read> B: array<vec4<f16>>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding({{P_BINDING}}) var<uniform> p: P;
+{{BIAS_DECL}}
+// The fused bias (Linear layers): C[.., m, n] = op(A) @ op(B) + Bias[n].
+fn bias_at(n: u32) -> f32 { {{BIAS_AT}} }
 
 const TRANS_B = {{TRANS_B}} != 0;
 
@@ -264,154 +269,154 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   let cb = wid.z * p.sc;
   if (m + 0u < M) {
     let r = cb + (m + 0u) * N + n0;
-    if (n0 + 0u < N) { var v = c0_0; if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
-    if (n0 + 1u < N) { var v = c0_1; if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
-    if (n0 + 2u < N) { var v = c0_2; if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
-    if (n0 + 3u < N) { var v = c0_3; if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
-    if (n0 + 4u < N) { var v = c0_4; if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
-    if (n0 + 5u < N) { var v = c0_5; if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
-    if (n0 + 6u < N) { var v = c0_6; if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
-    if (n0 + 7u < N) { var v = c0_7; if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
-    if (n0 + 8u < N) { var v = c0_8; if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
-    if (n0 + 9u < N) { var v = c0_9; if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
-    if (n0 + 10u < N) { var v = c0_10; if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
-    if (n0 + 11u < N) { var v = c0_11; if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
-    if (n0 + 12u < N) { var v = c0_12; if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
-    if (n0 + 13u < N) { var v = c0_13; if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
-    if (n0 + 14u < N) { var v = c0_14; if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
-    if (n0 + 15u < N) { var v = c0_15; if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
+    if (n0 + 0u < N) { var v = c0_0 + bias_at(n0 + 0u); if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
+    if (n0 + 1u < N) { var v = c0_1 + bias_at(n0 + 1u); if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
+    if (n0 + 2u < N) { var v = c0_2 + bias_at(n0 + 2u); if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
+    if (n0 + 3u < N) { var v = c0_3 + bias_at(n0 + 3u); if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
+    if (n0 + 4u < N) { var v = c0_4 + bias_at(n0 + 4u); if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
+    if (n0 + 5u < N) { var v = c0_5 + bias_at(n0 + 5u); if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
+    if (n0 + 6u < N) { var v = c0_6 + bias_at(n0 + 6u); if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
+    if (n0 + 7u < N) { var v = c0_7 + bias_at(n0 + 7u); if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
+    if (n0 + 8u < N) { var v = c0_8 + bias_at(n0 + 8u); if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
+    if (n0 + 9u < N) { var v = c0_9 + bias_at(n0 + 9u); if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
+    if (n0 + 10u < N) { var v = c0_10 + bias_at(n0 + 10u); if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
+    if (n0 + 11u < N) { var v = c0_11 + bias_at(n0 + 11u); if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
+    if (n0 + 12u < N) { var v = c0_12 + bias_at(n0 + 12u); if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
+    if (n0 + 13u < N) { var v = c0_13 + bias_at(n0 + 13u); if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
+    if (n0 + 14u < N) { var v = c0_14 + bias_at(n0 + 14u); if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
+    if (n0 + 15u < N) { var v = c0_15 + bias_at(n0 + 15u); if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
   }
   if (m + 8u < M) {
     let r = cb + (m + 8u) * N + n0;
-    if (n0 + 0u < N) { var v = c1_0; if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
-    if (n0 + 1u < N) { var v = c1_1; if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
-    if (n0 + 2u < N) { var v = c1_2; if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
-    if (n0 + 3u < N) { var v = c1_3; if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
-    if (n0 + 4u < N) { var v = c1_4; if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
-    if (n0 + 5u < N) { var v = c1_5; if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
-    if (n0 + 6u < N) { var v = c1_6; if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
-    if (n0 + 7u < N) { var v = c1_7; if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
-    if (n0 + 8u < N) { var v = c1_8; if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
-    if (n0 + 9u < N) { var v = c1_9; if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
-    if (n0 + 10u < N) { var v = c1_10; if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
-    if (n0 + 11u < N) { var v = c1_11; if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
-    if (n0 + 12u < N) { var v = c1_12; if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
-    if (n0 + 13u < N) { var v = c1_13; if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
-    if (n0 + 14u < N) { var v = c1_14; if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
-    if (n0 + 15u < N) { var v = c1_15; if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
+    if (n0 + 0u < N) { var v = c1_0 + bias_at(n0 + 0u); if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
+    if (n0 + 1u < N) { var v = c1_1 + bias_at(n0 + 1u); if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
+    if (n0 + 2u < N) { var v = c1_2 + bias_at(n0 + 2u); if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
+    if (n0 + 3u < N) { var v = c1_3 + bias_at(n0 + 3u); if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
+    if (n0 + 4u < N) { var v = c1_4 + bias_at(n0 + 4u); if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
+    if (n0 + 5u < N) { var v = c1_5 + bias_at(n0 + 5u); if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
+    if (n0 + 6u < N) { var v = c1_6 + bias_at(n0 + 6u); if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
+    if (n0 + 7u < N) { var v = c1_7 + bias_at(n0 + 7u); if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
+    if (n0 + 8u < N) { var v = c1_8 + bias_at(n0 + 8u); if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
+    if (n0 + 9u < N) { var v = c1_9 + bias_at(n0 + 9u); if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
+    if (n0 + 10u < N) { var v = c1_10 + bias_at(n0 + 10u); if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
+    if (n0 + 11u < N) { var v = c1_11 + bias_at(n0 + 11u); if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
+    if (n0 + 12u < N) { var v = c1_12 + bias_at(n0 + 12u); if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
+    if (n0 + 13u < N) { var v = c1_13 + bias_at(n0 + 13u); if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
+    if (n0 + 14u < N) { var v = c1_14 + bias_at(n0 + 14u); if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
+    if (n0 + 15u < N) { var v = c1_15 + bias_at(n0 + 15u); if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
   }
   if (m + 16u < M) {
     let r = cb + (m + 16u) * N + n0;
-    if (n0 + 0u < N) { var v = c2_0; if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
-    if (n0 + 1u < N) { var v = c2_1; if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
-    if (n0 + 2u < N) { var v = c2_2; if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
-    if (n0 + 3u < N) { var v = c2_3; if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
-    if (n0 + 4u < N) { var v = c2_4; if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
-    if (n0 + 5u < N) { var v = c2_5; if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
-    if (n0 + 6u < N) { var v = c2_6; if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
-    if (n0 + 7u < N) { var v = c2_7; if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
-    if (n0 + 8u < N) { var v = c2_8; if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
-    if (n0 + 9u < N) { var v = c2_9; if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
-    if (n0 + 10u < N) { var v = c2_10; if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
-    if (n0 + 11u < N) { var v = c2_11; if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
-    if (n0 + 12u < N) { var v = c2_12; if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
-    if (n0 + 13u < N) { var v = c2_13; if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
-    if (n0 + 14u < N) { var v = c2_14; if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
-    if (n0 + 15u < N) { var v = c2_15; if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
+    if (n0 + 0u < N) { var v = c2_0 + bias_at(n0 + 0u); if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
+    if (n0 + 1u < N) { var v = c2_1 + bias_at(n0 + 1u); if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
+    if (n0 + 2u < N) { var v = c2_2 + bias_at(n0 + 2u); if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
+    if (n0 + 3u < N) { var v = c2_3 + bias_at(n0 + 3u); if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
+    if (n0 + 4u < N) { var v = c2_4 + bias_at(n0 + 4u); if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
+    if (n0 + 5u < N) { var v = c2_5 + bias_at(n0 + 5u); if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
+    if (n0 + 6u < N) { var v = c2_6 + bias_at(n0 + 6u); if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
+    if (n0 + 7u < N) { var v = c2_7 + bias_at(n0 + 7u); if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
+    if (n0 + 8u < N) { var v = c2_8 + bias_at(n0 + 8u); if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
+    if (n0 + 9u < N) { var v = c2_9 + bias_at(n0 + 9u); if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
+    if (n0 + 10u < N) { var v = c2_10 + bias_at(n0 + 10u); if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
+    if (n0 + 11u < N) { var v = c2_11 + bias_at(n0 + 11u); if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
+    if (n0 + 12u < N) { var v = c2_12 + bias_at(n0 + 12u); if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
+    if (n0 + 13u < N) { var v = c2_13 + bias_at(n0 + 13u); if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
+    if (n0 + 14u < N) { var v = c2_14 + bias_at(n0 + 14u); if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
+    if (n0 + 15u < N) { var v = c2_15 + bias_at(n0 + 15u); if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
   }
   if (m + 24u < M) {
     let r = cb + (m + 24u) * N + n0;
-    if (n0 + 0u < N) { var v = c3_0; if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
-    if (n0 + 1u < N) { var v = c3_1; if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
-    if (n0 + 2u < N) { var v = c3_2; if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
-    if (n0 + 3u < N) { var v = c3_3; if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
-    if (n0 + 4u < N) { var v = c3_4; if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
-    if (n0 + 5u < N) { var v = c3_5; if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
-    if (n0 + 6u < N) { var v = c3_6; if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
-    if (n0 + 7u < N) { var v = c3_7; if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
-    if (n0 + 8u < N) { var v = c3_8; if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
-    if (n0 + 9u < N) { var v = c3_9; if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
-    if (n0 + 10u < N) { var v = c3_10; if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
-    if (n0 + 11u < N) { var v = c3_11; if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
-    if (n0 + 12u < N) { var v = c3_12; if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
-    if (n0 + 13u < N) { var v = c3_13; if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
-    if (n0 + 14u < N) { var v = c3_14; if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
-    if (n0 + 15u < N) { var v = c3_15; if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
+    if (n0 + 0u < N) { var v = c3_0 + bias_at(n0 + 0u); if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
+    if (n0 + 1u < N) { var v = c3_1 + bias_at(n0 + 1u); if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
+    if (n0 + 2u < N) { var v = c3_2 + bias_at(n0 + 2u); if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
+    if (n0 + 3u < N) { var v = c3_3 + bias_at(n0 + 3u); if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
+    if (n0 + 4u < N) { var v = c3_4 + bias_at(n0 + 4u); if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
+    if (n0 + 5u < N) { var v = c3_5 + bias_at(n0 + 5u); if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
+    if (n0 + 6u < N) { var v = c3_6 + bias_at(n0 + 6u); if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
+    if (n0 + 7u < N) { var v = c3_7 + bias_at(n0 + 7u); if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
+    if (n0 + 8u < N) { var v = c3_8 + bias_at(n0 + 8u); if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
+    if (n0 + 9u < N) { var v = c3_9 + bias_at(n0 + 9u); if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
+    if (n0 + 10u < N) { var v = c3_10 + bias_at(n0 + 10u); if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
+    if (n0 + 11u < N) { var v = c3_11 + bias_at(n0 + 11u); if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
+    if (n0 + 12u < N) { var v = c3_12 + bias_at(n0 + 12u); if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
+    if (n0 + 13u < N) { var v = c3_13 + bias_at(n0 + 13u); if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
+    if (n0 + 14u < N) { var v = c3_14 + bias_at(n0 + 14u); if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
+    if (n0 + 15u < N) { var v = c3_15 + bias_at(n0 + 15u); if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
   }
   if (m + 32u < M) {
     let r = cb + (m + 32u) * N + n0;
-    if (n0 + 0u < N) { var v = c4_0; if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
-    if (n0 + 1u < N) { var v = c4_1; if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
-    if (n0 + 2u < N) { var v = c4_2; if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
-    if (n0 + 3u < N) { var v = c4_3; if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
-    if (n0 + 4u < N) { var v = c4_4; if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
-    if (n0 + 5u < N) { var v = c4_5; if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
-    if (n0 + 6u < N) { var v = c4_6; if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
-    if (n0 + 7u < N) { var v = c4_7; if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
-    if (n0 + 8u < N) { var v = c4_8; if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
-    if (n0 + 9u < N) { var v = c4_9; if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
-    if (n0 + 10u < N) { var v = c4_10; if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
-    if (n0 + 11u < N) { var v = c4_11; if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
-    if (n0 + 12u < N) { var v = c4_12; if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
-    if (n0 + 13u < N) { var v = c4_13; if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
-    if (n0 + 14u < N) { var v = c4_14; if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
-    if (n0 + 15u < N) { var v = c4_15; if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
+    if (n0 + 0u < N) { var v = c4_0 + bias_at(n0 + 0u); if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
+    if (n0 + 1u < N) { var v = c4_1 + bias_at(n0 + 1u); if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
+    if (n0 + 2u < N) { var v = c4_2 + bias_at(n0 + 2u); if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
+    if (n0 + 3u < N) { var v = c4_3 + bias_at(n0 + 3u); if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
+    if (n0 + 4u < N) { var v = c4_4 + bias_at(n0 + 4u); if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
+    if (n0 + 5u < N) { var v = c4_5 + bias_at(n0 + 5u); if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
+    if (n0 + 6u < N) { var v = c4_6 + bias_at(n0 + 6u); if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
+    if (n0 + 7u < N) { var v = c4_7 + bias_at(n0 + 7u); if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
+    if (n0 + 8u < N) { var v = c4_8 + bias_at(n0 + 8u); if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
+    if (n0 + 9u < N) { var v = c4_9 + bias_at(n0 + 9u); if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
+    if (n0 + 10u < N) { var v = c4_10 + bias_at(n0 + 10u); if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
+    if (n0 + 11u < N) { var v = c4_11 + bias_at(n0 + 11u); if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
+    if (n0 + 12u < N) { var v = c4_12 + bias_at(n0 + 12u); if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
+    if (n0 + 13u < N) { var v = c4_13 + bias_at(n0 + 13u); if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
+    if (n0 + 14u < N) { var v = c4_14 + bias_at(n0 + 14u); if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
+    if (n0 + 15u < N) { var v = c4_15 + bias_at(n0 + 15u); if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
   }
   if (m + 40u < M) {
     let r = cb + (m + 40u) * N + n0;
-    if (n0 + 0u < N) { var v = c5_0; if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
-    if (n0 + 1u < N) { var v = c5_1; if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
-    if (n0 + 2u < N) { var v = c5_2; if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
-    if (n0 + 3u < N) { var v = c5_3; if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
-    if (n0 + 4u < N) { var v = c5_4; if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
-    if (n0 + 5u < N) { var v = c5_5; if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
-    if (n0 + 6u < N) { var v = c5_6; if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
-    if (n0 + 7u < N) { var v = c5_7; if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
-    if (n0 + 8u < N) { var v = c5_8; if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
-    if (n0 + 9u < N) { var v = c5_9; if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
-    if (n0 + 10u < N) { var v = c5_10; if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
-    if (n0 + 11u < N) { var v = c5_11; if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
-    if (n0 + 12u < N) { var v = c5_12; if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
-    if (n0 + 13u < N) { var v = c5_13; if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
-    if (n0 + 14u < N) { var v = c5_14; if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
-    if (n0 + 15u < N) { var v = c5_15; if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
+    if (n0 + 0u < N) { var v = c5_0 + bias_at(n0 + 0u); if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
+    if (n0 + 1u < N) { var v = c5_1 + bias_at(n0 + 1u); if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
+    if (n0 + 2u < N) { var v = c5_2 + bias_at(n0 + 2u); if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
+    if (n0 + 3u < N) { var v = c5_3 + bias_at(n0 + 3u); if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
+    if (n0 + 4u < N) { var v = c5_4 + bias_at(n0 + 4u); if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
+    if (n0 + 5u < N) { var v = c5_5 + bias_at(n0 + 5u); if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
+    if (n0 + 6u < N) { var v = c5_6 + bias_at(n0 + 6u); if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
+    if (n0 + 7u < N) { var v = c5_7 + bias_at(n0 + 7u); if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
+    if (n0 + 8u < N) { var v = c5_8 + bias_at(n0 + 8u); if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
+    if (n0 + 9u < N) { var v = c5_9 + bias_at(n0 + 9u); if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
+    if (n0 + 10u < N) { var v = c5_10 + bias_at(n0 + 10u); if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
+    if (n0 + 11u < N) { var v = c5_11 + bias_at(n0 + 11u); if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
+    if (n0 + 12u < N) { var v = c5_12 + bias_at(n0 + 12u); if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
+    if (n0 + 13u < N) { var v = c5_13 + bias_at(n0 + 13u); if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
+    if (n0 + 14u < N) { var v = c5_14 + bias_at(n0 + 14u); if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
+    if (n0 + 15u < N) { var v = c5_15 + bias_at(n0 + 15u); if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
   }
   if (m + 48u < M) {
     let r = cb + (m + 48u) * N + n0;
-    if (n0 + 0u < N) { var v = c6_0; if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
-    if (n0 + 1u < N) { var v = c6_1; if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
-    if (n0 + 2u < N) { var v = c6_2; if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
-    if (n0 + 3u < N) { var v = c6_3; if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
-    if (n0 + 4u < N) { var v = c6_4; if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
-    if (n0 + 5u < N) { var v = c6_5; if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
-    if (n0 + 6u < N) { var v = c6_6; if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
-    if (n0 + 7u < N) { var v = c6_7; if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
-    if (n0 + 8u < N) { var v = c6_8; if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
-    if (n0 + 9u < N) { var v = c6_9; if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
-    if (n0 + 10u < N) { var v = c6_10; if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
-    if (n0 + 11u < N) { var v = c6_11; if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
-    if (n0 + 12u < N) { var v = c6_12; if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
-    if (n0 + 13u < N) { var v = c6_13; if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
-    if (n0 + 14u < N) { var v = c6_14; if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
-    if (n0 + 15u < N) { var v = c6_15; if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
+    if (n0 + 0u < N) { var v = c6_0 + bias_at(n0 + 0u); if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
+    if (n0 + 1u < N) { var v = c6_1 + bias_at(n0 + 1u); if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
+    if (n0 + 2u < N) { var v = c6_2 + bias_at(n0 + 2u); if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
+    if (n0 + 3u < N) { var v = c6_3 + bias_at(n0 + 3u); if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
+    if (n0 + 4u < N) { var v = c6_4 + bias_at(n0 + 4u); if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
+    if (n0 + 5u < N) { var v = c6_5 + bias_at(n0 + 5u); if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
+    if (n0 + 6u < N) { var v = c6_6 + bias_at(n0 + 6u); if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
+    if (n0 + 7u < N) { var v = c6_7 + bias_at(n0 + 7u); if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
+    if (n0 + 8u < N) { var v = c6_8 + bias_at(n0 + 8u); if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
+    if (n0 + 9u < N) { var v = c6_9 + bias_at(n0 + 9u); if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
+    if (n0 + 10u < N) { var v = c6_10 + bias_at(n0 + 10u); if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
+    if (n0 + 11u < N) { var v = c6_11 + bias_at(n0 + 11u); if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
+    if (n0 + 12u < N) { var v = c6_12 + bias_at(n0 + 12u); if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
+    if (n0 + 13u < N) { var v = c6_13 + bias_at(n0 + 13u); if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
+    if (n0 + 14u < N) { var v = c6_14 + bias_at(n0 + 14u); if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
+    if (n0 + 15u < N) { var v = c6_15 + bias_at(n0 + 15u); if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
   }
   if (m + 56u < M) {
     let r = cb + (m + 56u) * N + n0;
-    if (n0 + 0u < N) { var v = c7_0; if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
-    if (n0 + 1u < N) { var v = c7_1; if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
-    if (n0 + 2u < N) { var v = c7_2; if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
-    if (n0 + 3u < N) { var v = c7_3; if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
-    if (n0 + 4u < N) { var v = c7_4; if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
-    if (n0 + 5u < N) { var v = c7_5; if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
-    if (n0 + 6u < N) { var v = c7_6; if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
-    if (n0 + 7u < N) { var v = c7_7; if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
-    if (n0 + 8u < N) { var v = c7_8; if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
-    if (n0 + 9u < N) { var v = c7_9; if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
-    if (n0 + 10u < N) { var v = c7_10; if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
-    if (n0 + 11u < N) { var v = c7_11; if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
-    if (n0 + 12u < N) { var v = c7_12; if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
-    if (n0 + 13u < N) { var v = c7_13; if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
-    if (n0 + 14u < N) { var v = c7_14; if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
-    if (n0 + 15u < N) { var v = c7_15; if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
+    if (n0 + 0u < N) { var v = c7_0 + bias_at(n0 + 0u); if (acc) { v += C[r + 0u]; } C[r + 0u] = v; }
+    if (n0 + 1u < N) { var v = c7_1 + bias_at(n0 + 1u); if (acc) { v += C[r + 1u]; } C[r + 1u] = v; }
+    if (n0 + 2u < N) { var v = c7_2 + bias_at(n0 + 2u); if (acc) { v += C[r + 2u]; } C[r + 2u] = v; }
+    if (n0 + 3u < N) { var v = c7_3 + bias_at(n0 + 3u); if (acc) { v += C[r + 3u]; } C[r + 3u] = v; }
+    if (n0 + 4u < N) { var v = c7_4 + bias_at(n0 + 4u); if (acc) { v += C[r + 4u]; } C[r + 4u] = v; }
+    if (n0 + 5u < N) { var v = c7_5 + bias_at(n0 + 5u); if (acc) { v += C[r + 5u]; } C[r + 5u] = v; }
+    if (n0 + 6u < N) { var v = c7_6 + bias_at(n0 + 6u); if (acc) { v += C[r + 6u]; } C[r + 6u] = v; }
+    if (n0 + 7u < N) { var v = c7_7 + bias_at(n0 + 7u); if (acc) { v += C[r + 7u]; } C[r + 7u] = v; }
+    if (n0 + 8u < N) { var v = c7_8 + bias_at(n0 + 8u); if (acc) { v += C[r + 8u]; } C[r + 8u] = v; }
+    if (n0 + 9u < N) { var v = c7_9 + bias_at(n0 + 9u); if (acc) { v += C[r + 9u]; } C[r + 9u] = v; }
+    if (n0 + 10u < N) { var v = c7_10 + bias_at(n0 + 10u); if (acc) { v += C[r + 10u]; } C[r + 10u] = v; }
+    if (n0 + 11u < N) { var v = c7_11 + bias_at(n0 + 11u); if (acc) { v += C[r + 11u]; } C[r + 11u] = v; }
+    if (n0 + 12u < N) { var v = c7_12 + bias_at(n0 + 12u); if (acc) { v += C[r + 12u]; } C[r + 12u] = v; }
+    if (n0 + 13u < N) { var v = c7_13 + bias_at(n0 + 13u); if (acc) { v += C[r + 13u]; } C[r + 13u] = v; }
+    if (n0 + 14u < N) { var v = c7_14 + bias_at(n0 + 14u); if (acc) { v += C[r + 14u]; } C[r + 14u] = v; }
+    if (n0 + 15u < N) { var v = c7_15 + bias_at(n0 + 15u); if (acc) { v += C[r + 15u]; } C[r + 15u] = v; }
   }
 }

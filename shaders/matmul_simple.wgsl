@@ -1,13 +1,16 @@
 // Straightforward batched matmul, correct for every shape and transpose: each invocation
 // computes a 4x4 block of C with full bounds checks. The general fallback beside the tuned
 // kernel in matmul.wgsl, and the baseline it is measured against.
-//   C[b] (+)= op(A[b]) @ op(B[b]); A is [M,K] or stored [K,M] (TRANS_A); B is [K,N] or [N,K].
+//   C[b] (+)= op(A[b]) @ op(B[b]) (+ Bias[n] where {{BIAS_DECL}} binds it at 3, params then at 4: as in matmul.wgsl);
+//   A is [M,K] or stored [K,M] (TRANS_A); B is [K,N] or [N,K].
 // Dispatch: x = ceil(N/32), y = ceil(M/32), z = batch; workgroup 8x8.
 struct P { M: u32, N: u32, K: u32, batch: u32, sa: u32, sb: u32, sc: u32, accumulate: u32 }
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding({{P_BINDING}}) var<uniform> p: P;
+{{BIAS_DECL}}
+fn bias_at(n: u32) -> f32 { {{BIAS_AT}} }
 
 fn a_at(base: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
@@ -39,7 +42,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let n = n0 + j;
       if (n < p.N) {
         let idx = b * p.sc + m * p.N + n;
-        if (p.accumulate != 0u) { C[idx] += acc[i][j]; } else { C[idx] = acc[i][j]; }
+        let v = acc[i][j] + bias_at(n);
+        if (p.accumulate != 0u) { C[idx] += v; } else { C[idx] = v; }
       }
     }
   }

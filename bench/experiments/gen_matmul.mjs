@@ -31,7 +31,9 @@ export function genMatmul({ TM, TN, VEC4 = 0 }) {
 // is one subgroup with subgroup_invocation_id 0..7 (subgroupMinSize >= 8; true on lavapipe,
 // whose subgroup size is 8). Elsewhere use matmul_simple.wgsl.
 // Bindings (@group(0)): 0 A: array<f32> read; 1 B: array<f32> read; 2 C: array<f32> read_write;
-//   3 uniform P { M, N, K, batch, sa, sb, sc, accumulate } (8 x u32, 32 bytes).
+//   {{P_BINDING}} uniform P { M, N, K, batch, sa, sb, sc, accumulate } (8 x u32, 32 bytes).
+// Fused bias (C[.., m, n] += Bias[n]): {{BIAS_DECL}} declares Bias: array<f32> read at binding 3,
+// {{BIAS_AT}} is 'return Bias[n];' and {{P_BINDING}} 4; without it they are '', 'return 0.0;', 3.
 // Workgroup size: 8 (x). Dispatch: x = ceil(N / ${TN}), y = ceil(M / ${R}), z = batch.
 enable subgroups;
 
@@ -39,7 +41,10 @@ struct P { M: u32, N: u32, K: u32, batch: u32, sa: u32, sb: u32, sc: u32, accumu
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding({{P_BINDING}}) var<uniform> p: P;
+{{BIAS_DECL}}
+// The fused bias (Linear layers): C[.., m, n] = op(A) @ op(B) + Bias[n].
+fn bias_at(n: u32) -> f32 { {{BIAS_AT}} }
 
 const TRANS_A = {{TRANS_A}} != 0;
 const TRANS_B = {{TRANS_B}} != 0;
@@ -92,7 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   for (let i = 0; i < TM; i++) {
     w(`  if (m + ${8 * i}u < M) {`);
     w(`    let r = cb + (m + ${8 * i}u) * N + n0;`);
-    for (let j = 0; j < TN; j++) w(`    if (n0 + ${j}u < N) { var v = c${i}_${j}; if (acc) { v += C[r + ${j}u]; } C[r + ${j}u] = v; }`);
+    for (let j = 0; j < TN; j++) w(`    if (n0 + ${j}u < N) { var v = c${i}_${j} + bias_at(n0 + ${j}u); if (acc) { v += C[r + ${j}u]; } C[r + ${j}u] = v; }`);
     w(`  }`);
   }
   w(`}`);
@@ -111,7 +116,10 @@ export function genMatmulVec4({ TM, TN }) {
   w(`@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding({{P_BINDING}}) var<uniform> p: P;
+{{BIAS_DECL}}
+// The fused bias (Linear layers): C[.., m, n] = op(A) @ op(B) + Bias[n].
+fn bias_at(n: u32) -> f32 { {{BIAS_AT}} }
 
 const TRANS_B = {{TRANS_B}} != 0;
 
@@ -168,7 +176,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   for (let i = 0; i < TM; i++) {
     w(`  if (m + ${8 * i}u < M) {`);
     w(`    let r = cb + (m + ${8 * i}u) * N + n0;`);
-    for (let j = 0; j < TN; j++) w(`    if (n0 + ${j}u < N) { var v = c${i}_${j}; if (acc) { v += C[r + ${j}u]; } C[r + ${j}u] = v; }`);
+    for (let j = 0; j < TN; j++) w(`    if (n0 + ${j}u < N) { var v = c${i}_${j} + bias_at(n0 + ${j}u); if (acc) { v += C[r + ${j}u]; } C[r + ${j}u] = v; }`);
     w(`  }`);
   }
   w(`}`);
@@ -179,11 +187,17 @@ export const dispatchFor = ({ TM, TN }, M, N, batch) => [Math.ceil(N / TN), Math
 
 // The committed file: entry point 'main' = general path (array<f32>), 'main_vec4' = fast path,
 // same tile, same bindings/params/dispatch.
+const BIAS_BLOCK = `{{BIAS_DECL}}
+// The fused bias (Linear layers): C[.., m, n] = op(A) @ op(B) + Bias[n].
+fn bias_at(n: u32) -> f32 { {{BIAS_AT}} }
+`;
+
 export function genCombined({ TM, TN }) {
   const g = genMatmul({ TM, TN });
   let v = genMatmulVec4({ TM, TN });
   v = v.slice(v.indexOf('@group(0) @binding(0)'));
-  v = v.replace(/@group\(0\) @binding\(3\) var<uniform> p: P;\n/, '')
+  v = v.replace(/@group\(0\) @binding\(\{\{P_BINDING\}\}\) var<uniform> p: P;\n/, '')
+    .replace(BIAS_BLOCK, '')
     .replace(/@group\(0\) @binding\(2\) var<storage, read_write> C: array<f32>;\n/, '')
     .replace('var<storage, read> A: array<vec4<f32>>', 'var<storage, read> A4: array<vec4<f32>>')
     .replace('var<storage, read> B: array<vec4<f32>>', 'var<storage, read> B4: array<vec4<f32>>')

@@ -115,3 +115,37 @@ function reduceBatch(g: Tensor, like: Tensor): Tensor {
   return r;
 }
 
+
+/**
+ * A linear layer: x [..., K] @ w^T + bias, w [N, K], bias [N]. The bias is added by the
+ * matmul kernel as it stores C, saving a pass over the output (and its dispatch) per layer.
+ */
+export function linear(x: Tensor, w: Tensor, bias: Tensor): Tensor {
+  assertF32('linear', x, w, bias);
+  const K = x.shape[x.rank - 1]!;
+  if (w.rank !== 2 || w.shape[1] !== K) throw new Error(`linear: weight [${w.shape}] does not fit input [${x.shape}] (expected [N, ${K}])`);
+  const N = w.shape[0]!;
+  if (bias.rank !== 1 || bias.shape[0] !== N) throw new Error(`linear: bias [${bias.shape}] must be [${N}]`);
+  const rows = x.size / K;
+  const out = empty([...x.shape.slice(0, -1), N]);
+  const x2 = view(x, [rows, K]);
+  matmulKernel(x2, w, out, { M: rows, N, K, batch: 1, strideA: 0, strideB: 0, transA: false, transB: true, accumulate: false }, bias);
+  x2.dispose();
+  return record(out, 'linear', [x, w, bias], (g) => {
+    const g2 = view(g, [rows, N]);
+    let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
+    if (x.requiresGrad) {
+      const d = matmulRaw(g2, w);
+      gx = view(d, x.shape);
+      d.dispose();
+    }
+    if (w.requiresGrad) {
+      const xs = view(x, [rows, K]);
+      gw = matmulRaw(g2, xs, true, false);
+      xs.dispose();
+    }
+    if (bias.requiresGrad) gb = sumToShape(g2, [N]);
+    g2.dispose();
+    return [gx, gw, gb];
+  });
+}

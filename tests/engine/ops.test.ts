@@ -66,6 +66,30 @@ for (const [name, fn, f] of binary) {
   });
 }
 
+test('linear (matmul with the bias fused into its store): every kernel path, odd and aligned sizes, gradients', async () => {
+  // x [B, T, K] @ w^T + bias as a float64 reference: the matmul reference plus the bias per row.
+  const linRef = (x: ref.F64, w: ref.F64, b: ref.F64, rows: number, n: number, k: number) => {
+    const y = ref.matmul(x, w, rows, n, k, 1, false, true, false, true);
+    return y.map((v, i) => v + b[i % n]!);
+  };
+  const cases: [number, number, number, number][] = [[3, 5, 7, 11], [2, 9, 28, 20], [1, 1, 1, 1]];
+  for (const path of ['auto', 'simple'] as const) {
+    setMatmulPath(path);
+    try {
+      for (const [B, T, K, N] of cases) {
+        await checkOp(`linear ${path} [${B},${T},${K}] -> ${N}`, {
+          inputs: [{ shape: [B, T, K] }, { shape: [N, K] }, { shape: [N] }],
+          gpu: ([x, w, b]) => E.linear(x, w, b),
+          ref: ([x, w, b]) => linRef(x, w, b, B * T, N, K),
+          rtol: 1e-4, noFd: path === 'simple' || K > 20,
+        });
+      }
+    } finally {
+      setMatmulPath('auto');
+    }
+  }
+});
+
 test('reductions: sum, mean, max along every axis; sumAll', async () => {
   const shape = [5, 9, 7];
   for (let axis = 0; axis < 3; axis++) {
