@@ -38,18 +38,28 @@ function questionKind(prompt: string): string | null {
 /**
  * The group of target token t of a stage-0 suffix, from the decoded tokens before it. Knows
  * the synthetic rationales ("The red circle is in cell ten." or "Start is cell ten red circle.",
- * then "One cell left is nine blue square.") and the earlier wording with coordinates ("... in row 3, column 2, is a ...").
+ * then "One cell left is nine blue square."; cell-first: "ten red circle is the start.", then
+ * "nine blue square is one cell left.") and the earlier wording with coordinates ("... in row
+ * 3, column 2, is a ..."). Steps are read with the space stepText puts before them.
  */
-function groupOf(pieces: string[], t: number, step: number, answer: boolean, kind: string | null): string {
+function groupOf(pieces: string[], t: number, step: number, answer: boolean, kind: string | null, stepStart: number): string {
   const cur = pieces[t]!, prev = pieces[t - 1] ?? '', prev2 = pieces[t - 2] ?? '';
   if (answer) return /^ ?[A-Z]$/.test(cur) && / is$/.test(prev) ? `answer letter${kind ? ` (${kind} question)` : ''}` : 'answer line words';
-  if (step === 0 && pieces[0] === 'Start') {
+  const first = (pieces[0] ?? '').trim();
+  if (!answer && CELL.test(pieces[stepStart] ?? '')) {
+    if (t === stepStart) return step === 0 ? 'start cell (copied from the question)' : 'cell after a move (arithmetic)';
+    // Cell-first: the cell, then its object (read from the picture), then the move (copied).
+    if (ATTRIBUTE.test(cur) && (CELL.test(prev) || (ATTRIBUTE.test(prev) && CELL.test(prev2)))) return 'object at a cell (image lookup)';
+    if (MOVE.test(cur)) return 'move (copied from the question)';
+    return 'template words';
+  }
+  if (step === 0 && first === 'Start') {
     // "Start is cell ten red circle.": the cell is named by the question, its object is read.
     if (CELL.test(cur) && prev === ' cell') return 'start cell (copied from the question)';
     if (ATTRIBUTE.test(cur) && (CELL.test(prev) || (ATTRIBUTE.test(prev) && CELL.test(prev2)))) return 'object at a cell (image lookup)';
   } else if (step === 0) {
     if ((DIGIT.test(cur) && / (row|column)$/.test(prev)) || (CELL.test(cur) && prev === ' cell')) return 'start cell (image lookup)';
-    if (prev === 'The' || prev2 === 'The') return 'start object (copied from the question)';
+    if (prev.trim() === 'The' || prev2.trim() === 'The') return 'start object (copied from the question)';
   } else {
     if ((DIGIT.test(cur) && / (row|column)$/.test(prev)) || (CELL.test(cur) && prev === ' is')) return 'cell after a move (arithmetic)';
     if (prev === ' a' || prev2 === ' a') return 'object at a cell (image lookup)';
@@ -93,7 +103,7 @@ async function groupAccuracy(model: IvtModel, samples: Sample[], tok: Tokenizer,
         let best = 0;
         const o = (b * Ts + t) * V;
         for (let v = 1; v < V; v++) if (L[o + v]! > L[o + best]!) best = v;
-        const group = opts.synthetic ? groupOf(pieces, t, step, answer, kind) : answer ? 'answer line' : `step ${step + 1}`;
+        const group = opts.synthetic ? groupOf(pieces, t, step, answer, kind, t - inStep) : answer ? 'answer line' : `step ${step + 1}`;
         const e = stats.get(group) ?? { correct: 0, total: 0 };
         e.total++;
         if (best === targets[t]) e.correct++;

@@ -6,7 +6,7 @@ import { IvtConfig, imageTokens } from '../model/config.js';
 import { IMAGE_WORDS, Sample } from '../model/ivt.js';
 import { letterOf, ProblemRecord } from './data/index.js';
 import { loadImagePatches } from './images.js';
-import { answerLine, Tokenizer } from './tokenizer.js';
+import { answerLine, stepText, Tokenizer } from './tokenizer.js';
 
 export function promptText(r: ProblemRecord): string {
   const opts = r.choices.map((c, i) => `(${letterOf(i)}) ${c}`).join(' ');
@@ -32,7 +32,7 @@ export async function toSamples(records: ProblemRecord[], tok: Tokenizer, cfg: I
     const sample: Sample = {
       patches,
       prompt: tok.encode(promptText(r)),
-      steps: r.steps.map((s) => tok.encode(s + '\n')),
+      steps: r.steps.map((s) => tok.encode(stepText(s))),
       answer: [...tok.encode(answerLine(r.answerIndex)), tok.eos],
       answerIndex: r.answerIndex,
     };
@@ -77,7 +77,7 @@ export const CAPTION_PROMPT = 'Describe the picture.\n';
 export function captionSample(base: Sample, prompt: string, sentences: string[], tok: Tokenizer, cfg: IvtConfig): Sample | null {
   if (sentences.length === 0) return null;
   const sample: Sample = {
-    patches: base.patches, prompt: tok.encode(prompt), steps: sentences.map((t) => tok.encode(t + '\n')),
+    patches: base.patches, prompt: tok.encode(prompt), steps: sentences.map((t) => tok.encode(stepText(t))),
     answer: [tok.eos], answerIndex: -1, caption: true, ...(base.imageWords ? { imageWords: base.imageWords } : {}),
   };
   // Captions are stage-0 only (never latent), so this is all the positions they occupy.

@@ -157,6 +157,17 @@ export function buildTokenizer(texts: Iterable<string>, opts: BuildOptions = {})
   return new Tokenizer(words);
 }
 
+/**
+ * A reasoning step as the model reads and writes it: the step, then a newline (METHOD.md), with
+ * a space before it so its first word is the same token as that word inside a sentence (" ten",
+ * not "ten"). Why: at stage s the hidden state that replaces step s+1 was trained, one stage
+ * earlier, to predict step s+1's first token; where a step starts with its result (the synthetic
+ * data's cell-first wording) that token should be the one the question and the picture use.
+ */
+export function stepText(step: string): string {
+  return ' ' + step + '\n';
+}
+
 /** The answer line METHOD.md's target text ends with. */
 export function answerLine(answerIndex: number): string {
   return `Therefore, the answer is ${letterOf(answerIndex)}`;
@@ -175,7 +186,7 @@ export function trainingTexts(records: readonly ProblemRecord[]): string[] {
   const texts: string[] = [];
   let maxChoices = 0;
   for (const r of records) {
-    texts.push(r.question, r.hint, ...r.choices, ...r.steps);
+    texts.push(r.question, r.hint, ...r.choices, ...r.steps.map(stepText));
     maxChoices = Math.max(maxChoices, r.choices.length);
   }
   for (let i = 0; i < maxChoices; i++) texts.push(answerLine(i), answerLine(i));

@@ -28,7 +28,7 @@ import { evaluate, EvalResult } from './eval.js';
 import { CAPTION_PROMPT, captionSample, toSamples } from './samples.js';
 import { readScenes } from './data/synth/lookups.js';
 import { captionSentences, cellWords, type Scene } from './data/synth/scene.js';
-import { buildTokenizer, Tokenizer, trainingTexts } from './tokenizer.js';
+import { buildTokenizer, stepText, Tokenizer, trainingTexts } from './tokenizer.js';
 import { latestTag, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 
 export type TrainMode = 'ivt' | 'nocot';
@@ -257,7 +257,7 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     cfg = readJson(initCfg) as unknown as IvtConfig;
     validateConfig(cfg, initCfg);
   } else {
-    const captionTexts = scenes && o.captions ? train.map((r) => CAPTION_PROMPT + captionSentences(scenes.get(r.id)!).join(' ')) : [];
+    const captionTexts = scenes && o.captions ? train.map((r) => CAPTION_PROMPT + captionSentences(scenes.get(r.id)!).map(stepText).join('')) : [];
     tok = buildTokenizer([...trainingTexts(train), ...captionTexts]);
     try {
       cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages });

@@ -15,8 +15,8 @@ import { setup } from '../helpers.js';
 test.before(setup);
 
 /** n synthetic problems (no images rendered: blank patches), their tokenizer, config and samples. */
-async function synthetic(seed: number, n: number, startBy: 'object' | 'cell' = 'object') {
-  const problems = generateSplit(resolveSynthOptions({ seed, startBy }), 'train', n);
+async function synthetic(seed: number, n: number, startBy: 'object' | 'cell' = 'object', wording: 'classic' | 'cell-first' = 'classic') {
+  const problems = generateSplit(resolveSynthOptions({ seed, startBy, wording }), 'train', n);
   const recs = problems.map((p) => toProblemRecord(p));
   const tok = buildTokenizer(trainingTexts(recs));
   const cfg = preset('tiny', tok.vocabSize);
@@ -68,6 +68,32 @@ test('start by cell: the start cell is copied from the question, and its object 
   const cells = problems.flatMap((p) => pathCells(p.scene)).filter(([r, c]) => oneToken(r, c)).length;
   // Colour and shape at every cell of the path, the start included.
   assert.is(groups.find((g) => g.group === 'object at a cell (image lookup)')!.total, 2 * cells);
+  model.ps.dispose();
+});
+
+test('cell-first wording: each step\'s first token is its cell (copied, then arithmetic), then the object (image), then the move', async () => {
+  // The vocabulary from 300 problems, so every cell name is one token; 12 problems diagnosed.
+  const all = generateSplit(resolveSynthOptions({ seed: 13, startBy: 'cell', wording: 'cell-first' }), 'train', 300);
+  const tok = buildTokenizer(trainingTexts(all.map((p) => toProblemRecord(p))));
+  const cfg = preset('tiny', tok.vocabSize);
+  const problems = all.slice(0, 12);
+  const samples = await toSamples(problems.map((p) => toProblemRecord(p)), tok, cfg);
+  const model = new IvtModel(cfg, tok.pad);
+  const groups = await diagnose(model, samples, tok, { batch: 6, synthetic: true });
+  const count = (name: string) => groups.find((g) => g.group === name)?.total ?? 0;
+  const oneToken = (r: number, c: number) => tok.encode(' ' + cellName(4, r, c)).length === 1;
+  assert.ok(problems.every((p) => pathCells(p.scene).every(([r, c]) => oneToken(r, c))), 'a cell name is not one token');
+  const moves = problems.reduce((a, p) => a + p.scene.moves.length, 0);
+  assert.is(count('start cell (copied from the question)'), problems.length);
+  assert.is(count('cell after a move (arithmetic)'), moves);
+  assert.is(count('move (copied from the question)'), moves);
+  assert.is(count('object at a cell (image lookup)'), 2 * (problems.length + moves));
+  assert.is(groups.reduce((a, g) => a + g.total, 0), samples.reduce((a, s) => a + s.steps.flat().length + s.answer.length, 0));
+  // The step's first token is the cell's own token, the one the question uses.
+  samples.forEach((s, i) => {
+    const [r, c] = problems[i]!.scene.start;
+    assert.is(s.steps[0]![0], tok.encode(' ' + cellName(4, r, c))[0], 'first token of step 1');
+  });
   model.ps.dispose();
 });
 

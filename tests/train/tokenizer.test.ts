@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildTokenizer, pieces, SPECIAL_TOKENS, Tokenizer, trainingTexts, answerLine } from '../../train/tokenizer.js';
+import { buildTokenizer, pieces, SPECIAL_TOKENS, stepText, Tokenizer, trainingTexts, answerLine } from '../../train/tokenizer.js';
 import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { generateSplit, toProblemRecord } from '../../train/data/synth/generate.js';
 import { Rng } from '../../train/data/rng.js';
@@ -85,6 +85,19 @@ test('a damaged tokenizer file is a user error', () => {
   throwsUserError(() => Tokenizer.load(f('c.json', JSON.stringify({ ...good, specials: ['<pad>'] }))), 'special tokens');
   throwsUserError(() => Tokenizer.load(f('d.json', JSON.stringify({ ...good, words: ['red', 'red'] }))), 'duplicates');
   throwsUserError(() => Tokenizer.load(f('e.json', JSON.stringify({ ...good, words: ['two words'] }))), 'not a single piece');
+});
+
+test('a step is read with a space before it and a newline after: its first word is the in-sentence token', () => {
+  const recs = generateSplit(resolveSynthOptions({ seed: 4, startBy: 'cell', wording: 'cell-first' }), 'train', 30).map((p) => toProblemRecord(p));
+  const tok = buildTokenizer(trainingTexts(recs));
+  assert.is(stepText('ten red circle is the start.'), ' ten red circle is the start.\n');
+  for (const r of recs) {
+    const ids = tok.encode(stepText(r.steps[0]!));
+    const cell = r.steps[0]!.split(' ')[0]!;
+    assert.equal(ids.slice(0, 1), tok.encode(' ' + cell), `first token of "${r.steps[0]}"`);
+    assert.ok(r.question.includes(`cell ${cell}.`), 'the question names the same cell');
+    assert.is(tok.decode(ids), stepText(r.steps[0]!));
+  }
 });
 
 test.run();

@@ -43,7 +43,7 @@ export function parseQueries(value: string | undefined): QueryKind[] | undefined
 
 export interface SynthFlags {
   out?: string; train?: string; val?: string; test?: string; seed?: string; grid?: string;
-  objects?: string; steps?: string; imageSize?: string; queries?: string; optionOrder?: string; startBy?: string; force?: boolean;
+  objects?: string; steps?: string; imageSize?: string; queries?: string; optionOrder?: string; startBy?: string; wording?: string; force?: boolean;
 }
 
 export async function synthCommand(flags: SynthFlags, log: Log = console.log): Promise<void> {
@@ -54,12 +54,13 @@ export async function synthCommand(flags: SynthFlags, log: Log = console.log): P
     steps: parseIntFlag('--steps', flags.steps), imageSize: parseIntFlag('--image-size', flags.imageSize), queries: parseQueries(flags.queries),
     optionOrder: flags.optionOrder as SynthOptions['optionOrder'] | undefined,
     startBy: flags.startBy as SynthOptions['startBy'] | undefined,
+    wording: flags.wording as SynthOptions['wording'] | undefined,
   };
   const t0 = Date.now();
   const summary = await writeSynthDataset(flags.out, options, { force: flags.force ?? false });
   const o = summary.options;
   log(`wrote ${resolve(flags.out)}: train ${summary.counts.train}, val ${summary.counts.val}, test ${summary.counts.test} ` +
-    `(seed ${o.seed}, ${o.grid}x${o.grid} grid, ${o.objects} objects, ${o.steps} steps, ${o.imageSize}px, ${o.queries.join('/')}, ${o.optionOrder} option order, start by ${o.startBy}) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    `(seed ${o.seed}, ${o.grid}x${o.grid} grid, ${o.objects} objects, ${o.steps} steps, ${o.imageSize}px, ${o.queries.join('/')}, ${o.optionOrder} option order, start by ${o.startBy}, ${o.wording} wording) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   log(`next: ivt data inspect ${flags.out}   (statistics and a contact sheet)   ivt data check ${flags.out}   (baselines near chance)`);
 }
 
@@ -171,6 +172,7 @@ export function registerDataCommands(program: Command): void {
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count (default all)')
     .option('--option-order <order>', 'fixed: options always in the same order (default); shuffled: random order')
     .option('--start-by <how>', 'object: "Start at the red circle." (default); cell: "Start at cell ten."')
+    .option('--wording <how>', 'rationale steps: classic: "One cell left is nine red square." (default); cell-first: "nine red square is one cell left." (needs --start-by cell)')
     .option('--force', 'replace a non-empty output folder')
     .action(async (flags: SynthFlags) => synthCommand(flags));
 

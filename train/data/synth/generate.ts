@@ -170,8 +170,11 @@ function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: numbe
     })),
   ];
   objects.sort((a, b) => a.row - b.row || a.col - b.col);
-  // startBy is written only for 'cell', so datasets of the original kind stay byte-identical.
-  const scene: Scene = { grid: o.grid, objects, query, start: walk.start, moves: walk.dirs, ...(o.startBy === 'cell' ? { startBy: 'cell' as const } : {}) };
+  // startBy and wording are written only when not the original kind, so datasets of that kind stay byte-identical.
+  const scene: Scene = {
+    grid: o.grid, objects, query, start: walk.start, moves: walk.dirs,
+    ...(o.startBy === 'cell' ? { startBy: 'cell' as const } : {}), ...(o.wording === 'cell-first' ? { wording: 'cell-first' as const } : {}),
+  };
   return { scene, answer: values[answerSlot]!, values };
 }
 

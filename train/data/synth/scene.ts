@@ -2,7 +2,7 @@
 // question walks through. From it come the question text, the rationale (one sentence per
 // reasoning step), and the answer; problems.json stores it as the field "scene" so that
 // `ivt data check` can measure shortcut baselines and re-derive every answer.
-import { COLOURS, DIRECTIONS, DIRECTION_NAMES, QUERY_KINDS, SHAPES, START_BY, type Colour, type Direction, type QueryKind, type Shape, type StartBy } from './spec.js';
+import { COLOURS, DIRECTIONS, DIRECTION_NAMES, QUERY_KINDS, SHAPES, START_BY, WORDINGS, type Colour, type Direction, type QueryKind, type Shape, type StartBy, type Wording } from './spec.js';
 
 export interface SceneObject {
   row: number;
@@ -21,6 +21,8 @@ export interface Scene {
   moves: Direction[];
   /** How the question names the start (absent: 'object', as datasets written before it). */
   startBy?: StartBy;
+  /** How the rationale is worded (absent: 'classic', as datasets written before it). */
+  wording?: Wording;
 }
 
 export function objectAt(scene: Scene, row: number, col: number): SceneObject | undefined {
@@ -89,7 +91,10 @@ export function rationaleSentences(scene: Scene): string[] {
   cells.forEach(([r, c], i) => {
     const o = objectAt(scene, r, c)!;
     // The object's colour and shape follow the cell's name directly (see cellName).
-    if (i === 0) {
+    if (scene.wording === 'cell-first') {
+      const what = `${cellName(scene.grid, r, c)} ${o.colour} ${o.shape}`;
+      sentences.push(i === 0 ? `${what} is the start.` : `${what} is one cell ${scene.moves[i - 1]}.`);
+    } else if (i === 0) {
       sentences.push(scene.startBy === 'cell' ? `Start is cell ${cellName(scene.grid, r, c)} ${o.colour} ${o.shape}.`
         : `The ${o.colour} ${o.shape} is in cell ${cellName(scene.grid, r, c)}.`);
     }
@@ -150,6 +155,7 @@ export function sceneProblem(value: unknown): string | null {
   const start = s['start'];
   if (!Array.isArray(start) || start.length !== 2 || !inGrid(start[0], start[1])) return 'scene.start must be [row, col] inside the grid';
   if (s['startBy'] !== undefined && !(START_BY as readonly unknown[]).includes(s['startBy'])) return 'scene.startBy must be object or cell';
+  if (s['wording'] !== undefined && (!(WORDINGS as readonly unknown[]).includes(s['wording']) || s['startBy'] !== 'cell')) return 'scene.wording must be classic or cell-first (cell-first with startBy cell)';
   if (!Array.isArray(s['moves']) || !(s['moves'] as unknown[]).every((m) => (DIRECTION_NAMES as unknown[]).includes(m))) return 'scene.moves must be a list of right/left/up/down';
   const scene = value as Scene;
   for (const [r, c] of pathCells(scene)) {

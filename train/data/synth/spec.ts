@@ -51,6 +51,7 @@ export interface SynthOptions {
    */
   optionOrder: OptionOrder;
   startBy: StartBy;
+  wording: Wording;
 }
 
 export const OPTION_ORDERS = ['fixed', 'shuffled'] as const;
@@ -68,12 +69,26 @@ export const START_BY = ['object', 'cell'] as const;
 export type StartBy = (typeof START_BY)[number];
 
 /**
+ * How a rationale step is worded. 'classic': "One cell left is nine red square." 'cell-first':
+ * each step starts with its result, the cell it reaches: "nine red square is one cell left."
+ * Why it matters for latent reasoning: the hidden state that replaces step i+1 at stage i+1 was
+ * trained at stage i to predict step i+1's first token. With the cell first, that state is the
+ * prediction of the cell (the intermediate result the next step needs, and, the output
+ * embedding being tied to the input one, close to that cell's own token, which the image token
+ * of the cell is aligned with); with "One cell ..." it is the prediction of a constant word.
+ * Measured in docs/grounding.md. Only with startBy 'cell' (the first step then names the start
+ * cell first too).
+ */
+export const WORDINGS = ['classic', 'cell-first'] as const;
+export type Wording = (typeof WORDINGS)[number];
+
+/**
  * Defaults: a 4x4 grid in 32x32 pixels, so each cell is exactly one 8x8 patch: one image
  * token per grid cell, which is what latent-vision selection picks from.
  */
 export const DEFAULT_SYNTH: SynthOptions = {
   train: 2000, val: 200, test: 400, seed: 1, grid: 4, objects: 10, steps: 3, imageSize: 32,
-  queries: ['colour', 'shape', 'count'], optionOrder: 'fixed', startBy: 'object',
+  queries: ['colour', 'shape', 'count'], optionOrder: 'fixed', startBy: 'object', wording: 'classic',
 };
 
 export const LIMITS = {
@@ -113,6 +128,8 @@ export function resolveSynthOptions(partial: Partial<SynthOptions>): SynthOption
   }
   if (!(OPTION_ORDERS as readonly string[]).includes(o.optionOrder)) throw new UserError(`--option-order must be fixed or shuffled, got "${String(o.optionOrder)}"`);
   if (!(START_BY as readonly string[]).includes(o.startBy)) throw new UserError(`--start-by must be object or cell, got "${String(o.startBy)}"`);
+  if (!(WORDINGS as readonly string[]).includes(o.wording)) throw new UserError(`--wording must be classic or cell-first, got "${String(o.wording)}"`);
+  if (o.wording === 'cell-first' && o.startBy !== 'cell') throw new UserError('--wording cell-first needs --start-by cell (the first step names the start cell)');
   if (new Set(o.queries).size !== o.queries.length) throw new UserError(`--queries lists a kind twice: ${o.queries.join(',')}`);
   if (o.queries.includes('count') && o.objects < MIN_OBJECTS_FOR_COUNT) {
     throw new UserError(`count questions need --objects >= ${MIN_OBJECTS_FOR_COUNT} (four colours with distinct counts); got ${o.objects}. Use more objects or --queries colour,shape`);
