@@ -5,9 +5,9 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
 import { trainToy } from '../train/toy.js';
-import { DEMO_QUERIES, DEMO_START_BY, runDemo } from '../train/demo.js';
+import { DEMO_QUERIES, DEMO_START_BY, DEMO_WORDING, runDemo } from '../train/demo.js';
 import { intArg, floatArg } from './train_commands.js';
-import { resolveSynthOptions, type StartBy } from '../train/data/synth/spec.js';
+import { resolveSynthOptions, type StartBy, type Wording } from '../train/data/synth/spec.js';
 import { parseQueries } from '../train/data/cli.js';
 
 export function registerDemoCommands(program: Command): void {
@@ -27,11 +27,12 @@ export function registerDemoCommands(program: Command): void {
     .option('--no-ablations', 'skip the two ablation runs')
     .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', DEMO_START_BY)
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', DEMO_QUERIES.join(','))
+    .option('--wording <how>', 'rationale steps: cell-first ("nine red square is one cell left.", then "red is the colour.") or classic ("One cell left is nine red square.")', DEMO_WORDING)
     .option('--no-grounding', 'train without the alignment objective and the stage-0 captions')
     .action(async (o) => {
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
-      const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries) });
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, log: (s) => console.log(s) });
+      const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording });
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, log: (s) => console.log(s) });
       console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
       await shutdownEngine();
     });

@@ -140,6 +140,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--limit <n>', 'evaluate at most n problems (0: all)', intArg('limit'), 0)
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
     .option('--json <file>', 'write the result as JSON, with accuracy by number of reasoning steps')
+    .option('--draft-answer', 'verify the answer line\'s template ("Therefore, the answer is") in one pass instead of decoding it token by token: the same answers, fewer passes')
     .option('--predictions <file>', 'write each question\'s id, gold and extracted answer and decoded text (JSON lines)')
     .action(async (o) => {
       if (!isSplit(o.split)) throw new UserError(`--split must be train, val or test, got "${o.split}"`);
@@ -155,7 +156,7 @@ export function registerTrainCommands(program: Command): void {
       const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
         latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length,
-        groupOf: (i) => `${recs[i].steps.length} steps`, keepPredictions: Boolean(o.predictions),
+        groupOf: (i) => `${recs[i].steps.length} steps`, keepPredictions: Boolean(o.predictions), draftAnswer: Boolean(o.draftAnswer),
       });
       console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
       for (const [k, v] of Object.entries(res.by_group ?? {})) console.log(`  ${k}: ${(v.accuracy * 100).toFixed(1)}% of ${v.n}`);

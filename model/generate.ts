@@ -24,6 +24,15 @@ export interface GenerateOptions {
   recompute?: boolean;
   /** Read back the selected image tokens per step. */
   withSelections?: boolean;
+  /**
+   * A fixed continuation to verify in one pass instead of decoding it token by token (the
+   * answer line's template, "Therefore, the answer is"): when every unfinished row's next token
+   * is draft[0], all of draft is run in one pass and each row keeps the longest prefix its own
+   * greedy choices agree with. The output is exactly greedy decoding's (a row that disagrees
+   * anywhere makes the pass count and is decoded token by token from there); only the number
+   * of passes changes. Applied to every mode alike.
+   */
+  draft?: number[];
 }
 
 export interface Generation {
@@ -77,14 +86,46 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
       const rowPasses = new Array<number>(B).fill(passes);
       let logits = await model.logits(prefix.last).toArray() as Float32Array;
       const pos = Int32Array.from(prefix.nextPos);
-      for (let step = 0; step < o.maxNewTokens; step++) {
+      const draft = o.draft ?? [];
+      let drafted = false;
+      // Tokens produced so far (the same for every row still decoding).
+      for (let produced = 0; produced < o.maxNewTokens;) {
         const next = argmaxRows(logits, B, V);
+        const L = draft.length;
+        if (!drafted && L > 1 && done.some((d) => !d) && next.every((t, b) => done[b] || t === draft[0]) && produced + L < o.maxNewTokens && cache.length + L + 1 <= capacity) {
+          // Verify the whole template in one pass (see GenerateOptions.draft).
+          drafted = true;
+          const ids = fromArray(Int32Array.from({ length: B * L }, (_, i) => draft[i % L]!), [B, L], 'i32');
+          const x = E.reshape(E.embedding(model.wte, ids), [B, L, D]);
+          const dpos = Int32Array.from({ length: B * L }, (_, i) => pos[Math.floor(i / L)]! + (i % L));
+          const h = model.pass(x, dpos, { causal: true, keyStart: prefix.keyStart, cache });
+          const all = (await model.logits(h).toArray()) as Float32Array; // [B, L, V]
+          const choice = argmaxRows(all, B * L, V);
+          const accepted = next.every((_, b) => done[b] || draft.slice(1).every((t, j) => choice[b * L + j] === t));
+          for (let b = 0; b < B; b++) if (!done[b]) rowPasses[b]++;
+          if (accepted) {
+            cache.advance(L);
+            for (let b = 0; b < B; b++) {
+              pos[b] += L;
+              if (done[b]) continue;
+              tokens[b].push(...draft);
+              if (draft.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
+            }
+            logits = all.filter((_, i) => Math.floor(i / V) % L === L - 1);
+            produced += L;
+            if (done.every(Boolean)) break;
+            continue;
+          }
+          // Rejected by some row: the cache keeps only what was there (the positions written by
+          // the draft are overwritten by the next pass); decode token by token from here.
+        }
         for (let b = 0; b < B; b++) {
           if (done[b]) continue;
           tokens[b].push(next[b]);
           if (next[b] === o.eos || endsWithAny(tokens[b], o.stop)) done[b] = true;
         }
-        if (done.every(Boolean) || step === o.maxNewTokens - 1 || cache.length + 1 > capacity) break;
+        produced++;
+        if (done.every(Boolean) || produced === o.maxNewTokens || cache.length + 1 > capacity) break;
         // One more pass: every row advances one position (finished rows' outputs are ignored).
         const ids = fromArray(Int32Array.from(next), [B], 'i32');
         const x = E.reshape(E.embedding(model.wte, ids), [B, 1, D]);

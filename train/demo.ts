@@ -10,7 +10,7 @@ import { IvtConfig } from '../model/config.js';
 import { IvtModel } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, ProblemRecord, writeSynthDataset } from './data/index.js';
-import type { QueryKind, StartBy } from './data/synth/spec.js';
+import type { QueryKind, StartBy, Wording } from './data/synth/spec.js';
 import { evaluate, EvalMode, EvalResult, modeSettings } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
 import { diagnose, imageDependentShare } from './diagnose.js';
@@ -20,9 +20,10 @@ import { train, TrainOptions } from './trainer.js';
 import { barChartSvg, lineChartSvg, selectionPng, svgToPng } from './charts.js';
 import { FULL_LATENT } from '../model/ivt.js';
 
-/** The demo's questions (DemoOptions.startBy, DemoOptions.queries), also the CLI's defaults. */
+/** The demo's questions (DemoOptions.startBy, .queries, .wording), also the CLI's defaults. */
 export const DEMO_START_BY: StartBy = 'cell';
-export const DEMO_QUERIES: QueryKind[] = ['colour', 'count'];
+export const DEMO_QUERIES: QueryKind[] = ['colour'];
+export const DEMO_WORDING: Wording = 'cell-first';
 
 export interface DemoOptions {
   out: string;
@@ -41,6 +42,8 @@ export interface DemoOptions {
   grounding?: boolean;
   /** How questions name the start of the walk (see StartBy); default 'cell'. */
   startBy?: StartBy;
+  /** How rationale steps are worded (see Wording); default 'cell-first'. */
+  wording?: Wording;
   /**
    * Question kinds; default colour and count. Why not shape by default: with colours and shapes
    * both answered by letters A-D, the letter needs the question's kind as well as the object
@@ -78,10 +81,10 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const adapter = rt().dev.describe();
   mkdirSync(o.out, { recursive: true });
   const dataDir = join(o.out, 'data');
-  const startBy = o.startBy ?? DEMO_START_BY, queries = o.queries ?? DEMO_QUERIES;
+  const startBy = o.startBy ?? DEMO_START_BY, queries = o.queries ?? DEMO_QUERIES, wording = o.wording ?? DEMO_WORDING;
   if (!existsSync(join(dataDir, 'problems.json'))) {
     log(`[1/5] synthetic data: ${o.train} train, ${o.val} val, ${o.test} test problems`);
-    await writeSynthDataset(dataDir, { train: o.train, val: o.val, test: o.test, seed: o.seed, startBy, queries });
+    await writeSynthDataset(dataDir, { train: o.train, val: o.val, test: o.test, seed: o.seed, startBy, queries, wording });
   } else log(`[1/5] synthetic data: reusing ${dataDir}`);
 
   const runs = join(o.out, 'runs');
@@ -189,7 +192,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const md = [
     '# IVT-LR demo report',
     '',
-    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
+    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}, ${wording} rationale wording; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
     '',
     '## Accuracy, forward passes and latency (test split)',
     '',

@@ -3,7 +3,7 @@
 import { rt } from '../engine/tensor.js';
 import { IvtModel, LatentOptions, Sample, FULL_LATENT } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
-import { answerStops, Tokenizer } from './tokenizer.js';
+import { answerDraft, answerStops, Tokenizer } from './tokenizer.js';
 import { extractAnswer } from './samples.js';
 
 export type EvalMode = 'nocot' | 'cot' | 'ivt' | 'ivt-no-text' | 'ivt-no-vision' | 'ivt-recompute';
@@ -18,6 +18,8 @@ export interface EvalResult {
   unparsed: number;
   avg_passes: number;
   ms_per_question: number;
+  /** Whether the answer line's template was verified in one pass (generate's draft). */
+  draft?: boolean;
   /** Accuracy per group (e.g. the problem's task), when the caller names groups. */
   by_group?: Record<string, { n: number; accuracy: number }>;
   /** Per question: the extracted answer index (-1: unparsed) and the decoded text. */
@@ -45,18 +47,19 @@ export function modeSettings(mode: EvalMode, latentSteps: number): { steps: numb
  * Runs `mode` over `samples` in batches. `latentSteps` is how many latent steps precede
  * decoding (a stage-s model: s; remaining explicit steps are decoded).
  */
-export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean }): Promise<EvalResult> {
+export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean }): Promise<EvalResult> {
   const s = modeSettings(mode, opts.latentSteps);
   const maxNew = opts.maxNew ?? (s.steps < model.cfg.latentSteps && mode !== 'nocot' ? 96 : s.maxNew);
   let right = 0, unparsed = 0, passes = 0;
   const groups = new Map<string, { n: number; right: number }>();
   const predictions: { index: number; answer: number; text: string }[] = [];
   const stop = answerStops(tok, 26);
+  const draft = opts.draftAnswer ? answerDraft(tok) : undefined;
   await rt().sync();
   const t0 = performance.now();
   for (let i = 0; i < samples.length; i += opts.batch) {
     const batch = samples.slice(i, i + opts.batch);
-    const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos, stop });
+    const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos, stop, draft });
     g.tokens.forEach((ids, b) => {
       const text = tok.decode(ids.filter((t) => t !== tok.eos), { skipSpecial: true });
       const pred = extractAnswer(text, opts.numChoices?.(i + b) ?? 4);
@@ -76,7 +79,7 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
   }
   const ms = performance.now() - t0;
   return {
-    mode, latentSteps: s.steps, n: samples.length,
+    mode, latentSteps: s.steps, n: samples.length, ...(draft ? { draft: true } : {}),
     accuracy: samples.length ? right / samples.length : 0,
     unparsed, avg_passes: samples.length ? passes / samples.length : 0,
     ms_per_question: samples.length ? ms / samples.length : 0,

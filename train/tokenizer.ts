@@ -173,6 +173,14 @@ export function answerLine(answerIndex: number): string {
   return `Therefore, the answer is ${letterOf(answerIndex)}`;
 }
 
+/** The answer line up to its letter ("Therefore, the answer is"), tokenised: the draft generate() can verify in one pass. */
+export function answerDraft(tok: Tokenizer): number[] {
+  const ids = tok.encode(answerLine(0));
+  const letter = tok.decode(ids.slice(-1));
+  if (letter !== ' A') throw new Error(`answerDraft: the answer line does not end in a one-token letter (last token ${JSON.stringify(letter)})`);
+  return ids.slice(0, -1);
+}
+
 /** The answer line for each option, tokenised: decoding can stop as soon as one is complete. */
 export function answerStops(tok: Tokenizer, numChoices: number): number[][] {
   return Array.from({ length: numChoices }, (_, i) => tok.encode(answerLine(i)));

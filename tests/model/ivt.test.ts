@@ -230,7 +230,6 @@ test('a batch mixing a long prompt with a long suffix: padding stays inside maxL
   model.ps.dispose();
 });
 
-test.run();
 
 test('without latent steps, the one-pass route gives the cached two-pass route\'s logits and gradients', async () => {
   const cfg = preset('tiny', 40);
@@ -263,3 +262,34 @@ test('without latent steps, the one-pass route gives the cached two-pass route\'
   }
   model.ps.dispose();
 });
+
+test('a drafted continuation verified in one pass gives greedy decoding\'s tokens with fewer passes; a wrong draft changes nothing but one pass', async () => {
+  const cfg = preset('tiny', 40);
+  const model = new IvtModel(cfg, 0);
+  const samples = fakeSamples(3, cfg.vocab, model.J, model.vision.patchDim, 21);
+  for (const latentSteps of [0, 2]) {
+    for (const batch of [[samples[0]!], samples]) {
+      const opts = { latentSteps, latent: FULL_LATENT, maxNewTokens: 9, eos: -1 }; // no EOS: every row decodes 9 tokens
+      const plain = await generate(model, batch, opts);
+      // The draft every row's greedy decoding starts with, when they agree (always for one row).
+      const L = 4;
+      const first = plain.tokens[0]!.slice(0, L);
+      const agree = first.length === L && plain.tokens.every((t) => t.slice(0, L).join() === first.join());
+      if (agree) {
+        const d = await generate(model, batch, { ...opts, draft: first });
+        assert.equal(d.tokens, plain.tokens, `latent ${latentSteps}, batch ${batch.length}: drafted tokens differ`);
+        d.passes.forEach((p, b) => assert.is(p, plain.passes[b]! - (L - 1), `row ${b}: passes ${p} vs ${plain.passes[b]}`));
+      } else assert.ok(batch.length > 1, 'one row always agrees with itself');
+      // A draft whose second token is not the greedy one: same tokens, one more pass.
+      const wrong = [plain.tokens[0]![0]!, (plain.tokens[0]![1]! + 1) % cfg.vocab, 5];
+      if (plain.tokens.every((t) => t[0] === wrong[0] && t.length > 1)) {
+        const w = await generate(model, batch, { ...opts, draft: wrong });
+        assert.equal(w.tokens, plain.tokens, 'a rejected draft changed the tokens');
+        w.passes.forEach((p, b) => assert.is(p, plain.passes[b]! + 1));
+      }
+    }
+  }
+  model.ps.dispose();
+});
+
+test.run();
