@@ -2,6 +2,7 @@
 // the no-CoT baseline and the two ablations trained with the same budget; every mode
 // evaluated on the test split; the latency comparison; and a report folder with tables and
 // charts. Every figure in the report comes from this run.
+import { latencyMarkdown, runLatencyBench } from '../bench/latency.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from '../engine/index.js';
@@ -59,6 +60,9 @@ interface ModeRow extends EvalResult {
   run: string;
   tag: string;
 }
+
+/** Test problems the batch-1 latency comparison runs on. */
+const LATENCY_PROBLEMS = 100;
 
 async function loadModel(run: string, tag?: string): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig }> {
   const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as IvtConfig;
@@ -157,6 +161,17 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   for (const g of skills.groups) log(`    stage 0, teacher-forced: ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}% (another problem's picture: ${(100 * g.accuracyOtherImage).toFixed(1)}%)`);
   log(`    stage 0, image-dependent share of the image tokens: ${(100 * skills.share).toFixed(1)}%`);
 
+  // Latency one question at a time (what a user waiting for an answer sees), plain greedy
+  // decoding and with the answer line's template verified in one pass, on the first test problems.
+  const latency = await runLatencyBench({
+    run: ivtRun, data: dataDir, split: 'test', batch: 1, limit: Math.min(LATENCY_PROBLEMS, testRecs.length),
+    load: async (tag?: string) => {
+      const { model, tok, cfg } = await loadModel(ivtRun, tag);
+      return { model, tok, latentSteps: cfg.latentSteps };
+    },
+    log: (s) => log(`    batch 1: ${s}`),
+  });
+
   log('[5/5] report');
   const rep = join(o.out, 'report');
   mkdirSync(rep, { recursive: true });
@@ -204,6 +219,12 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
     '![latency](latency.png)',
     '',
+    `## Latency one question at a time`,
+    '',
+    `\`ivt bench latency --batch 1\` on the first ${latency.n} test problems (explicit CoT: stage-0 weights; IVT-LR: final stage):`,
+    '',
+    latencyMarkdown(latency).split('\n').slice(2).join('\n'),
+    '',
     '## What the explicit-CoT model has learned',
     '',
     `Teacher-forced next-token accuracy of the stage-0 model on the ${valRecs.length} validation problems, by what each token needs (\`ivt diagnose\`), with each problem's own picture and with the next problem's picture: where the two are equal, the model predicts those tokens without looking at the image. Colours, shapes and digits have 4 values each: 25% is chance for the lookups.`,
@@ -228,7 +249,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
   ].join('\n');
   writeAtomic(join(rep, 'report.md'), md);
-  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, train_seconds: trainTimes, minutes }, null, 2) + '\n');
+  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
   return { reportPath: join(rep, 'report.md'), summary: table };
 }
 
