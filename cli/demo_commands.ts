@@ -27,7 +27,7 @@ export function registerDemoCommands(program: Command): void {
     .option('--no-ablations', 'skip the two ablation runs')
     .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', DEMO_START_BY)
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', DEMO_QUERIES.join(','))
-    .option('--wording <how>', 'rationale steps: cell-first ("nine red square is one cell left.", then "red is the colour.") or classic ("One cell left is nine red square.")', DEMO_WORDING)
+    .option('--wording <how>', 'rationale steps: cell-first ("nine red square is one cell left.") or classic ("One cell left is nine red square.")', DEMO_WORDING)
     .option('--no-grounding', 'train without the alignment objective and the stage-0 captions')
     .action(async (o) => {
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).

@@ -39,17 +39,13 @@ function questionKind(prompt: string): string | null {
  * The group of target token t of a stage-0 suffix, from the decoded tokens before it. Knows
  * the synthetic rationales ("The red circle is in cell ten." or "Start is cell ten red circle.",
  * then "One cell left is nine blue square."; cell-first: "ten red circle is the start.", then
- * "nine blue square is one cell left.", last "blue is the colour.") and the earlier wording with coordinates ("... in row
+ * "nine blue square is one cell left.") and the earlier wording with coordinates ("... in row
  * 3, column 2, is a ..."). Steps are read with the space stepText puts before them.
  */
 function groupOf(pieces: string[], t: number, step: number, answer: boolean, kind: string | null, stepStart: number): string {
   const cur = pieces[t]!, prev = pieces[t - 1] ?? '', prev2 = pieces[t - 2] ?? '';
   if (answer) return /^ ?[A-Z]$/.test(cur) && / is$/.test(prev) ? `answer letter${kind ? ` (${kind} question)` : ''}` : 'answer line words';
   const first = (pieces[0] ?? '').trim();
-  // Cell-first wording's last step starts with the asked value: "red is the colour." (copied from
-  // the object read in the step before) or "3 red objects are in the picture." (a count).
-  if (t === stepStart && step > 0 && ATTRIBUTE.test(cur)) return 'asked value (from the object reached)';
-  if (t === stepStart && step > 0 && DIGIT.test(cur)) return 'colour count (image)';
   if (!answer && CELL.test(pieces[stepStart] ?? '')) {
     if (t === stepStart) return step === 0 ? 'start cell (copied from the question)' : 'cell after a move (arithmetic)';
     // Cell-first: the cell, then its object (read from the picture), then the move (copied).

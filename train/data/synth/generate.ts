@@ -98,7 +98,7 @@ interface Draft { scene: Scene; answer: string; values: string[] }
 /** One attempt at a scene for the given query and answer; null when the draw cannot be completed. */
 function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: number): Draft | null {
   const n = o.objects;
-  const walk = walkTo(rng, o.grid, movesFor(query, o.steps, o.wording));
+  const walk = walkTo(rng, o.grid, movesFor(query, o.steps));
   if (!walk) return null;
 
   // Colour counts per colour index (every colour at least twice, see MIN_PER_VALUE).

@@ -100,14 +100,11 @@ export function rationaleSentences(scene: Scene): string[] {
     }
     else sentences.push(`One cell ${scene.moves[i - 1]} is ${cellName(scene.grid, r, c)} ${o.colour} ${o.shape}.`);
   });
-  const [lr, lc] = cells[cells.length - 1]!;
-  const last = objectAt(scene, lr, lc)!;
   if (scene.query === 'count') {
-    const n = countColour(scene, last.colour);
-    if (scene.wording === 'cell-first') sentences.push(n === 1 ? `1 ${last.colour} object is in the picture.` : `${n} ${last.colour} objects are in the picture.`);
-    else sentences.push(n === 1 ? `There is 1 ${last.colour} object.` : `There are ${n} ${last.colour} objects.`);
-  } else if (scene.wording === 'cell-first') {
-    sentences.push(scene.query === 'colour' ? `${last.colour} is the colour.` : `${last.shape} is the shape.`);
+    const [r, c] = cells[cells.length - 1]!;
+    const colour = objectAt(scene, r, c)!.colour;
+    const n = countColour(scene, colour);
+    sentences.push(n === 1 ? `There is 1 ${colour} object.` : `There are ${n} ${colour} objects.`);
   }
   return sentences;
 }

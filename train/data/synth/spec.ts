@@ -70,17 +70,14 @@ export type StartBy = (typeof START_BY)[number];
 
 /**
  * How a rationale step is worded. 'classic': "One cell left is nine red square." 'cell-first':
- * each step starts with its result, the cell it reaches: "nine red square is one cell left.",
- * and a last step names the value the question asks for: "red is the colour.", "square is the
- * shape.", "3 red objects are in the picture." (so a 3-step problem makes one move).
+ * each step starts with its result, the cell it reaches: "nine red square is one cell left."
  * Why it matters for latent reasoning: the hidden state that replaces step i+1 at stage i+1 was
- * trained at stage i to predict step i+1's first token. With the result first, that state is the
- * prediction of the result (what the next step needs; the output embedding being tied to the
- * input one, it is close to the result's own token, e.g. the cell's name, which the cell's image
- * token is aligned with); with "One cell ..." it is the prediction of a constant word. And the
- * last latent state is then the asked value itself, which the answer line maps to a letter as
- * it does from the value's word in a written rationale. Measured in docs/grounding.md. Only with
- * startBy 'cell' (the first step then names the start cell first too).
+ * trained at stage i to predict step i+1's first token. With the cell first, that state is the
+ * prediction of the cell (what the next step needs; the output embedding being tied to the
+ * input one, it is close to the cell's own token, which the cell's image token is aligned
+ * with); with "One cell ..." it is the prediction of a constant word. Measured in
+ * docs/grounding.md. Only with startBy 'cell' (the first step then names the start cell first
+ * too).
  */
 export const WORDINGS = ['classic', 'cell-first'] as const;
 export type Wording = (typeof WORDINGS)[number];
@@ -104,13 +101,9 @@ function intIn(name: string, value: number, min: number, max: number): number {
   return value;
 }
 
-/**
- * Moves needed for a query kind with `steps` steps: 1 step locates, count questions add a count
- * step, and with the cell-first wording every question ends with a step naming the answer's
- * value ("blue is the colour.").
- */
-export function movesFor(query: QueryKind, steps: number, wording: Wording = 'classic'): number {
-  return query === 'count' || wording === 'cell-first' ? steps - 2 : steps - 1;
+/** Moves needed for a query kind with `steps` steps (1 step locates; count adds a count step). */
+export function movesFor(query: QueryKind, steps: number): number {
+  return query === 'count' ? steps - 2 : steps - 1;
 }
 
 /** Fills defaults and checks every knob; anything inconsistent is the user's error. */
@@ -142,7 +135,7 @@ export function resolveSynthOptions(partial: Partial<SynthOptions>): SynthOption
     throw new UserError(`count questions need --objects >= ${MIN_OBJECTS_FOR_COUNT} (four colours with distinct counts); got ${o.objects}. Use more objects or --queries colour,shape`);
   }
   for (const q of o.queries) {
-    const cellsOnPath = movesFor(q, o.steps, o.wording) + 1;
+    const cellsOnPath = movesFor(q, o.steps) + 1;
     if (cellsOnPath > o.objects) throw new UserError(`--steps ${o.steps} needs ${cellsOnPath} objects on the path of a ${q} question, but --objects is ${o.objects}`);
   }
   return o;
