@@ -246,16 +246,10 @@ export class IvtModel {
     const cache = new KvCache(this.cfg.layers, 'graph', B, this.cfg.dim);
     const { last, nextPos, keyStart, images } = this.latentPrefix(samples, latentSteps, lo, cache);
     const Ts = Math.max(...suffixes.map((s) => s.length));
-    const { ids, labels, pos } = this.teacherForcing(suffixes, Ts, nextPos);
-    // Inputs are the suffix tokens except the last; the predictions come from the last
-    // prefix position followed by those inputs (teacher forcing).
+    const { labels, inIds, inPos } = this.teacherForcing(suffixes, Ts, nextPos);
+    // The predictions come from the last prefix position followed by the inputs.
     let predictors = last;
     if (Ts > 1) {
-      const inIds = new Int32Array(B * (Ts - 1)), inPos = new Int32Array(B * (Ts - 1));
-      for (let b = 0; b < B; b++) for (let t = 0; t < Ts - 1; t++) {
-        inIds[b * (Ts - 1) + t] = ids[b * Ts + t];
-        inPos[b * (Ts - 1) + t] = pos[b * Ts + t];
-      }
       const xs = E.reshape(E.embedding(this.wte, fromArray(inIds, [B * (Ts - 1)], 'i32')), [B, Ts - 1, this.cfg.dim]);
       const h = this.pass(xs, inPos, { causal: true, keyStart, cache });
       predictors = E.concat([last, h], 1);
@@ -271,15 +265,8 @@ export class IvtModel {
     const Ts = Math.max(...suffixes.map((s) => s.length));
     const promptLens = samples.map((s) => J + s.prompt.length);
     const Tp = Math.max(...promptLens);
-    const { ids, labels, pos } = this.teacherForcing(suffixes, Ts, Int32Array.from(promptLens));
-    // The inputs after the prompt are the suffix tokens but the last (the prompt's last
-    // position predicts the first of them).
+    const { labels, inIds, inPos } = this.teacherForcing(suffixes, Ts, Int32Array.from(promptLens));
     const S = Ts - 1;
-    const inIds = new Int32Array(B * S), inPos = new Int32Array(B * S);
-    for (let b = 0; b < B; b++) for (let t = 0; t < S; t++) {
-      inIds[b * S + t] = ids[b * Ts + t];
-      inPos[b * S + t] = pos[b * Ts + t];
-    }
     const img = this.vision.forward(concatPatches(samples), B);
     const images = E.reshape(img, [B * J, D]);
     const { x, pad, positions } = this.prompt(samples, images, true, { ids: inIds, pos: inPos, len: S });
@@ -289,13 +276,14 @@ export class IvtModel {
   }
 
   /**
-   * Token ids, labels (-1: padding) and positions [B * Ts] of the supervised suffixes, whose
-   * rows start at positions `start`. Padding after a short suffix continues the positions,
+   * Labels [B * Ts] (-1: padding) of the supervised suffixes, whose rows start at positions
+   * `start`, and the teacher-forced inputs [B * (Ts - 1)]: each row's suffix tokens but the
+   * last, with their positions (the position before a row's suffix predicts its first token). Padding after a short suffix continues the positions,
    * clamped to the table: a row with a long prompt and a short suffix, batched with a row with
    * a long suffix, would otherwise run past maxLen on tokens that are never supervised (and,
    * being last, never attended to).
    */
-  private teacherForcing(suffixes: number[][], Ts: number, start: Int32Array): { ids: Int32Array; labels: Int32Array; pos: Int32Array } {
+  private teacherForcing(suffixes: number[][], Ts: number, start: Int32Array): { labels: Int32Array; inIds: Int32Array; inPos: Int32Array } {
     const B = suffixes.length;
     const ids = new Int32Array(B * Ts).fill(this.padId);
     const labels = new Int32Array(B * Ts).fill(-1);
@@ -307,7 +295,13 @@ export class IvtModel {
       });
       for (let t = 0; t < Ts; t++) pos[b * Ts + t] = t < s.length ? start[b] + t : Math.min(start[b] + t, this.cfg.maxLen - 1);
     });
-    return { ids, labels, pos };
+    const S = Math.max(Ts - 1, 0);
+    const inIds = new Int32Array(B * S), inPos = new Int32Array(B * S);
+    for (let b = 0; b < B; b++) for (let t = 0; t < S; t++) {
+      inIds[b * S + t] = ids[b * Ts + t]!;
+      inPos[b * S + t] = pos[b * Ts + t]!;
+    }
+    return { labels, inIds, inPos };
   }
 }
 
