@@ -170,6 +170,16 @@ export const memoryBoundSuite: Suite = async (ctx) => {
     lnPeer = { name: 'tfjs-webgpu composite', ms_median: r.ms_median };
   }
   out.push(figure(ctx, 'layernorm f+b', [N, Dm], 'f32', ln.ms_median, { bytes: lnBytes, copyGbps }, lnPeer));
+  // And at a latent step's shape (batch 32 x 5 new positions, width 32): short rows, the
+  // invocation-per-row kernels.
+  const Ns = 160, Ds = 32;
+  const xs = E.fromArray(rand(Ns * Ds, 15), [Ns, Ds]);
+  const gs = E.fromArray(rand(Ds, 16, 0.1).map((v) => 1 + v), [Ds]);
+  const bs = E.fromArray(rand(Ds, 17), [Ds]);
+  for (const t of [xs, gs, bs]) t.requiresGrad = true;
+  const gys = E.fromArray(rand(Ns * Ds, 18), [Ns, Ds]);
+  const lnShort = await timeGpu(fwdBwd([xs, gs, bs], ([a, b, c]) => E.layerNorm(a, b, c), gys));
+  out.push(figure(ctx, 'layernorm f+b', [Ns, Ds], 'f32', lnShort.ms_median, { bytes: 7 * Ns * Ds * 4, copyGbps }, null));
   // Cross-entropy (fused log-softmax) forward + backward over the vocabulary.
   const V = 320;
   const logits = E.fromArray(rand(N * V, 14, 4), [N, V]);
@@ -195,7 +205,7 @@ export const memoryBoundSuite: Suite = async (ctx) => {
   const ad = await timeGpu(() => opt.update());
   out.push(figure(ctx, 'adamw', [P], 'f32', ad.ms_median, { bytes: 8 * P * 4, copyGbps }, null));
   opt.destroy();
-  for (const t of [x, gam, bet, gy, logits, targets, one]) t.dispose();
+  for (const t of [x, gam, bet, gy, xs, gs, bs, gys, logits, targets, one]) { t.grad?.dispose(); t.dispose(); }
   return out;
 };
 
