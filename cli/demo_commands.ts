@@ -22,17 +22,18 @@ export function registerDemoCommands(program: Command): void {
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT; with captions each epoch is twice as many steps)', intArg('epochs0', 1), 10)
     .option('--epochs <n>', 'epochs per latent stage', intArg('epochs', 1), 2)
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
-    .option('--lr <x>', 'learning rate', floatArg('lr'), 3e-3)
+    .option('--lr <x>', 'learning rate of stage 0 and the no-CoT baseline', floatArg('lr'), 3e-3)
+    .option('--latent-lr <x>', 'learning rate of the latent stages (full model and ablations)', floatArg('latent-lr'), 1e-3)
     .option('--seed <n>', 'seed', intArg('seed'), 1)
     .option('--no-ablations', 'skip the two ablation runs')
     .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', DEMO_START_BY)
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', DEMO_QUERIES.join(','))
-    .option('--wording <how>', 'rationale steps: cell-first ("nine red square is one cell left.") or classic ("One cell left is nine red square.")', DEMO_WORDING)
+    .option('--wording <how>', 'rationale steps: cell-value (cell-first moves, then "green is the colour."), cell-first ("nine red square is one cell left.") or classic ("One cell left is nine red square.")', DEMO_WORDING)
     .option('--no-grounding', 'train without the alignment objective and the stage-0 captions')
     .action(async (o) => {
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
       const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording });
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, log: (s) => console.log(s) });
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, log: (s) => console.log(s) });
       console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
       await shutdownEngine();
     });

@@ -90,6 +90,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--epochs <n>', 'epochs per stage', intArg('epochs', 1), 2)
     .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
     .option('--lr <x>', 'AdamW learning rate', floatArg('lr'), 1e-3)
+    .option('--latent-lr <x>', 'AdamW learning rate of the latent stages (default: --lr)', floatArg('latent-lr'))
     .option('--weight-decay <x>', 'AdamW weight decay', floatArg('weight-decay'), 0.01)
     .option('--clip <x>', 'global gradient-norm clip (0: off)', floatArg('clip'), 1.0)
     .option('--reset-optimizer', 'reset AdamW moments at each stage switch (the reference code does not)', false)
@@ -117,7 +118,7 @@ export function registerTrainCommands(program: Command): void {
       if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
       const opts: TrainOptions = {
-        data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr,
+        data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
         startStage: o.startStage, initFrom: o.initFrom, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,

@@ -24,7 +24,7 @@ import { FULL_LATENT } from '../model/ivt.js';
 /** The demo's questions (DemoOptions.startBy, .queries, .wording), also the CLI's defaults. */
 export const DEMO_START_BY: StartBy = 'cell';
 export const DEMO_QUERIES: QueryKind[] = ['colour'];
-export const DEMO_WORDING: Wording = 'cell-first';
+export const DEMO_WORDING: Wording = 'cell-value';
 
 export interface DemoOptions {
   out: string;
@@ -37,13 +37,15 @@ export interface DemoOptions {
   epochs0: number;
   batch: number;
   lr: number;
+  /** Learning rate of the latent stages (TrainOptions.latentLr); default lr. */
+  latentLr?: number;
   seed: number;
   ablations: boolean;
   /** Alignment objective and stage-0 captions (see IvtModel.alignmentLoss); default on. */
   grounding?: boolean;
   /** How questions name the start of the walk (see StartBy); default 'cell'. */
   startBy?: StartBy;
-  /** How rationale steps are worded (see Wording); default 'cell-first'. */
+  /** How rationale steps are worded (see Wording); default 'cell-value'. */
   wording?: Wording;
   /**
    * Question kinds; default colour and count. Why not shape by default: with colours and shapes
@@ -94,7 +96,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const runs = join(o.out, 'runs');
   const grounding = o.grounding ?? true;
   const base: TrainOptions = {
-    data: dataDir, out: '', preset: o.preset, stages: 3, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr, weightDecay: 0.01, clip: 1.0,
+    data: dataDir, out: '', preset: o.preset, stages: 3, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, weightDecay: 0.01, clip: 1.0,
     resetOptimizer: false, seed: o.seed, checkpointEvery: 0, resume: false, mode: 'ivt', latent: FULL_LATENT, evalEachStage: false, logEvery: 25,
     alignWeight: grounding ? 1 : 0, captions: grounding, log: (s) => log(`    ${s}`),
   };
@@ -207,7 +209,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const md = [
     '# IVT-LR demo report',
     '',
-    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}, ${wording} rationale wording; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
+    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}${o.latentLr !== undefined && o.latentLr !== o.lr ? ` (latent stages ${o.latentLr})` : ''}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}, ${wording} rationale wording; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
     '',
     '## Accuracy, forward passes and latency (test split)',
     '',

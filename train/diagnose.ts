@@ -39,7 +39,8 @@ function questionKind(prompt: string): string | null {
  * The group of target token t of a stage-0 suffix, from the decoded tokens before it. Knows
  * the synthetic rationales ("The red circle is in cell ten." or "Start is cell ten red circle.",
  * then "One cell left is nine blue square."; cell-first: "ten red circle is the start.", then
- * "nine blue square is one cell left.") and the earlier wording with coordinates ("... in row
+ * "nine blue square is one cell left."; cell-value: "nine blue square is one cell left.", then
+ * "blue is the colour.") and the earlier wording with coordinates ("... in row
  * 3, column 2, is a ..."). Steps are read with the space stepText puts before them.
  */
 function groupOf(pieces: string[], t: number, step: number, answer: boolean, kind: string | null, stepStart: number): string {
@@ -47,12 +48,17 @@ function groupOf(pieces: string[], t: number, step: number, answer: boolean, kin
   if (answer) return /^ ?[A-Z]$/.test(cur) && / is$/.test(prev) ? `answer letter${kind ? ` (${kind} question)` : ''}` : 'answer line words';
   const first = (pieces[0] ?? '').trim();
   if (!answer && CELL.test(pieces[stepStart] ?? '')) {
-    if (t === stepStart) return step === 0 ? 'start cell (copied from the question)' : 'cell after a move (arithmetic)';
+    // Cell-first names the start cell in a step of its own ("... is the start."); cell-value
+    // begins with the first move.
+    if (t === stepStart) return step === 0 && stepHas(pieces, stepStart, ' start') ? 'start cell (copied from the question)' : 'cell after a move (arithmetic)';
     // Cell-first: the cell, then its object (read from the picture), then the move (copied).
     if (ATTRIBUTE.test(cur) && (CELL.test(prev) || (ATTRIBUTE.test(prev) && CELL.test(prev2)))) return 'object at a cell (image lookup)';
     if (MOVE.test(cur)) return 'move (copied from the question)';
     return 'template words';
   }
+  // Cell-value's last steps state the value first: "green is the colour.", "3 is the number of green objects."
+  if (t === stepStart && ATTRIBUTE.test(cur) && step > 0) return 'asked value (copied from the step before)';
+  if (t === stepStart && DIGIT.test(cur) && step > 0) return 'colour count (image)';
   if (step === 0 && first === 'Start') {
     // "Start is cell ten red circle.": the cell is named by the question, its object is read.
     if (CELL.test(cur) && prev === ' cell') return 'start cell (copied from the question)';
@@ -68,6 +74,12 @@ function groupOf(pieces: string[], t: number, step: number, answer: boolean, kin
     if (DIGIT.test(cur) && / (are|is)$/.test(prev)) return 'colour count (image)';
   }
   return 'template words';
+}
+
+/** Whether the step that starts at piece `start` (it ends with a newline piece) contains `word`. */
+function stepHas(pieces: string[], start: number, word: string): boolean {
+  for (let t = start; t < pieces.length && pieces[t] !== '\n'; t++) if (pieces[t] === word) return true;
+  return false;
 }
 
 export async function diagnose(model: IvtModel, samples: Sample[], tok: Tokenizer, opts: { batch: number; synthetic: boolean }): Promise<TokenGroup[]> {

@@ -45,6 +45,12 @@ export interface TrainOptions {
   epochsStage0?: number;
   batch: number;
   lr: number;
+  /**
+   * Learning rate of the latent stages (default: lr). Each latent stage adapts a trained model
+   * to one more latent step; a step the size that trains stage 0 from scratch can leave the new
+   * skill (reading the picture at a latent position) stuck at chance (docs/grounding.md).
+   */
+  latentLr?: number;
   weightDecay: number;
   clip: number;
   resetOptimizer: boolean;
@@ -165,7 +171,7 @@ export interface StepResult { loss: number; norm: number; alignLoss: number | nu
  * waits for them. The caller can record the next step in between, so the GPU works on this
  * one while the host builds the next graph.
  */
-export function startTrainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean, alignWeight = 0): () => Promise<StepResult> {
+export function startTrainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean, alignWeight = 0, lr?: number): () => Promise<StepResult> {
   // Losses and gradient norm side by side in one tensor: one readback per step.
   let hasAlign = false;
   const all = E.tidy(() => {
@@ -173,7 +179,7 @@ export function startTrainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], s
     const { total, lm, align } = model.lossParts(batch, stage, latent, nocot, alignWeight);
     hasAlign = align !== null;
     E.backward(total);
-    opt.update();
+    opt.update(lr);
     return E.keep(E.noGrad(() => E.concat([E.reshape(lm, [1]), opt.gradNorm, ...(align ? [E.reshape(align, [1])] : [])], 0)));
   });
   const read = all.toArray();
@@ -326,6 +332,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const t0 = performance.now();
   const tty = process.stdout.isTTY;
   const epochsOf = (stage: number) => (stage === 0 && o.epochsStage0 ? o.epochsStage0 : o.epochsPerStage);
+  const lrOf = (stage: number) => (stage > 0 && o.latentLr !== undefined ? o.latentLr : o.lr);
   let totalSteps = 0;
   for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += epochsOf(s) * batchesOf(s);
   const faultAt = faultStep();
@@ -362,7 +369,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const bad = checkStepFinite(state, loss, norm, log, p.step);
         const pool = rt().stats().pool;
         const rec = {
-          step: p.step, stage: state.stage, epoch: p.epoch, loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+          step: p.step, stage: state.stage, epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
           tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
         };
         appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
@@ -377,7 +384,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       while (state.batchIndex < batches.length) {
         const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
         if (faultAt === state.step + 1) injectFault(faultAt, log);
-        const finish = startTrainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot', alignWeight);
+        const finish = startTrainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot', alignWeight, lrOf(state.stage));
         state.batchIndex++;
         state.step++;
         stepsThisRun++;

@@ -16,13 +16,14 @@ import { ivt, startIvt, STACK_RE, tempDir, withoutDawnNoise } from './cli.js';
 
 const base = tempDir('crash');
 const DS = join(base, 'ds');
-const ARGS = ['--preset', 'tiny', '--stages', '1', '--epochs', '1', '--batch', '4', '--checkpoint-every', '2', '--max-val', '4'];
+// Stage 1 at its own learning rate: a resumed run must pick the stage's rate again.
+const ARGS = ['--preset', 'tiny', '--stages', '1', '--epochs', '1', '--batch', '4', '--checkpoint-every', '2', '--max-val', '4', '--lr', '0.002', '--latent-lr', '0.0005'];
 const train = (out: string, resume: boolean) => ['train', '--data', DS, '--out', out, ...ARGS, ...(resume ? ['--resume'] : [])];
 const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
 let s = seed >>> 0;
 const rand = () => { s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x6d2b79f5) >>> 0; return s / 2 ** 32; };
 
-interface Metric { step: number; stage: number; eval?: boolean; loss?: number; align_loss?: number; grad_norm?: number; accuracy?: number; n?: number; unparsed?: number; avg_passes?: number; mode?: string }
+interface Metric { step: number; stage: number; eval?: boolean; lr?: number; loss?: number; align_loss?: number; grad_norm?: number; accuracy?: number; n?: number; unparsed?: number; avg_passes?: number; mode?: string }
 function metrics(run: string): Metric[] {
   const p = join(run, 'metrics.jsonl');
   if (!existsSync(p)) return [];
@@ -31,7 +32,7 @@ function metrics(run: string): Metric[] {
 /** What must be identical: the step's loss and gradient norm; an evaluation's results (not its timing). */
 const essential = (m: Metric) => m.eval
   ? { eval: true, step: m.step, stage: m.stage, mode: m.mode, n: m.n, accuracy: m.accuracy, unparsed: m.unparsed, avg_passes: m.avg_passes }
-  : { step: m.step, stage: m.stage, loss: m.loss, align_loss: m.align_loss, grad_norm: m.grad_norm };
+  : { step: m.step, stage: m.stage, lr: m.lr, loss: m.loss, align_loss: m.align_loss, grad_norm: m.grad_norm };
 const maxStep = (run: string) => metrics(run).reduce((a, m) => (m.eval ? a : Math.max(a, m.step)), 0);
 const latest = (run: string) => readFileSync(join(run, 'checkpoints', 'latest'), 'utf8').trim();
 
@@ -109,6 +110,10 @@ test('SIGKILL at random points and --resume: losses and final weights identical 
   await refDone;
   console.log(`seed ${seed}: ${log.join('; ')} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   assert.ok(kills >= 1, `no run was killed: ${log.join('; ')}`);
+  // Each step at its stage's learning rate (--lr for stage 0, --latent-lr after).
+  const steps = metrics(ref).filter((m) => !m.eval);
+  assert.ok(steps.some((m) => m.stage === 0) && steps.some((m) => m.stage === 1), 'want steps of both stages');
+  for (const m of steps) assert.is(m.lr, m.stage === 0 ? 0.002 : 0.0005, `step ${m.step} (stage ${m.stage}) learning rate`);
   sameMetrics(ref, run, 'killed and resumed');
   await sameCheckpoint(ref, run, 'killed and resumed');
   noLeftovers(run, 'killed and resumed');

@@ -15,7 +15,7 @@ import { setup } from '../helpers.js';
 test.before(setup);
 
 /** n synthetic problems (no images rendered: blank patches), their tokenizer, config and samples. */
-async function synthetic(seed: number, n: number, startBy: 'object' | 'cell' = 'object', wording: 'classic' | 'cell-first' = 'classic') {
+async function synthetic(seed: number, n: number, startBy: 'object' | 'cell' = 'object', wording: 'classic' | 'cell-first' | 'cell-value' = 'classic') {
   const problems = generateSplit(resolveSynthOptions({ seed, startBy, wording }), 'train', n);
   const recs = problems.map((p) => toProblemRecord(p));
   const tok = buildTokenizer(trainingTexts(recs));
@@ -94,6 +94,28 @@ test('cell-first wording: each step\'s first token is its cell (copied, then ari
     const [r, c] = problems[i]!.scene.start;
     assert.is(s.steps[0]![0], tok.encode(' ' + cellName(4, r, c))[0], 'first token of step 1');
   });
+  model.ps.dispose();
+});
+
+test('cell-value wording: each move\'s cell (arithmetic) and object (image), then the asked value (copied) and, for counts, the count', async () => {
+  const all = generateSplit(resolveSynthOptions({ seed: 13, startBy: 'cell', wording: 'cell-value' }), 'train', 300);
+  const tok = buildTokenizer(trainingTexts(all.map((p) => toProblemRecord(p))));
+  const cfg = preset('tiny', tok.vocabSize);
+  const problems = all.slice(0, 15);
+  const samples = await toSamples(problems.map((p) => toProblemRecord(p)), tok, cfg);
+  const model = new IvtModel(cfg, tok.pad);
+  const groups = await diagnose(model, samples, tok, { batch: 8, synthetic: true });
+  const count = (name: string) => groups.find((g) => g.group === name)?.total ?? 0;
+  const moves = problems.reduce((a, p) => a + p.scene.moves.length, 0);
+  const counts = problems.filter((p) => p.scene.query === 'count').length;
+  assert.ok(counts > 0 && counts < problems.length, 'want count and other questions');
+  assert.is(count('start cell (copied from the question)'), 0);
+  assert.is(count('cell after a move (arithmetic)'), moves);
+  assert.is(count('move (copied from the question)'), moves);
+  assert.is(count('object at a cell (image lookup)'), 2 * moves);
+  assert.is(count('asked value (copied from the step before)'), problems.length);
+  assert.is(count('colour count (image)'), counts);
+  assert.is(groups.reduce((a, g) => a + g.total, 0), samples.reduce((a, s) => a + s.steps.flat().length + s.answer.length, 0));
   model.ps.dispose();
 });
 

@@ -295,13 +295,42 @@ test('cell-first wording: each step starts with the cell it reaches; needs start
   const [lr, lc] = cells[cells.length - 1]!;
   assert.is(p.choices[p.answerIndex], objectAt(p.scene, lr, lc)!.colour);
   throwsUserError(() => resolveSynthOptions({ wording: 'cell-first' }), /--wording cell-first needs --start-by cell/);
-  throwsUserError(() => resolveSynthOptions({ startBy: 'cell', wording: 'terse' as never }), /--wording must be classic or cell-first/);
+  throwsUserError(() => resolveSynthOptions({ startBy: 'cell', wording: 'terse' as never }), /--wording must be classic, cell-first or cell-value/);
   // Written and read back: every record agrees with its scene.
   const dir = join(tempDir('synth-cell-first'), 'd');
   await writeSynthDataset(dir, { ...small, seed: 2, startBy: 'cell', wording: 'cell-first' });
   const examples = withScenes(loadScienceQA(dir).records, readScenes(dir))!;
   assert.equal(inconsistentRecords(examples), []);
   assert.ok(examples.every((e) => e.scene.wording === 'cell-first' && e.record.steps[0] === rationaleSentences(e.scene)[0]));
+});
+
+test('cell-value wording: a cell-first step per move, then the asked value first; same scenes and step count', async () => {
+  for (const query of ['colour', 'shape', 'count'] as const) {
+    const o = resolveSynthOptions({ seed: 3, startBy: 'cell', wording: 'cell-value', queries: [query] });
+    const p = generateProblem(o, 'train', 5);
+    const first = generateProblem(resolveSynthOptions({ seed: 3, startBy: 'cell', wording: 'cell-first', queries: [query] }), 'train', 5);
+    assert.equal({ ...p.scene, wording: undefined }, { ...first.scene, wording: undefined });
+    assert.is(p.scene.wording, 'cell-value');
+    const cells = pathCells(p.scene);
+    const sentences = rationaleSentences(p.scene);
+    assert.is(sentences.length, rationaleSentences(first.scene).length, `${query}: step count`);
+    cells.slice(1).forEach(([r, c], i) => {
+      const obj = objectAt(p.scene, r, c)!;
+      assert.is(sentences[i], `${cellName(4, r, c)} ${obj.colour} ${obj.shape} is one cell ${p.scene.moves[i]}.`);
+    });
+    const [lr, lc] = cells[cells.length - 1]!;
+    const last = objectAt(p.scene, lr, lc)!;
+    const rest = sentences.slice(cells.length - 1);
+    if (query === 'shape') assert.equal(rest, [`${last.shape} is the shape.`]);
+    else if (query === 'colour') assert.equal(rest, [`${last.colour} is the colour.`]);
+    else assert.equal(rest, [`${last.colour} is the colour.`, `${p.choices[p.answerIndex]} is the number of ${last.colour} objects.`]);
+  }
+  throwsUserError(() => resolveSynthOptions({ wording: 'cell-value' }), /--wording cell-value needs --start-by cell/);
+  const dir = join(tempDir('synth-cell-value'), 'd');
+  await writeSynthDataset(dir, { ...small, seed: 2, startBy: 'cell', wording: 'cell-value' });
+  const examples = withScenes(loadScienceQA(dir).records, readScenes(dir))!;
+  assert.equal(inconsistentRecords(examples), []);
+  assert.ok(examples.every((e) => e.scene.wording === 'cell-value' && e.record.steps.join(' ') === rationaleSentences(e.scene).join(' ')));
 });
 
 test.run();

@@ -172,7 +172,7 @@ export function registerDataCommands(program: Command): void {
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count (default all)')
     .option('--option-order <order>', 'fixed: options always in the same order (default); shuffled: random order')
     .option('--start-by <how>', 'object: "Start at the red circle." (default); cell: "Start at cell ten."')
-    .option('--wording <how>', 'rationale steps: classic: "One cell left is nine red square." (default); cell-first: "nine red square is one cell left." (needs --start-by cell)')
+    .option('--wording <how>', 'rationale steps: classic: "One cell left is nine red square." (default); cell-first: "nine red square is one cell left." (needs --start-by cell); cell-value: cell-first moves, then the asked value first: "green is the colour." (needs --start-by cell)')
     .option('--force', 'replace a non-empty output folder')
     .action(async (flags: SynthFlags) => synthCommand(flags));
 

@@ -173,7 +173,7 @@ function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: numbe
   // startBy and wording are written only when not the original kind, so datasets of that kind stay byte-identical.
   const scene: Scene = {
     grid: o.grid, objects, query, start: walk.start, moves: walk.dirs,
-    ...(o.startBy === 'cell' ? { startBy: 'cell' as const } : {}), ...(o.wording === 'cell-first' ? { wording: 'cell-first' as const } : {}),
+    ...(o.startBy === 'cell' ? { startBy: 'cell' as const } : {}), ...(o.wording !== 'classic' ? { wording: o.wording } : {}),
   };
   return { scene, answer: values[answerSlot]!, values };
 }

@@ -88,6 +88,7 @@ export function questionText(scene: Scene): string {
 export function rationaleSentences(scene: Scene): string[] {
   const cells = pathCells(scene);
   const sentences: string[] = [];
+  if (scene.wording === 'cell-value') return cellValueSentences(scene, cells);
   cells.forEach(([r, c], i) => {
     const o = objectAt(scene, r, c)!;
     // The object's colour and shape follow the cell's name directly (see cellName).
@@ -105,6 +106,26 @@ export function rationaleSentences(scene: Scene): string[] {
     const colour = objectAt(scene, r, c)!.colour;
     const n = countColour(scene, colour);
     sentences.push(n === 1 ? `There is 1 ${colour} object.` : `There are ${n} ${colour} objects.`);
+  }
+  return sentences;
+}
+
+/**
+ * The 'cell-value' rationale (see Wording): a cell-first sentence per move, then the asked value
+ * first ("green is the colour."), and for count questions the count ("3 is the number of green
+ * objects."). As many steps as the other wordings: the start read is replaced by the value.
+ */
+function cellValueSentences(scene: Scene, cells: Array<[number, number]>): string[] {
+  const sentences = cells.slice(1).map(([r, c], i) => {
+    const o = objectAt(scene, r, c)!;
+    return `${cellName(scene.grid, r, c)} ${o.colour} ${o.shape} is one cell ${scene.moves[i]}.`;
+  });
+  const [r, c] = cells[cells.length - 1]!;
+  const last = objectAt(scene, r, c)!;
+  sentences.push(scene.query === 'shape' ? `${last.shape} is the shape.` : `${last.colour} is the colour.`);
+  if (scene.query === 'count') {
+    const n = countColour(scene, last.colour);
+    sentences.push(`${n} is the number of ${last.colour} objects.`);
   }
   return sentences;
 }
@@ -155,7 +176,7 @@ export function sceneProblem(value: unknown): string | null {
   const start = s['start'];
   if (!Array.isArray(start) || start.length !== 2 || !inGrid(start[0], start[1])) return 'scene.start must be [row, col] inside the grid';
   if (s['startBy'] !== undefined && !(START_BY as readonly unknown[]).includes(s['startBy'])) return 'scene.startBy must be object or cell';
-  if (s['wording'] !== undefined && (!(WORDINGS as readonly unknown[]).includes(s['wording']) || s['startBy'] !== 'cell')) return 'scene.wording must be classic or cell-first (cell-first with startBy cell)';
+  if (s['wording'] !== undefined && (!(WORDINGS as readonly unknown[]).includes(s['wording']) || s['startBy'] !== 'cell')) return 'scene.wording must be classic, cell-first or cell-value (the last two with startBy cell)';
   if (!Array.isArray(s['moves']) || !(s['moves'] as unknown[]).every((m) => (DIRECTION_NAMES as unknown[]).includes(m))) return 'scene.moves must be a list of right/left/up/down';
   const scene = value as Scene;
   for (const [r, c] of pathCells(scene)) {

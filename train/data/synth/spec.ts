@@ -78,8 +78,20 @@ export type StartBy = (typeof START_BY)[number];
  * with); with "One cell ..." it is the prediction of a constant word. Measured in
  * docs/grounding.md. Only with startBy 'cell' (the first step then names the start cell first
  * too).
+ *
+ * 'cell-value': each move's step is worded cell-first ("nine red square is one cell left."),
+ * the start cell is not read (the question names it), and the last step states the asked value
+ * first ("green is the colour."; count questions then add "3 is the number of green
+ * objects."). Why: at the final latent stage every step is latent and the answer line must get
+ * the value from the chain. With cell-first wording the last latent state is the prediction of
+ * the last cell, and the answer line would have to look that cell up in the picture itself:
+ * two hops inside the answer line, which a two-layer model did not learn even when given the
+ * cell's own token embedding as the last latent input (docs/grounding.md). With the value step,
+ * the lookup happens at a latent position whose output is supervised (at stage N-1, the value
+ * word follows the last latent), so the last latent state is the prediction of the value, one
+ * read away from the answer letter. Same scenes and step count as the other wordings.
  */
-export const WORDINGS = ['classic', 'cell-first'] as const;
+export const WORDINGS = ['classic', 'cell-first', 'cell-value'] as const;
 export type Wording = (typeof WORDINGS)[number];
 
 /**
@@ -128,8 +140,8 @@ export function resolveSynthOptions(partial: Partial<SynthOptions>): SynthOption
   }
   if (!(OPTION_ORDERS as readonly string[]).includes(o.optionOrder)) throw new UserError(`--option-order must be fixed or shuffled, got "${String(o.optionOrder)}"`);
   if (!(START_BY as readonly string[]).includes(o.startBy)) throw new UserError(`--start-by must be object or cell, got "${String(o.startBy)}"`);
-  if (!(WORDINGS as readonly string[]).includes(o.wording)) throw new UserError(`--wording must be classic or cell-first, got "${String(o.wording)}"`);
-  if (o.wording === 'cell-first' && o.startBy !== 'cell') throw new UserError('--wording cell-first needs --start-by cell (the first step names the start cell)');
+  if (!(WORDINGS as readonly string[]).includes(o.wording)) throw new UserError(`--wording must be classic, cell-first or cell-value, got "${String(o.wording)}"`);
+  if (o.wording !== 'classic' && o.startBy !== 'cell') throw new UserError(`--wording ${o.wording} needs --start-by cell (the steps name cells, starting from the one the question names)`);
   if (new Set(o.queries).size !== o.queries.length) throw new UserError(`--queries lists a kind twice: ${o.queries.join(',')}`);
   if (o.queries.includes('count') && o.objects < MIN_OBJECTS_FOR_COUNT) {
     throw new UserError(`count questions need --objects >= ${MIN_OBJECTS_FOR_COUNT} (four colours with distinct counts); got ${o.objects}. Use more objects or --queries colour,shape`);
