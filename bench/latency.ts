@@ -76,6 +76,6 @@ export function latencyMarkdown(r: LatencyReport): string {
     ...r.rows.map((x) => `| ${x.mode}${x.draft ? ' (answer template drafted)' : ''} | ${x.weights} | ${(100 * x.accuracy).toFixed(1)}% | ${x.avg_passes.toFixed(1)} | ${x.ms_per_question.toFixed(1)} |`),
     '',
     `IVT-LR vs explicit CoT: ${r.speedup_latency}x lower latency, ${r.fewer_passes}x fewer forward passes, accuracy ${r.accuracy_gap_points >= 0 ? '+' : ''}${r.accuracy_gap_points} points. KV cache vs recomputing the prefix per latent step: ${r.cache_speedup}x.`,
-    `With the answer line's template verified in one pass by both modes (same answers): ${r.drafted.speedup_latency}x lower latency, ${r.drafted.fewer_passes}x fewer forward passes.`,
+    `With the answer line's template ("Therefore, the answer is") drafted and verified by both modes, same answers (explicit CoT: a pass once its rationale ends; IVT-LR: inside its last latent pass, whose position is known before decoding): ${r.drafted.speedup_latency}x lower latency, ${r.drafted.fewer_passes}x fewer forward passes.`,
   ].join('\n');
 }

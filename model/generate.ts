@@ -30,7 +30,9 @@ export interface GenerateOptions {
    * is draft[0], all of draft is run in one pass and each row keeps the longest prefix its own
    * greedy choices agree with. The output is exactly greedy decoding's (a row that disagrees
    * anywhere makes the pass count and is decoded token by token from there); only the number
-   * of passes changes. Applied to every mode alike.
+   * of passes changes. Applied to every mode alike. With latent steps on the cache, the draft
+   * is run inside the last latent step's pass (its position is known before decoding starts),
+   * so when it is accepted it costs no pass at all.
    */
   draft?: number[];
 }
@@ -64,15 +66,13 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
     const capacity = Math.min(model.cfg.maxLen, Math.max(...samples.map((s) => s.prompt.length)) + model.J + o.latentSteps * (model.cfg.topK + 1) + o.maxNewTokens + 1);
     const cache = new KvCache(model.cfg.layers, 'buffer', B, D, capacity);
     try {
-      let prefix: { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[] };
-      let passes: number;
-      if (o.recompute && o.latentSteps > 0) {
-        prefix = recomputePrefix(model, samples, o.latentSteps, o.latent, cache);
-        passes = 1 + o.latentSteps;
-      } else {
-        prefix = model.latentPrefix(samples, o.latentSteps, o.latent, cache);
-        passes = 1 + o.latentSteps;
-      }
+      let prefix: { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; draftHidden?: Tensor };
+      const draft = o.draft ?? [];
+      // The draft rides on the last latent pass when there is one on the cache (see GenerateOptions.draft).
+      const early = draft.length > 1 && o.latentSteps > 0 && !o.recompute && draft.length < o.maxNewTokens && prefixLength(model, samples, o.latentSteps) + draft.length + 1 <= capacity;
+      if (o.recompute && o.latentSteps > 0) prefix = recomputePrefix(model, samples, o.latentSteps, o.latent, cache);
+      else prefix = model.latentPrefix(samples, o.latentSteps, o.latent, cache, early ? draft : undefined);
+      const passes = 1 + o.latentSteps;
       const selections: number[][][] = [];
       if (o.withSelections) {
         for (const s of prefix.selections) {
@@ -86,10 +86,29 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
       const rowPasses = new Array<number>(B).fill(passes);
       let logits = await model.logits(prefix.last).toArray() as Float32Array;
       const pos = Int32Array.from(prefix.nextPos);
-      const draft = o.draft ?? [];
       let drafted = false;
+      let produced = 0;
+      if (prefix.draftHidden) {
+        // Verify the draft run with the last latent step: accepted when every row's greedy
+        // choice is draft[0] at the slot and draft[j + 1] after draft[j]; otherwise decoding goes
+        // on as usual from the slot (and may still try the draft later, with a pass of its own).
+        drafted = true;
+        const L = draft.length;
+        const all = (await model.logits(prefix.draftHidden).toArray()) as Float32Array; // [B, L, V]
+        const first = argmaxRows(logits, B, V), choice = argmaxRows(all, B * L, V);
+        if (first.every((t, b) => t === draft[0] && draft.slice(1).every((d, j) => choice[b * L + j] === d))) {
+          cache.advance(L);
+          for (let b = 0; b < B; b++) {
+            pos[b] += L;
+            tokens[b].push(...draft);
+            if (draft.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
+          }
+          logits = all.filter((_, i) => Math.floor(i / V) % L === L - 1);
+          produced = L;
+        } else drafted = false;
+      }
       // Tokens produced so far (the same for every row still decoding).
-      for (let produced = 0; produced < o.maxNewTokens;) {
+      while (produced < o.maxNewTokens && !done.every(Boolean)) {
         const next = argmaxRows(logits, B, V);
         const L = draft.length;
         if (!drafted && L > 1 && done.some((d) => !d) && next.every((t, b) => done[b] || t === draft[0]) && produced + L < o.maxNewTokens && cache.length + L + 1 <= capacity) {
@@ -142,6 +161,11 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
       cache.dispose();
     }
   }));
+}
+
+/** At most how many positions the latent prefix takes (image, the longest prompt, the latent slots). */
+function prefixLength(model: IvtModel, samples: Sample[], steps: number): number {
+  return model.J + Math.max(...samples.map((s) => s.prompt.length)) + steps * (model.cfg.topK + 1);
 }
 
 /**

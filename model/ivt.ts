@@ -134,8 +134,14 @@ export class IvtModel {
   /**
    * The latent prefix: prompt pass, then `steps` latent steps, all on `cache`. Returns the
    * hidden state of the last position (which predicts the next token) and the next position.
+   *
+   * `draft` (inference only): token ids run in the last latent step's pass, after its slot, so
+   * a fixed continuation (the answer line's template) is verified without a pass of its own.
+   * Their hidden states come back as `draftHidden` [B, L, D]; their keys and values are written
+   * to the cache beyond its length, which is not advanced over them: the caller advances it if
+   * it accepts the draft, and otherwise the next pass overwrites them.
    */
-  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache): { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; images: Tensor } {
+  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; images: Tensor; draftHidden?: Tensor } {
     const B = samples.length, J = this.J, k = this.cfg.topK, D = this.cfg.dim;
     const img = this.vision.forward(concatPatches(samples), B);
     const imgFlat = E.reshape(img, [B * J, D]);
@@ -149,6 +155,7 @@ export class IvtModel {
     const nextPos = Int32Array.from(pad, (p) => Tp - p);
     const chosen = needScores ? fillRaw(E.empty([B, J], 'u32'), 0) : null;
     const selections: Tensor[] = [];
+    let draftHidden: Tensor | undefined;
     for (let i = 0; i < steps; i++) {
       const parts: Tensor[] = [];
       if (lo.latentVision) {
@@ -162,17 +169,20 @@ export class IvtModel {
       } else {
         parts.push(E.add(E.zeros([B, 1, D]), this.latentPlaceholder));
       }
+      const Ti = parts.reduce((a, p) => a + p.shape[1], 0);
+      const L = draft && i === steps - 1 ? draft.length : 0;
+      if (L > 0) parts.push(E.reshape(E.embedding(this.wte, fromArray(Int32Array.from({ length: B * L }, (_, j) => draft![j % L]!), [B * L], 'i32')), [B, L, D]));
       const xi = parts.length > 1 ? E.concat(parts, 1) : parts[0];
-      const Ti = xi.shape[1];
-      const pos = new Int32Array(B * Ti);
-      for (let b = 0; b < B; b++) for (let t = 0; t < Ti; t++) pos[b * Ti + t] = nextPos[b] + t;
+      const pos = new Int32Array(B * (Ti + L));
+      for (let b = 0; b < B; b++) for (let t = 0; t < Ti + L; t++) pos[b * (Ti + L) + t] = nextPos[b] + t;
       acc = needScores && i + 1 < steps ? fillRaw(E.empty([B, J], 'i32'), 0) : null;
       h = this.pass(xi, pos, { causal: true, keyStart, cache, accumulate: acc ? { acc, row: Ti - 1, imgStart: keyStart } : null });
       cache.advance(Ti);
       last = E.slice(h, 1, Ti - 1, Ti);
+      if (L > 0) draftHidden = E.slice(h, 1, Ti, Ti + L);
       for (let b = 0; b < B; b++) nextPos[b] += Ti;
     }
-    return { last, nextPos, keyStart, selections, images: imgFlat };
+    return { last, nextPos, keyStart, selections, images: imgFlat, draftHidden };
   }
 
   /**

@@ -263,10 +263,11 @@ test('without latent steps, the one-pass route gives the cached two-pass route\'
   model.ps.dispose();
 });
 
-test('a drafted continuation verified in one pass gives greedy decoding\'s tokens with fewer passes; a wrong draft changes nothing but one pass', async () => {
+test('a drafted continuation verified in one pass gives greedy decoding\'s tokens with fewer passes (none after latent steps: it rides on the last one); a wrong draft changes nothing but one pass', async () => {
   const cfg = preset('tiny', 40);
   const model = new IvtModel(cfg, 0);
   const samples = fakeSamples(3, cfg.vocab, model.J, model.vision.patchDim, 21);
+  let laterDrafts = 0;
   for (const latentSteps of [0, 2]) {
     for (const batch of [[samples[0]!], samples]) {
       const opts = { latentSteps, latent: FULL_LATENT, maxNewTokens: 9, eos: -1 }; // no EOS: every row decodes 9 tokens
@@ -278,8 +279,21 @@ test('a drafted continuation verified in one pass gives greedy decoding\'s token
       if (agree) {
         const d = await generate(model, batch, { ...opts, draft: first });
         assert.equal(d.tokens, plain.tokens, `latent ${latentSteps}, batch ${batch.length}: drafted tokens differ`);
-        d.passes.forEach((p, b) => assert.is(p, plain.passes[b]! - (L - 1), `row ${b}: passes ${p} vs ${plain.passes[b]}`));
+        // With latent steps the draft is verified inside the last latent pass: its L tokens cost
+        // nothing; without, one pass instead of L.
+        const saved = latentSteps > 0 ? L : L - 1;
+        d.passes.forEach((p, b) => assert.is(p, plain.passes[b]! - saved, `latent ${latentSteps}, row ${b}: passes ${p} vs ${plain.passes[b]}`));
       } else assert.ok(batch.length > 1, 'one row always agrees with itself');
+      // A draft that starts one token later: not taken at the first position (with latent steps
+      // it is tried in the last latent pass and rejected, at no cost), then verified in a pass of
+      // its own once the first token is out.
+      const later = plain.tokens[0]!.slice(1, 1 + L);
+      if (plain.tokens.every((t) => t.slice(1, 1 + L).join() === later.join() && t[0] !== later[0])) {
+        const d = await generate(model, batch, { ...opts, draft: later });
+        assert.equal(d.tokens, plain.tokens, `latent ${latentSteps}: a later draft changed the tokens`);
+        laterDrafts++;
+        d.passes.forEach((p, b) => assert.is(p, plain.passes[b]! - (L - 1), `latent ${latentSteps}, row ${b}: later draft passes`));
+      }
       // A draft whose second token is not the greedy one: same tokens, one more pass.
       const wrong = [plain.tokens[0]![0]!, (plain.tokens[0]![1]! + 1) % cfg.vocab, 5];
       if (plain.tokens.every((t) => t[0] === wrong[0] && t.length > 1)) {
@@ -289,6 +303,7 @@ test('a drafted continuation verified in one pass gives greedy decoding\'s token
       }
     }
   }
+  assert.ok(laterDrafts >= 2, `the later-draft case ran ${laterDrafts} times`);
   model.ps.dispose();
 });
 
