@@ -112,10 +112,10 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const ivtRun = join(runs, 'ivt');
   await timed('curriculum (stages 0-3)', { ...base, out: ivtRun, epochsStage0: o.epochs0 });
   log('[3/5] baselines and ablations (same budget)');
-  // The same number of steps as the curriculum: stage 0 sees problems and captions (twice the
-  // batches per epoch with captions), the latent stages the problems alone.
-  const perEpoch0 = grounding ? 2 : 1;
-  await timed('no-CoT', { ...base, out: join(runs, 'nocot'), mode: 'nocot', stages: 0, epochsPerStage: Math.max(1, Math.round(o.epochs0 + (3 * o.epochs) / perEpoch0)) });
+  // No-CoT gets what the explicit-CoT model it is compared with got: the same problems and
+  // captions for the same number of epochs (steps), answers instead of rationales. The
+  // ablations get what the full model's latent stages got.
+  await timed('no-CoT', { ...base, out: join(runs, 'nocot'), mode: 'nocot', stages: 0, epochsPerStage: o.epochs0 });
   if (o.ablations) {
     // Ablations branch off the curriculum's stage-0 weights and train stages 1..3 their way.
     const stage0 = { ...base, initFrom: ivtRun, initTag: 'stage-0', startStage: 1 };
