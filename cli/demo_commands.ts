@@ -24,6 +24,7 @@ export function registerDemoCommands(program: Command): void {
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--lr <x>', 'learning rate of stage 0 and the no-CoT baseline', floatArg('lr'), 3e-3)
     .option('--latent-lr <x>', 'learning rate of the latent stages (full model and ablations)', floatArg('latent-lr'), 1e-3)
+    .option('--keep-optimizer', 'carry AdamW\'s moments across stages (the reference code) instead of resetting them at each stage', false)
     .option('--seed <n>', 'seed', intArg('seed'), 1)
     .option('--no-ablations', 'skip the two ablation runs')
     .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', DEMO_START_BY)
@@ -33,7 +34,7 @@ export function registerDemoCommands(program: Command): void {
     .action(async (o) => {
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
       const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording });
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, log: (s) => console.log(s) });
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, log: (s) => console.log(s) });
       console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
       await shutdownEngine();
     });
