@@ -63,13 +63,15 @@ function argmaxRows(logits: Float32Array, rows: number, V: number): number[] {
 export async function generate(model: IvtModel, samples: Sample[], o: GenerateOptions): Promise<Generation> {
   const B = samples.length, V = model.cfg.vocab, D = model.cfg.dim;
   return E.noGrad(() => tidyAsync(async () => {
-    const capacity = Math.min(model.cfg.maxLen, Math.max(...samples.map((s) => s.prompt.length)) + model.J + o.latentSteps * (model.cfg.topK + 1) + o.maxNewTokens + 1);
+    // At most the image, the longest prompt and the latent slots, then the new tokens.
+    const prefixMax = model.J + Math.max(...samples.map((s) => s.prompt.length)) + o.latentSteps * (model.cfg.topK + 1);
+    const capacity = Math.min(model.cfg.maxLen, prefixMax + o.maxNewTokens + 1);
     const cache = new KvCache(model.cfg.layers, 'buffer', B, D, capacity);
     try {
       let prefix: { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; draftHidden?: Tensor };
       const draft = o.draft ?? [];
       // The draft rides on the last latent pass when there is one on the cache (see GenerateOptions.draft).
-      const early = draft.length > 1 && o.latentSteps > 0 && !o.recompute && draft.length < o.maxNewTokens && prefixLength(model, samples, o.latentSteps) + draft.length + 1 <= capacity;
+      const early = draft.length > 1 && o.latentSteps > 0 && !o.recompute && draft.length < o.maxNewTokens && prefixMax + draft.length + 1 <= capacity;
       if (o.recompute && o.latentSteps > 0) prefix = recomputePrefix(model, samples, o.latentSteps, o.latent, cache);
       else prefix = model.latentPrefix(samples, o.latentSteps, o.latent, cache, early ? draft : undefined);
       const passes = 1 + o.latentSteps;
@@ -84,29 +86,46 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
       const tokens: number[][] = samples.map(() => []);
       const done = new Array<boolean>(B).fill(false);
       const rowPasses = new Array<number>(B).fill(passes);
-      let logits = await model.logits(prefix.last).toArray() as Float32Array;
       const pos = Int32Array.from(prefix.nextPos);
       let drafted = false;
       let produced = 0;
-      if (prefix.draftHidden) {
-        // Verify the draft run with the last latent step: accepted when every row's greedy
-        // choice is draft[0] at the slot and draft[j + 1] after draft[j]; otherwise decoding goes
-        // on as usual from the slot (and may still try the draft later, with a pass of its own).
-        drafted = true;
+      /** Whether every unfinished row's greedy choices after draft[j] are draft[j + 1] (`all`: [B, L, V] logits over the draft). */
+      const agrees = (all: Float32Array): boolean => {
+        const L = draft.length, choice = argmaxRows(all, B * L, V);
+        return done.every((d, b) => d || draft.slice(1).every((t, j) => choice[b * L + j] === t));
+      };
+      /** Takes the verified draft: the cache and positions move over it, rows append it; the next logits are its last position's. */
+      const acceptDraft = (all: Float32Array): Float32Array => {
         const L = draft.length;
-        const all = (await model.logits(prefix.draftHidden).toArray()) as Float32Array; // [B, L, V]
-        const first = argmaxRows(logits, B, V), choice = argmaxRows(all, B * L, V);
-        if (first.every((t, b) => t === draft[0] && draft.slice(1).every((d, j) => choice[b * L + j] === d))) {
-          cache.advance(L);
-          for (let b = 0; b < B; b++) {
-            pos[b] += L;
-            tokens[b].push(...draft);
-            if (draft.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
-          }
-          logits = all.filter((_, i) => Math.floor(i / V) % L === L - 1);
-          produced = L;
-        } else drafted = false;
-      }
+        cache.advance(L);
+        for (let b = 0; b < B; b++) {
+          pos[b] += L;
+          if (done[b]) continue;
+          tokens[b].push(...draft);
+          if (draft.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
+        }
+        produced += L;
+        return all.filter((_, i) => Math.floor(i / V) % L === L - 1);
+      };
+      let logits: Float32Array;
+      if (prefix.draftHidden) {
+        // The draft ran with the last latent step: one readback for the slot and the draft.
+        // Accepted when every row's greedy choice at the slot is draft[0] and the rest agree;
+        // otherwise decoding goes on from the slot (and may still try the draft later, with a
+        // pass of its own).
+        const both = (await model.logits(E.concat([prefix.last, prefix.draftHidden], 1)).toArray()) as Float32Array; // [B, 1 + L, V]
+        const L = draft.length;
+        const slot = new Float32Array(B * V), all = new Float32Array(B * L * V);
+        for (let b = 0; b < B; b++) {
+          slot.set(both.subarray(b * (1 + L) * V, (b * (1 + L) + 1) * V), b * V);
+          all.set(both.subarray((b * (1 + L) + 1) * V, (b + 1) * (1 + L) * V), b * L * V);
+        }
+        logits = slot;
+        if (argmaxRows(slot, B, V).every((t) => t === draft[0]) && agrees(all)) {
+          drafted = true;
+          logits = acceptDraft(all);
+        }
+      } else logits = (await model.logits(prefix.last).toArray()) as Float32Array;
       // Tokens produced so far (the same for every row still decoding).
       while (produced < o.maxNewTokens && !done.every(Boolean)) {
         const next = argmaxRows(logits, B, V);
@@ -119,19 +138,9 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
           const dpos = Int32Array.from({ length: B * L }, (_, i) => pos[Math.floor(i / L)]! + (i % L));
           const h = model.pass(x, dpos, { causal: true, keyStart: prefix.keyStart, cache });
           const all = (await model.logits(h).toArray()) as Float32Array; // [B, L, V]
-          const choice = argmaxRows(all, B * L, V);
-          const accepted = next.every((_, b) => done[b] || draft.slice(1).every((t, j) => choice[b * L + j] === t));
           for (let b = 0; b < B; b++) if (!done[b]) rowPasses[b]++;
-          if (accepted) {
-            cache.advance(L);
-            for (let b = 0; b < B; b++) {
-              pos[b] += L;
-              if (done[b]) continue;
-              tokens[b].push(...draft);
-              if (draft.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
-            }
-            logits = all.filter((_, i) => Math.floor(i / V) % L === L - 1);
-            produced += L;
+          if (agrees(all)) {
+            logits = acceptDraft(all);
             if (done.every(Boolean)) break;
             continue;
           }
@@ -161,11 +170,6 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
       cache.dispose();
     }
   }));
-}
-
-/** At most how many positions the latent prefix takes (image, the longest prompt, the latent slots). */
-function prefixLength(model: IvtModel, samples: Sample[], steps: number): number {
-  return model.J + Math.max(...samples.map((s) => s.prompt.length)) + steps * (model.cfg.topK + 1);
 }
 
 /**
