@@ -13,7 +13,7 @@ if (k) {
   out.push('## Kernels', '', '`node dist/cli/ivt.js bench kernels --json bench/results/kernels-lavapipe.json`', '', `Adapter: ${k.adapter}. FMA peak measured in the same run with shaders/fma_peak.wgsl: **${f2(k.peak_gflops, 1)} GFLOP/s**. Date ${k.date}.`, '');
   out.push('| kernel | shape | dtype | ms (median) | GFLOP/s | GB/s | % of peak | TF.js ms | speedup vs TF.js | notes |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const r of k.kernels) {
-    const notes = [r.speedup_vs_composite ? `${r.speedup_vs_composite}x our composite` : '', r.pct_of_attention_forward !== undefined ? `${r.pct_of_attention_forward}% of the attention forward` : '', r.speedup_vs_f32 ? `${r.speedup_vs_f32}x the f32 kernel's speed (f16 runs the one-row kernels)` : ''].filter(Boolean).join('; ');
+    const notes = [r.speedup_vs_composite ? `${r.speedup_vs_composite}x our composite` : '', r.pct_of_attention_forward !== undefined ? `${r.pct_of_attention_forward}% of the attention forward${r.accumulator_ms ? ` (accumulator: median of ${r.accumulator_ms.pairs} paired differences, quartiles ${r.accumulator_ms.q1.toFixed(2)}..${r.accumulator_ms.q3.toFixed(2)} ms; top-k ${r.topk_ms.toFixed(2)} ms)` : ''}` : '', r.speedup_vs_f32 ? `${r.speedup_vs_f32}x the f32 kernel's speed (f16 runs the one-row kernels)` : ''].filter(Boolean).join('; ');
     out.push(`| ${r.name} | ${r.shape.join('x')} | ${r.dtype} | ${f2(r.ms_median)} | ${f2(r.gflops)} | ${f2(r.gbps)} | ${f2(r.pct_peak, 1)} | ${r.peer ? f2(r.peer.ms_median) : '-'} | ${f2(r.speedup_vs_peer)} | ${notes} |`);
   }
   out.push('', 'Percent of peak: GFLOP/s over the FMA peak for compute kernels; GB/s over the copy bandwidth (best of the engine\'s vector copy and the driver\'s buffer copy, same run) for memory-bound ones.', '');
@@ -31,6 +31,8 @@ if (k) {
   // Listed only while a bar is missed; the figures say which.
   const met = (x, bar) => (x >= bar ? 'met' : 'missed');
   if (att && (att.speedup_vs_composite < 2 || att.speedup_vs_peer < 3)) lines.push(`- **attention f+b, T = 512: ${f2(att.speedup_vs_composite)}x our composite** (bar 2x: ${met(att.speedup_vs_composite, 2)}), ${f2(att.speedup_vs_peer)}x TensorFlow.js's composite (bar 3x: ${met(att.speedup_vs_peer, 3)}). Both paths are load-bound here; the fused backward recomputes the scores from Q and K (as flash attention does, trading memory for arithmetic), which on a GPU is nearly free and here costs loads; the composite's matmuls run the same tuned matmul kernel.`);
+  const ac = find('accum+topk');
+  if (ac && ac.pct_of_attention_forward > 10) lines.push(`- **accumulator + top-k: ${ac.pct_of_attention_forward}% of the attention forward** (bar 10%).${ac.accumulator_ms ? ` The accumulator's share is the median of ${ac.accumulator_ms.pairs} paired differences (quartiles ${f2(ac.accumulator_ms.q1)}..${f2(ac.accumulator_ms.q3)} ms); top-k ${f2(ac.topk_ms)} ms.` : ''}`);
   const f16 = find('attention f+b', (r) => r.shape[2] === 512 && r.dtype === 'f16');
   if (f16) lines.push(`- **f16 attention: ${f2(f16.speedup_vs_f32)}x the f32 kernel's speed.** It runs the one-row kernels (the subgroup kernels' unrolled bodies take minutes per variant to compile on llvmpipe); halving bytes does not help when the count of loads, not their width, is the cost.`);
   out.push(...lines, '');
