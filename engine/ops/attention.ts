@@ -119,9 +119,27 @@ interface Saved {
 }
 
 const WG = 64;
-/** Query rows per lane (forward_sg, backward_q_sg) and key rows per lane (backward_kv_sg). */
-const R = Number(process.env.IVT_ATTN_R ?? 2);
-const RK = Number(process.env.IVT_ATTN_RK ?? 2);
+
+/**
+ * Rows per lane of the subgroup kernels: query rows for forward_sg and backward_q_sg, key rows
+ * for backward_kv_sg (a workgroup covers 8 lanes x that many rows).
+ *
+ * More rows per lane share each loaded K/V tile among more FMAs, but every row's accumulators
+ * live in the lane's private arrays (spilled to the stack on llvmpipe) and rows past n are
+ * computed and thrown away. Measured on lavapipe at B=4, H=4, hd=64, T=512 causal (per-kernel
+ * GPU time, least of 7, bench/experiments/attn_prof.mjs): forward 4 rows 44-69 ms, 2 rows
+ * 67-76, 1 row 71-82; backward_q about equal for 1, 2 and 4 (89-90 ms at best); backward_kv
+ * 1 row 86-102 ms, 2 rows 103-114, 4 rows 115-147. So the forward takes 4 rows when there are
+ * enough of them and fewer for short passes (a latent step's few queries on the KV cache would
+ * otherwise compute 32 rows to keep 5); both backward kernels take one.
+ * IVT_ATTN_R / IVT_ATTN_RK force a count (experiments).
+ */
+function rowsPerLane(entry: 'forward' | 'backward_q' | 'backward_kv', n: number): number {
+  const forced = entry === 'backward_kv' ? process.env.IVT_ATTN_RK : process.env.IVT_ATTN_R;
+  if (forced) return Number(forced);
+  if (entry !== 'forward') return 1;
+  return n <= 8 ? 1 : n <= 16 ? 2 : 4;
+}
 
 let sgOk: boolean | null = null;
 /**
@@ -146,11 +164,14 @@ function attnKernel(hd: number, entry: 'forward' | 'backward_q' | 'backward_kv',
   // f16 runs on the one-row kernels: the subgroup kernels' unrolled bodies take minutes to
   // compile on lavapipe per variant, and f16 buys nothing there (loads, not bytes, bound them).
   if (dtype === 'f32' && subgroupKernelsUsable()) {
+    // Each entry point gets its own count (R for the query-row kernels, RK for backward_kv);
+    // the other key is fixed so that variants differ only where the entry point reads them.
+    const rows = rowsPerLane(entry, n);
+    const R = entry === 'backward_kv' ? 1 : rows, RK = entry === 'backward_kv' ? rows : 1;
     const defines = { HD: hd, WG, R, RK, ...storage, ENABLE: 'enable subgroups;', LANE: '@builtin(subgroup_invocation_id)', BCAST4: 'subgroupBroadcast', BCAST1: 'subgroupBroadcast' };
-    const rows = 8 * (entry === 'backward_kv' ? RK : R);
-    return { kernel: r.kernel('attention', defines, `${entry}_sg`), x: Math.ceil(n / rows) };
+    return { kernel: r.kernel('attention', defines, `${entry}_sg`), x: Math.ceil(n / (8 * rows)) };
   }
-  const defines = { HD: hd, WG, R, RK, ...storage, ENABLE: '', LANE: '@builtin(local_invocation_index)', BCAST4: 'no_bcast4', BCAST1: 'no_bcast1' };
+  const defines = { HD: hd, WG, R: 1, RK: 1, ...storage, ENABLE: '', LANE: '@builtin(local_invocation_index)', BCAST4: 'no_bcast4', BCAST1: 'no_bcast1' };
   return { kernel: r.kernel('attention', defines, entry), x: Math.ceil(n / WG) };
 }
 

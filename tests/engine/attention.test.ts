@@ -29,6 +29,10 @@ const cases = [
   { name: 'causal single query hd=128', B: 2, Tq: 1, Tk: 9, H: 1, hd: 128, causal: true, qPos0: 8 },
   { name: 'causal left padding hd=32', B: 3, Tq: 9, Tk: 9, H: 2, hd: 32, causal: true, qPos0: 0, keyStart: [0, 3, 8] },
   { name: 'bidirectional padding hd=48', B: 2, Tq: 7, Tk: 7, H: 1, hd: 48, causal: false, qPos0: 0, keyStart: [2, 0] },
+  // The subgroup forward takes 4 query rows per lane from 17 rows on and 1 row up to 8: a
+  // ragged last workgroup (37 = 32 + 5) and a latent step's few queries on a longer cache.
+  { name: 'causal 37 rows, padding hd=32', B: 2, Tq: 37, Tk: 37, H: 2, hd: 32, causal: true, qPos0: 0, keyStart: [0, 5] },
+  { name: 'causal 5 rows offset into cache hd=32', B: 2, Tq: 5, Tk: 19, H: 2, hd: 32, causal: true, qPos0: 14 },
 ];
 
 // Every case runs on the one-row-per-invocation kernels; cases with head dim 32 also run
@@ -136,8 +140,10 @@ test('a cache buffer with spare capacity: only kvLen rows are attended', async (
   close(got, want, 1e-4, 1e-5, 'cache buffer');
 });
 
-test('accumulator: probabilities of the designated row onto the image keys, summed over heads and calls', async () => {
-  const B = 3, T = 14, H = 3, hd = 32, D = H * hd, J = 6, row = T - 1;
+// 14 queries run 2 rows per lane in the subgroup forward; 21 run 4, with the designated row
+// (18) in a lane's third row rather than the last position.
+for (const [T, row] of [[14, 13], [21, 18]] as const) test(`accumulator (${T} queries, row ${row}): probabilities of the designated row onto the image keys, summed over heads and calls`, async () => {
+  const B = 3, H = 3, hd = 32, D = H * hd, J = 6;
   const imgStart = [1, 4, 2], keyStart = [0, 2, 1];
   const qs = [randn(B * T * D), randn(B * T * D)], ks = [randn(B * T * D), randn(B * T * D)], vs = [randn(B * T * D), randn(B * T * D)];
   const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
