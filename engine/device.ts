@@ -5,6 +5,7 @@
 // makes that impossible by construction; `shutdown()` releases them together so Node can exit.
 import { create, globals } from 'webgpu';
 import { GpuError, UserError } from './errors.js';
+import { paceDawnPolling } from './event_polling.js';
 
 Object.assign(globalThis, globals);
 
@@ -67,6 +68,7 @@ export class Device {
     if (backend) dawnFlags.push(`backend=${backend}`);
     if (power) dawnFlags.push(`power-preference=${power}`);
     if (backend === 'opengles' && !process.env.EGL_PLATFORM) process.env.EGL_PLATFORM = 'surfaceless';
+    paceDawnPolling();
     const instance = create(dawnFlags);
     const compat = backend === 'opengles';
     const request: GPURequestAdapterOptions = compat ? ({ featureLevel: 'compatibility' } as GPURequestAdapterOptions) : {};
