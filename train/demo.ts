@@ -75,7 +75,7 @@ interface ModeRow extends EvalResult {
  * Test problems the batch-1 latency comparison runs on (five modes, one question at a time:
  * about 0.4 s per problem on two CPU cores, most of it explicit CoT's decoding).
  */
-const LATENCY_PROBLEMS = 60;
+const LATENCY_PROBLEMS = 100;
 
 async function loadModel(run: string, tag?: string): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig }> {
   const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as IvtConfig;
