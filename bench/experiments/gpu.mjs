@@ -1,6 +1,10 @@
 // Shared setup for the kernel experiments: one Dawn instance kept alive for the device's life.
 import { create, globals } from 'webgpu';
+// The engine's pacing of Dawn's wait loop (engine/event_polling.ts; needs `npx tsc` first),
+// so experiments wait for the GPU the way the engine does. IVT_POLL=spin turns it off.
+import { paceDawnPolling } from '../../dist/engine/event_polling.js';
 Object.assign(globalThis, globals);
+paceDawnPolling();
 
 export async function initGpu() {
   const gpu = create([]);
