@@ -149,3 +149,92 @@ fn backward_x_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
     DX[base + j] = rstd * (G[base + j] * GammaB[j] - m1 - xhat * m2);
   }
 }
+
+// ---- the same per-row kernels reading and writing vec4 (cols % 4 == 0) ----
+// llvmpipe loads storage buffers lane by lane, so one vec4 load costs about what one f32 load
+// does: a quarter of the loads for the same bytes. Each sum still runs over the row's elements
+// in index order, one scalar add at a time, so the results are bit-identical to the f32
+// kernels above (tests/engine/ops.test.ts compares them).
+@group(0) @binding(0) var<storage, read> X4: array<vec4f>;
+@group(0) @binding(1) var<storage, read> Gamma4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> Beta4: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> Y4: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn forward_rows4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let c4 = p.cols / 4u;
+  let base = row * c4;
+  let n = f32(p.cols);
+  var mean = 0.0;
+  if ({{RMS}} == 0) {
+    for (var j = 0u; j < c4; j++) { let x = X4[base + j]; mean += x.x; mean += x.y; mean += x.z; mean += x.w; }
+    mean /= n;
+  }
+  var v = 0.0;
+  for (var j = 0u; j < c4; j++) {
+    let d = X4[base + j] - vec4f(mean);
+    v += d.x * d.x; v += d.y * d.y; v += d.z * d.z; v += d.w * d.w;
+  }
+  let rstd = inverseSqrt(v / n + p.eps);
+  for (var j = 0u; j < c4; j++) {
+    var y = (X4[base + j] - vec4f(mean)) * rstd * Gamma4[j];
+    if ({{RMS}} == 0) { y += Beta4[j]; }
+    Y4[base + j] = y;
+  }
+  Stats[2u * row] = mean;
+  Stats[2u * row + 1u] = rstd;
+}
+
+@group(0) @binding(0) var<storage, read> XB4: array<vec4f>;
+@group(0) @binding(1) var<storage, read> GammaB4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> G4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> DX4: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn backward_x_rows4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= pb.rows) { return; }
+  let c4 = pb.cols / 4u;
+  let base = row * c4;
+  let mean = StatsB[2u * row];
+  let rstd = StatsB[2u * row + 1u];
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var j = 0u; j < c4; j++) {
+    let gg = G4[base + j] * GammaB4[j];
+    let t = gg * (XB4[base + j] - vec4f(mean)) * rstd;
+    s1 += gg.x; s2 += t.x; s1 += gg.y; s2 += t.y; s1 += gg.z; s2 += t.z; s1 += gg.w; s2 += t.w;
+  }
+  let n = f32(pb.cols);
+  var m1 = s1 / n;
+  let m2 = s2 / n;
+  if ({{RMS}} != 0) { m1 = 0.0; }
+  for (var j = 0u; j < c4; j++) {
+    let xhat = (XB4[base + j] - vec4f(mean)) * rstd;
+    DX4[base + j] = rstd * (G4[base + j] * GammaB4[j] - vec4f(m1) - xhat * m2);
+  }
+}
+
+@group(0) @binding(0) var<storage, read> XC4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> GC4: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> DGamma4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> DBeta4: array<vec4f>;
+
+// Four columns per invocation; each column's sum over rows keeps the row order.
+@compute @workgroup_size(64)
+fn backward_params4(@builtin(global_invocation_id) gid: vec3u) {
+  let j = gid.x;
+  let c4 = pc.cols / 4u;
+  if (j >= c4) { return; }
+  var dg = vec4f(0.0);
+  var db = vec4f(0.0);
+  for (var r = 0u; r < pc.rows; r++) {
+    let g = GC4[r * c4 + j];
+    dg += g * (XC4[r * c4 + j] - vec4f(StatsC[2u * r])) * StatsC[2u * r + 1u];
+    db += g;
+  }
+  DGamma4[j] = dg;
+  if ({{RMS}} == 0) { DBeta4[j] = db; }
+}

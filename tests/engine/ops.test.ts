@@ -169,8 +169,9 @@ test('softmax and log-softmax', async () => {
 });
 
 test('layerNorm and rmsNorm', async () => {
-  // 13: a row per invocation (<= 64 columns); 67 and 131: a workgroup per row.
-  for (const cols of [13, 67, 131]) {
+  // 13: a row per invocation (<= 64 columns); 67 and 131: a workgroup per row; 16 and 68:
+  // the same two with vec4 kernels (columns a multiple of 4).
+  for (const cols of [13, 67, 131, 16, 68]) {
     const shape = [2, 7, cols];
     await checkOp(`layerNorm cols=${cols}`, {
       inputs: [{ shape }, { shape: [cols] }, { shape: [cols] }],
@@ -184,6 +185,37 @@ test('layerNorm and rmsNorm', async () => {
       ref: ([x, g]) => ref.norm(x, cols, g, null, 1e-6, true),
       rtol: 1e-4, gradRtol: 2e-4, noFd: cols > 13,
     });
+  }
+});
+
+test('layerNorm and rmsNorm: the vec4 kernels give bit-identical results to the f32 ones', async () => {
+  // 515 rows of 12 and 2 x 7 rows of 16: the invocation-per-row kernels; 9 rows of 68: a
+  // workgroup per row forward, the vec4 parameter-gradient kernel backward.
+  for (const [rows, cols] of [[515, 12], [14, 16], [9, 68]] as const) {
+    for (const rms of [false, true]) {
+      const x = randn(rows * cols), gm = randn(cols), bt = randn(cols), g = randn(rows * cols);
+      const run = async (vec4: boolean) => {
+        process.env.IVT_NORM_VEC4 = vec4 ? '1' : '0';
+        try {
+          const X = fromArray(x, [rows, cols]), G = fromArray(gm, [cols]), Bt = fromArray(bt, [cols]);
+          for (const t of [X, G, Bt]) t.requiresGrad = true;
+          const y = rms ? E.rmsNorm(X, G) : E.layerNorm(X, G, Bt);
+          E.backward(y, fromArray(g, [rows, cols]));
+          const out = [await y.toArray(), await X.grad!.toArray(), await G.grad!.toArray(), ...(rms ? [] : [await Bt.grad!.toArray()])] as Float32Array[];
+          for (const t of [X, G, Bt, y]) { t.grad?.dispose(); t.dispose(); }
+          return out;
+        } finally {
+          delete process.env.IVT_NORM_VEC4;
+        }
+      };
+      const [plain, vec] = [await run(false), await run(true)];
+      plain.forEach((p, i) => {
+        const v = vec[i]!;
+        for (let j = 0; j < p.length; j++) {
+          if (!Object.is(p[j], v[j])) throw new Error(`${rms ? 'rmsNorm' : 'layerNorm'} ${rows}x${cols} output ${i} element ${j}: f32 kernel ${p[j]}, vec4 kernel ${v[j]}`);
+        }
+      });
+    }
   }
 });
 
@@ -251,6 +283,12 @@ test('row kernels with an invocation per row (many short rows) and vec4 strided 
     inputs: [{ shape: [rows, cols] }, { shape: [cols] }, { shape: [cols] }],
     gpu: ([x, g, b]) => E.layerNorm(x, g, b, 1e-5),
     ref: ([x, g, b]) => ref.norm(x, cols, g, b, 1e-5, false),
+    rtol: 1e-4, gradRtol: 5e-4, noFd: true,
+  });
+  await checkOp('rmsNorm per-row', {
+    inputs: [{ shape: [rows, cols] }, { shape: [cols] }],
+    gpu: ([x, g]) => E.rmsNorm(x, g, 1e-6),
+    ref: ([x, g]) => ref.norm(x, cols, g, null, 1e-6, true),
     rtol: 1e-4, gradRtol: 5e-4, noFd: true,
   });
   await checkOp('softmax per-row', { inputs: [{ shape: [rows, 9] }], gpu: ([x]) => E.softmax(x), ref: ([x]) => ref.softmaxRows(x, 9, false), noFd: true });
