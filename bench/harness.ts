@@ -36,9 +36,9 @@ export async function timeGpu(launch: () => void, opts: { samples?: number; minS
  * Two launches compared under drift: on a shared, software-rendered machine two separately
  * taken medians drift apart by more than a few percent. Each pair times both back to back
  * (order alternating, so a trend favours neither); the figures are the medians of the pairs'
- * differences (withExtra - base) and ratios (withExtra / base), with quartiles as the spread.
+ * differences (b - a) and ratios (b / a), with quartiles as the spread.
  */
-export async function timePairedDifference(base: () => void, withExtra: () => void, opts: { pairs?: number; inner?: number } = {}): Promise<{ base: Timing; withExtra: Timing; diff_median: number; diff_q1: number; diff_q3: number; ratio_median: number; ratio_q1: number; ratio_q3: number; pairs: number }> {
+export async function timePaired(a: () => void, b: () => void, opts: { pairs?: number; inner?: number } = {}): Promise<{ a: Timing; b: Timing; diff_median: number; diff_q1: number; diff_q3: number; ratio_median: number; ratio_q1: number; ratio_q3: number; pairs: number }> {
   const pairs = opts.pairs ?? 31;
   const inner = opts.inner ?? 2;
   const r = rt();
@@ -48,17 +48,17 @@ export async function timePairedDifference(base: () => void, withExtra: () => vo
     await r.sync();
     return (performance.now() - t) / inner;
   };
-  await once(base);
-  await once(withExtra);
-  const b: number[] = [], w: number[] = [], d: number[] = [], ratio: number[] = [];
+  await once(a);
+  await once(b);
+  const ta: number[] = [], tb: number[] = [], d: number[] = [], ratio: number[] = [];
   for (let i = 0; i < pairs; i++) {
-    let tb: number, tw: number;
-    if (i % 2 === 0) { tb = await once(base); tw = await once(withExtra); } else { tw = await once(withExtra); tb = await once(base); }
-    b.push(tb); w.push(tw); d.push(tw - tb); ratio.push(tw / tb);
+    let x: number, y: number;
+    if (i % 2 === 0) { x = await once(a); y = await once(b); } else { y = await once(b); x = await once(a); }
+    ta.push(x); tb.push(y); d.push(y - x); ratio.push(y / x);
   }
   const q = (xs: number[], f: number) => [...xs].sort((x, y) => x - y)[Math.floor(f * (xs.length - 1))]!;
   const timing = (xs: number[]): Timing => ({ ms_median: q(xs, 0.5), ms_min: Math.min(...xs), samples: xs.length });
-  return { base: timing(b), withExtra: timing(w), diff_median: q(d, 0.5), diff_q1: q(d, 0.25), diff_q3: q(d, 0.75), ratio_median: q(ratio, 0.5), ratio_q1: q(ratio, 0.25), ratio_q3: q(ratio, 0.75), pairs };
+  return { a: timing(ta), b: timing(tb), diff_median: q(d, 0.5), diff_q1: q(d, 0.25), diff_q3: q(d, 0.75), ratio_median: q(ratio, 0.5), ratio_q1: q(ratio, 0.25), ratio_q3: q(ratio, 0.75), pairs };
 }
 
 /** Same protocol for an async peer (e.g. TensorFlow.js, synchronised by reading a value). */

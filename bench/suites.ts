@@ -4,7 +4,7 @@
 import * as E from '../engine/index.js';
 import { attentionPacked } from '../engine/ops/attention.js';
 import { rt, Tensor } from '../engine/tensor.js';
-import { timeGpu, timePairedDifference } from './harness.js';
+import { timeGpu, timePaired } from './harness.js';
 import { stridedCopy } from '../engine/ops/shape.js';
 import { figure, KernelFigure, PeerFigure, Suite } from './common.js';
 
@@ -69,8 +69,8 @@ export const attentionSuite: Suite = async (ctx) => {
     const composite = (xs: Tensor[]) => E.matmul(E.softmax(E.add(E.mulScalar(E.matmul(xs[0], xs[1], { transB: true }), 1 / Math.sqrt(hd)), M)), xs[2]);
     // Fused and composite timed in alternating pairs (the speedup is the median of the pairs'
     // ratios): timed one after the other, machine drift moved the ratio by 25% between runs.
-    const paired = await timePairedDifference(fusedRun, fwdBwd([q, k, v], composite, g4), { pairs: ctx.quick ? 3 : T >= 512 ? 9 : 15, inner: 1 });
-    const fused = paired.base, comp = paired.withExtra;
+    const paired = await timePaired(fusedRun, fwdBwd([q, k, v], composite, g4), { pairs: ctx.quick ? 3 : T >= 512 ? 9 : 15, inner: 1 });
+    const fused = paired.a, comp = paired.b;
     let peer: PeerFigure | null = null;
     if (ctx.peer) {
       const scale = 1 / Math.sqrt(hd);
@@ -119,12 +119,12 @@ export const accumulatorSuite: Suite = async (ctx) => {
   const img = E.fromArray(new Int32Array(B).fill(0), [B], 'i32');
   const chosen = E.fromArray(new Uint32Array(B * J), [B, J], 'u32');
   // The accumulator adds a few percent to a ~20 ms kernel: measured as paired differences
-  // (timePairedDifference), since separately taken medians drift by more than that here.
-  const paired = await timePairedDifference(
+  // (timePaired), since separately taken medians drift by more than that here.
+  const paired = await timePaired(
     () => E.noGrad(() => attentionPacked(qkv, { heads: H, causal: true })).dispose(),
     () => E.noGrad(() => attentionPacked(qkv, { heads: H, causal: true, accumulate: { acc, row: T - 1, imgStart: img } })).dispose(),
     { pairs: ctx.quick ? 11 : 101 });
-  const plain = paired.base;
+  const plain = paired.a;
   const topk = await timeGpu(() => {
     rt().clear(chosen.binding(), chosen.byteLength);
     E.selectTopK(acc, chosen, kSel, 0).dispose();

@@ -23,25 +23,24 @@ function run(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number, rms: bo
   // LayerNorm forward+backward at 2048x256 on lavapipe, alternating runs: 4.7-8.7 ms against
   // 6.1-12.8 ms with the f32 kernels.
   const vec4 = cols % 4 === 0 && process.env.IVT_NORM_VEC4 !== '0' && [x, gamma, ...(beta ? [beta] : [])].every((t) => t.byteOffset % 16 === 0);
-  const v4 = vec4 ? '4' : '';
   const fwdBuffers = [x.binding(), gamma.binding(), (beta ?? gamma).binding(), y.binding(), stats.binding()];
-  if (perRow) launch1d('layernorm', D, `forward_rows${v4}`, fwdBuffers, params, rows, 64);
+  if (perRow) launch1d('layernorm', D, vec4 ? 'forward_rows4' : 'forward_rows', fwdBuffers, params, rows, 64);
   else launchRows('layernorm', D, 'forward', fwdBuffers, params, rows);
   const inputs = beta ? [x, gamma, beta] : [x, gamma];
   return record(y, op, inputs, (g) => {
+    const vec4Back = vec4 && g.byteOffset % 16 === 0; // the incoming gradient is read as vec4 too
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = empty(x.shape);
       const bufs = [x.binding(), gamma.binding(), stats.binding(), g.binding(), dx.binding()];
-      if (perRow) launch1d('layernorm', D, `backward_x_rows${vec4 && g.byteOffset % 16 === 0 ? '4' : ''}`, bufs, params, rows, 64);
+      if (perRow) launch1d('layernorm', D, vec4Back ? 'backward_x_rows4' : 'backward_x_rows', bufs, params, rows, 64);
       else launchRows('layernorm', D, 'backward_x', bufs, params, rows);
     }
     let dgamma: Tensor | null = null, dbeta: Tensor | null = null;
     if (gamma.requiresGrad || beta?.requiresGrad) {
       dgamma = empty(gamma.shape);
       dbeta = empty(gamma.shape); // scratch for RMSNorm, which writes no bias gradient
-      const params4 = vec4 && g.byteOffset % 16 === 0;
-      launch1d('layernorm', D, params4 ? 'backward_params4' : 'backward_params', [x.binding(), stats.binding(), g.binding(), dgamma.binding(), dbeta.binding()], params, params4 ? cols / 4 : cols, 64);
+      launch1d('layernorm', D, vec4Back ? 'backward_params4' : 'backward_params', [x.binding(), stats.binding(), g.binding(), dgamma.binding(), dbeta.binding()], params, vec4Back ? cols / 4 : cols, 64);
       if (!beta) {
         dbeta.dispose();
         dbeta = null;

@@ -71,16 +71,25 @@ test('start by cell: the start cell is copied from the question, and its object 
   model.ps.dispose();
 });
 
-test('cell-first wording: each step\'s first token is its cell (copied, then arithmetic), then the object (image), then the move', async () => {
-  // The vocabulary from 300 problems, so every cell name is one token; 12 problems diagnosed.
-  const all = generateSplit(resolveSynthOptions({ seed: 13, startBy: 'cell', wording: 'cell-first' }), 'train', 300);
+/**
+ * Diagnoses the first `take` of 300 start-by-cell problems in `wording` with an untrained
+ * model (vocabulary from all 300, so every cell name is one token): the problems, samples,
+ * tokenizer, the groups' totals by name and the model (the caller disposes its parameters).
+ */
+async function diagnoseWording(wording: 'cell-first' | 'cell-value', take: number, batch: number) {
+  const all = generateSplit(resolveSynthOptions({ seed: 13, startBy: 'cell', wording }), 'train', 300);
   const tok = buildTokenizer(trainingTexts(all.map((p) => toProblemRecord(p))));
   const cfg = preset('tiny', tok.vocabSize);
-  const problems = all.slice(0, 12);
+  const problems = all.slice(0, take);
   const samples = await toSamples(problems.map((p) => toProblemRecord(p)), tok, cfg);
   const model = new IvtModel(cfg, tok.pad);
-  const groups = await diagnose(model, samples, tok, { batch: 6, synthetic: true });
+  const groups = await diagnose(model, samples, tok, { batch, synthetic: true });
   const count = (name: string) => groups.find((g) => g.group === name)?.total ?? 0;
+  return { problems, samples, tok, groups, count, model };
+}
+
+test('cell-first wording: each step\'s first token is its cell (copied, then arithmetic), then the object (image), then the move', async () => {
+  const { problems, samples, tok, groups, count, model } = await diagnoseWording('cell-first', 12, 6);
   const oneToken = (r: number, c: number) => tok.encode(' ' + cellName(4, r, c)).length === 1;
   assert.ok(problems.every((p) => pathCells(p.scene).every(([r, c]) => oneToken(r, c))), 'a cell name is not one token');
   const moves = problems.reduce((a, p) => a + p.scene.moves.length, 0);
@@ -98,14 +107,7 @@ test('cell-first wording: each step\'s first token is its cell (copied, then ari
 });
 
 test('cell-value wording: each move\'s cell (arithmetic) and object (image), then the asked value (copied) and, for counts, the count', async () => {
-  const all = generateSplit(resolveSynthOptions({ seed: 13, startBy: 'cell', wording: 'cell-value' }), 'train', 300);
-  const tok = buildTokenizer(trainingTexts(all.map((p) => toProblemRecord(p))));
-  const cfg = preset('tiny', tok.vocabSize);
-  const problems = all.slice(0, 15);
-  const samples = await toSamples(problems.map((p) => toProblemRecord(p)), tok, cfg);
-  const model = new IvtModel(cfg, tok.pad);
-  const groups = await diagnose(model, samples, tok, { batch: 8, synthetic: true });
-  const count = (name: string) => groups.find((g) => g.group === name)?.total ?? 0;
+  const { problems, samples, groups, count, model } = await diagnoseWording('cell-value', 15, 8);
   const moves = problems.reduce((a, p) => a + p.scene.moves.length, 0);
   const counts = problems.filter((p) => p.scene.query === 'count').length;
   assert.ok(counts > 0 && counts < problems.length, 'want count and other questions');
