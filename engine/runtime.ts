@@ -7,6 +7,7 @@
 // uploaded with a single writeBuffer just before the submit: the upload is ordered before the
 // command buffer that reads it, so one uniform buffer serves every batch.
 import { readFileSync, existsSync } from 'node:fs';
+import { unrollFunction } from './unroll.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Device } from './device.js';
@@ -124,21 +125,25 @@ export class Runtime {
     this.profiler = process.env.IVT_PROFILE && dev.hasTimestamps ? new KernelProfiler(gpu) : null;
   }
 
-  /** The pipeline for shaders/<name>.wgsl specialised by `defines`; compiled once per key. */
-  kernel(name: string, defines: Defines = {}, entryPoint = 'main'): Kernel {
+  /**
+   * The pipeline for shaders/<name>.wgsl specialised by `defines`; compiled once per key.
+   * `unroll`: expand the entry point's constant-count loops in the source (engine/unroll.ts).
+   */
+  kernel(name: string, defines: Defines = {}, entryPoint = 'main', { unroll = false } = {}): Kernel {
     // Called once per dispatch, so the common case must be cheap: look up by the defines in
     // the caller's own order first (no arrays, no sort); only a miss builds the canonical key.
-    let fast = name + '|' + entryPoint;
+    let fast = name + '|' + entryPoint + (unroll ? '|unrolled' : '');
     for (const d in defines) fast += '|' + d + '=' + defines[d];
     let k = this.kernelsByCallKey.get(fast);
     if (k) return k;
-    const key = `${name}|${entryPoint}|${Object.entries(defines).sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, v]) => `${d}=${v}`).join(',')}`;
+    const key = `${name}|${entryPoint}${unroll ? '|unrolled' : ''}|${Object.entries(defines).sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, v]) => `${d}=${v}`).join(',')}`;
     k = this.kernels.get(key);
     if (k) {
       this.kernelsByCallKey.set(fast, k);
       return k;
     }
-    const code = specialise(name, defines);
+    const specialised = specialise(name, defines);
+    const code = unroll ? unrollFunction(specialised, entryPoint) : specialised;
     const gpu = this.dev.gpu;
     gpu.pushErrorScope('validation');
     const module = gpu.createShaderModule({ code, label: key });

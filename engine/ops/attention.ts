@@ -124,20 +124,24 @@ const WG = 64;
  * Rows per lane of the subgroup kernels: query rows for forward_sg and backward_q_sg, key rows
  * for backward_kv_sg (a workgroup covers 8 lanes x that many rows).
  *
- * More rows per lane share each loaded K/V tile among more FMAs, but every row's accumulators
- * live in the lane's private arrays (spilled to the stack on llvmpipe) and rows past n are
- * computed and thrown away. Measured on lavapipe at B=4, H=4, hd=64, T=512 causal (per-kernel
- * GPU time, least of 7, bench/experiments/attn_prof.mjs): forward 4 rows 44-69 ms, 2 rows
- * 67-76, 1 row 71-82; backward_q about equal for 1, 2 and 4 (89-90 ms at best); backward_kv
- * 1 row 86-102 ms, 2 rows 103-114, 4 rows 115-147. So the forward takes 4 rows when there are
- * enough of them and fewer for short passes (a latent step's few queries on the KV cache would
- * otherwise compute 32 rows to keep 5); both backward kernels take one.
+ * More rows per lane share each loaded K/V (or Q/dO) tile among more FMAs, but rows past n are
+ * computed and thrown away, so short passes take fewer. The backward kernels are compiled with
+ * their loops unrolled in the source (engine/unroll.ts): their bodies are too large for NIR to
+ * unroll, and with more than one row per lane the rolled loops index private arrays by a loop
+ * variable, which llvmpipe turns into per-lane scalar loops. Measured on lavapipe at B=4, H=4,
+ * hd=64, T=512 causal (per-kernel GPU time, least of 7, bench/experiments/attn_prof.mjs):
+ * - forward: 4 rows 27-34 ms, 2 rows 44-49, 1 row 68-83 (rolled; unrolled it is no faster);
+ * - backward_q: rolled 1 row 56-60 ms (2 rows 66-76, 4 rows 74-87); unrolled 2 rows 36-44,
+ *   4 rows 32-35;
+ * - backward_kv: rolled 1 row 60-62 ms (2 rows 70); unrolled 2 rows 42-51, 4 rows 44.
+ * The backward kernels take 2 rows rather than 4: at hd=64 the unrolled 4-row variant costs
+ * about a minute more of cold compile time (Mesa caches it on disk afterwards) for a few ms.
  * IVT_ATTN_R / IVT_ATTN_RK force a count (experiments).
  */
 function rowsPerLane(entry: 'forward' | 'backward_q' | 'backward_kv', n: number): number {
   const forced = entry === 'backward_kv' ? process.env.IVT_ATTN_RK : process.env.IVT_ATTN_R;
   if (forced) return Number(forced);
-  if (entry !== 'forward') return 1;
+  if (entry !== 'forward') return n <= 8 ? 1 : 2;
   return n <= 8 ? 1 : n <= 16 ? 2 : 4;
 }
 
@@ -169,7 +173,8 @@ function attnKernel(hd: number, entry: 'forward' | 'backward_q' | 'backward_kv',
     const rows = rowsPerLane(entry, n);
     const R = entry === 'backward_kv' ? 1 : rows, RK = entry === 'backward_kv' ? rows : 1;
     const defines = { HD: hd, WG, R, RK, ...storage, ENABLE: 'enable subgroups;', LANE: '@builtin(subgroup_invocation_id)', BCAST4: 'subgroupBroadcast', BCAST1: 'subgroupBroadcast' };
-    return { kernel: r.kernel('attention', defines, `${entry}_sg`), x: Math.ceil(n / (8 * rows)) };
+    const kernel = r.kernel('attention', defines, `${entry}_sg`, { unroll: entry !== 'forward' });
+    return { kernel, x: Math.ceil(n / (8 * rows)) };
   }
   const defines = { HD: hd, WG, R: 1, RK: 1, ...storage, ENABLE: '', LANE: '@builtin(local_invocation_index)', BCAST4: 'no_bcast4', BCAST1: 'no_bcast1' };
   return { kernel: r.kernel('attention', defines, entry), x: Math.ceil(n / WG) };
