@@ -36,9 +36,25 @@ if (k) {
   if (att && (att.speedup_vs_composite < 2 || att.speedup_vs_peer < 3)) lines.push(`- **attention f+b, T = 512: ${f2(att.speedup_vs_composite)}x our composite** (bar 2x: ${met(att.speedup_vs_composite, 2)}), ${f2(att.speedup_vs_peer)}x TensorFlow.js's composite (bar 3x: ${met(att.speedup_vs_peer, 3)}). Both paths are load-bound here; the fused backward recomputes the scores from Q and K (as flash attention does, trading memory for arithmetic), which on a GPU is nearly free and here costs loads; the composite's matmuls run the same tuned matmul kernel.`);
   const ac = find('accum+topk');
   if (ac && ac.pct_of_attention_forward > 10) lines.push(`- **accumulator + top-k: ${ac.pct_of_attention_forward}% of the attention forward** (bar 10%).${ac.accumulator_ms ? ` The accumulator's share is the median of ${ac.accumulator_ms.pairs} paired differences (quartiles ${f2(ac.accumulator_ms.q1)}..${f2(ac.accumulator_ms.q3)} ms); top-k ${f2(ac.topk_ms)} ms.` : ''}`);
+  const lc = read('load-costs-lavapipe.json');
+  const storage4 = lc?.rows.find((r) => r.access.startsWith('storage vec4, per-lane'));
+  const bcast = lc?.rows.find((r) => r.access.startsWith('subgroupBroadcast'));
+  if (mm && storage4 && bcast) {
+    // The matmul's inner step per lane (shaders/matmul.wgsl): 1024 FMAs = 256 vec4 FMAs, 20 vec4
+    // loads (16 of A, 4 of B) and 32 vec4 broadcasts of B. Even with every cost overlapped
+    // perfectly, FMAs can fill at most this share of the time.
+    const bound = 256 / (256 + 20 * storage4.vec4_fmas + 32 * bcast.vec4_fmas);
+    lines.push(`- **What bounds the matmul** (next section's figures): one vec4 storage load costs as much time as ${f2(storage4.vec4_fmas, 1)} vec4 FMAs at the peak, and the kernel's inner step is 256 vec4 FMAs, 20 vec4 loads and 32 vec4 broadcasts per lane, so FMAs can fill at most ${f2(100 * bound, 0)}% of its time (${bound < 0.35 ? 'below' : 'just above'} the 35% bar) before any register spill or loop overhead. A larger tile per lane (more FMAs per load) needs more accumulators than the 16 vector registers hold: the tile sweep (bench/experiments/mm_sweep2.mjs, up to 8x32 outputs per lane) peaked at 18%.`);
+  }
   const f16 = find('attention f+b', (r) => r.shape[2] === 512 && r.dtype === 'f16');
   if (f16) lines.push(`- **f16 attention: ${f2(f16.speedup_vs_f32)}x the f32 kernel's speed.** It runs the one-row kernels (the subgroup kernels' unrolled bodies take minutes per variant to compile on llvmpipe); halving bytes does not help when the count of loads, not their width, is the cost.`);
   out.push(...lines, '');
+}
+const lc = read('load-costs-lavapipe.json');
+if (lc) {
+  out.push('## What a load costs on this adapter', '', '`JSON=bench/results/load-costs-lavapipe.json node bench/experiments/load_costs.mjs`', '', `Time per access for one 8-lane subgroup (one SIMD instruction's worth of lanes on llvmpipe), and the same time counted in vec4 FMAs at the FMA peak measured in the same run (${f2(lc.peak_gflops, 1)} GFLOP/s: one vec4 FMA per lane = ${f2(lc.fma_ns)} ns). These figures shape the kernels: a storage load must feed tens of FMAs, operands are shared between lanes by subgroupBroadcast rather than loaded again, and private arrays are indexed only by constants (the attention backward kernels are unrolled in the source for that, engine/unroll.ts).`, '', '| access | ns per op | vec4 FMAs |', '|---|---|---|');
+  for (const r of lc.rows) out.push(`| ${r.access} | ${f2(r.ns_per_op)} | ${f2(r.vec4_fmas, 1)} |`);
+  out.push('');
 }
 const t = read('train-lavapipe.json');
 if (t) {
