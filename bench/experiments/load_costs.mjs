@@ -15,6 +15,8 @@ const kinds = {
   'storage vec4, per-lane address': (u) => `acc += S4[(base + ${u}u * 4u + i) & 1023u];`,
   'storage vec4, same address in every lane': (u) => `acc += S4[(i * 8u + ${u}u) & 1023u];`,
   'storage f32, per-lane address': (u) => `acc += vec4f(S1[(base + ${u}u * 4u + i) & 4095u]);`,
+  'storage vec4 store, per-lane address': (u) => `O[(base + ${u}u * 4u + i) & 1023u] = acc; acc += acc2;`,
+  'storage f32 store, per-lane address': (u) => `O1[(base + ${u}u * 4u + i) & 4095u] = acc.x; acc += acc2;`,
   'uniform vec4, same address in every lane': (u) => `acc += UB[(i * 8u + ${u}u) & 1023u];`,
   'workgroup vec4, per-lane address': (u) => `acc += W[(lane * 8u + ${u}u + i) & 255u];`,
   'private vec4, index from a loop variable': (u) => `acc += pv[(i + ${u}u) & 15u];`,
@@ -37,6 +39,7 @@ for (const [name, access] of Object.entries(kinds)) {
 @group(0) @binding(2) var<storage, read_write> O: array<vec4f>;
 @group(0) @binding(3) var<uniform> p: vec4u;
 @group(0) @binding(4) var<uniform> UB: array<vec4f, 1024>;
+@group(0) @binding(5) var<storage, read_write> O1: array<f32>;
 var<workgroup> W: array<vec4f, 256>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(global_invocation_id) gid: vec3u) {
@@ -51,13 +54,14 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(global_invocation_i
 ${body}
   }
   // Every binding is used, so all kernels share one layout.
-  if (acc.x == 12345.0) { acc += S4[0] + vec4f(S1[0]) + UB[0] + W[0] + pv[1]; }
+  if (acc.x == 12345.0) { acc += S4[0] + vec4f(S1[0]) + UB[0] + W[0] + pv[1]; O1[0] = 1.0; }
   O[gid.x] = acc;
 }`;
   const pipe = await compile(device, code, name);
   const bufs = [
     buf(device, new Float32Array(4096)), buf(device, new Float32Array(4096)), buf(device, new Float32Array(WG * GROUPS * 4)),
     ubuf(device, [ITERS, 0, 0, 0]), buf(device, new Float32Array(4096), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+    buf(device, new Float32Array(4096)),
   ];
   const ms = await timeDispatch(device, pipe, bindGroup(device, pipe, bufs), [GROUPS], { inner: 2, outer: 5 });
   const ns = (ms * 1e6) / (GROUPS * ITERS * UNROLL);
