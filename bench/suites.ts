@@ -6,6 +6,7 @@ import { attentionPacked } from '../engine/ops/attention.js';
 import { rt, Tensor } from '../engine/tensor.js';
 import { timeGpu, timePaired } from './harness.js';
 import { stridedCopy } from '../engine/ops/shape.js';
+import { setMatmulPath } from '../engine/ops/matmul_kernels.js';
 import { figure, KernelFigure, PeerFigure, Suite } from './common.js';
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
@@ -266,6 +267,22 @@ export const matmulSuite: Suite = async (ctx) => {
     let peer: PeerFigure | null = null;
     if (ctx.peer && !c.transA && !c.transB) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K)).ms_median };
     out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.ms_median, { flops: 2 * c.M * c.N * c.K }, peer));
+  }
+  // The kernel family this adapter does not choose, on one shape, so that each report shows
+  // what the choice is worth (engine/ops/matmul_kernels.ts).
+  const other = rt().dev.subgroupBroadcastKernels ? 'tiled' : null;
+  if (other) {
+    const n = 512;
+    const A = E.fromArray(randSigned(n * n, 1), [n, n]), B = E.fromArray(randSigned(n * n, 2), [n, n]);
+    setMatmulPath(other);
+    try {
+      const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B)).dispose());
+      out.push(figure(ctx, `matmul (${other} kernel)`, [n, n, n], 'f32', t.ms_median, { flops: 2 * n * n * n }, null));
+    } finally {
+      setMatmulPath('auto');
+      A.dispose();
+      B.dispose();
+    }
   }
   if (rt().dev.hasF16) {
     for (const c of ctx.quick ? MATMUL_F16_CASES.slice(1) : MATMUL_F16_CASES) {

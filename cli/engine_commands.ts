@@ -16,11 +16,14 @@ export function registerEngineCommands(program: Command): void {
         const v = (dev.limits as unknown as Record<string, unknown>)[k];
         if (typeof v === 'number') limits[k] = v;
       }
-      const info = { adapter: dev.describe(), backend: dev.backend, features: [...dev.features].sort(), limits };
+      // Which kernel family runs here (engine/ops/matmul_kernels.ts, engine/ops/attention.ts).
+      const kernels = dev.subgroupBroadcastKernels ? 'subgroup-broadcast (CPU adapter with 8-lane subgroups)' : 'workgroup-tiled matmul, one-row attention (GPU)';
+      const info = { adapter: dev.describe(), backend: dev.backend, cpu: dev.isCpu, kernels, features: [...dev.features].sort(), limits };
       if (o.json) console.log(JSON.stringify(info, null, 2));
       else {
         console.log(`adapter:  ${info.adapter}`);
         console.log(`backend:  ${info.backend}`);
+        console.log(`kernels:  ${info.kernels}`);
         console.log(`features: ${info.features.join(', ')}`);
         console.log('limits:');
         for (const [k, v] of Object.entries(limits)) console.log(`  ${k.padEnd(44)} ${v}`);

@@ -32,6 +32,15 @@ export class Device {
    * as on lavapipe): what the subgroup-broadcast matmul and attention kernels need.
    */
   readonly hasEightLaneSubgroups: boolean;
+  /**
+   * The adapter is a CPU rasteriser (lavapipe/llvmpipe, SwiftShader, WARP): Dawn's fallback
+   * adapter or a 'software' architecture. Its storage loads are per-lane scalar loops and its
+   * workgroup memory is ordinary memory, so it gets the subgroup-broadcast kernels; GPUs get
+   * the workgroup-memory tiled ones.
+   */
+  readonly isCpu: boolean;
+  /** The subgroup-broadcast matmul and attention kernels are the ones to run here. */
+  readonly subgroupBroadcastKernels: boolean;
   private lostReason: string | null = null;
   private pendingErrors: string[] = [];
 
@@ -47,6 +56,9 @@ export class Device {
     this.hasTimestamps = this.features.has('timestamp-query');
     const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
     this.hasEightLaneSubgroups = this.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8;
+    const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+    this.isCpu = fallback || info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|\bwarp\b/i.test(`${info.device} ${info.description}`);
+    this.subgroupBroadcastKernels = this.hasEightLaneSubgroups && this.isCpu;
     // Validation and out-of-memory errors that nobody scoped arrive here asynchronously.
     // They are queued and thrown at the next synchronisation point (flush or readback),
     // so the caller sees a JS error near the work that caused it.

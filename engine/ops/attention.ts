@@ -157,7 +157,7 @@ export function setAttentionPath(path: 'auto' | 'simple'): void {
 }
 
 function subgroupKernelsUsable(): boolean {
-  sgOk ??= rt().dev.hasEightLaneSubgroups && process.env.IVT_ATTN !== 'simple';
+  sgOk ??= rt().dev.subgroupBroadcastKernels && process.env.IVT_ATTN !== 'simple';
   return sgOk;
 }
 

@@ -1,9 +1,13 @@
 // Chooses and launches the matmul kernel for a planned product.
 //
-// shaders/matmul.wgsl (subgroup-broadcast register tiling, 64x16 per 8-lane workgroup) is the
-// fast kernel where a workgroup of 8 invocations is one subgroup (subgroupMinSize >= 8, as on
-// lavapipe); its vec4 entry point needs 4-aligned K, N and batch strides. Everything else
-// runs shaders/matmul_simple.wgsl, correct for any shape.
+// - shaders/matmul.wgsl: subgroup-broadcast register tiling, 64x16 per 8-lane workgroup, tuned
+//   for CPU rasterisers (lavapipe), where a workgroup of 8 invocations is one subgroup; its vec4
+//   entry point needs 4-aligned K, N and batch strides.
+// - shaders/matmul_tiled.wgsl: workgroup-memory tiling, 64x64 per 256-invocation workgroup,
+//   for GPUs.
+// - shaders/matmul_simple.wgsl: one 4x4 block per invocation, the reference the others are
+//   tested against.
+// All three take the same bindings and parameters and are correct for any shape.
 import { rt, Tensor } from '../tensor.js';
 
 export interface MatmulLaunch {
@@ -12,15 +16,27 @@ export interface MatmulLaunch {
   transA: boolean; transB: boolean; accumulate: boolean;
 }
 
-let fastOk: boolean | null = null;
+export type MatmulPath = 'auto' | 'subgroup' | 'tiled' | 'simple';
+let forced: MatmulPath = 'auto';
+let resolved: 'subgroup' | 'tiled' | 'simple' | null = null;
 
-/** 'auto': the subgroup kernel where usable; 'simple': always matmul_simple (tests cover both). */
-export function setMatmulPath(path: 'auto' | 'simple'): void {
-  fastOk = path === 'simple' ? false : null;
+/**
+ * 'auto': the subgroup kernel on CPU adapters that can run it, the tiled kernel elsewhere;
+ * the other values force one kernel (tests cover each; IVT_MATMUL does the same from outside).
+ */
+export function setMatmulPath(path: MatmulPath): void {
+  forced = path;
+  resolved = null;
 }
-function subgroupKernelUsable(): boolean {
-  fastOk ??= rt().dev.hasEightLaneSubgroups && process.env.IVT_MATMUL !== 'simple';
-  return fastOk;
+// Resolved once per setting: it runs on every matmul dispatch.
+function chosenPath(): 'subgroup' | 'tiled' | 'simple' {
+  if (resolved) return resolved;
+  const want = forced !== 'auto' ? forced : ((process.env.IVT_MATMUL as MatmulPath | undefined) ?? 'auto');
+  const dev = rt().dev;
+  if (!['auto', 'subgroup', 'tiled', 'simple'].includes(want)) throw new Error(`IVT_MATMUL=${want}: expected auto, subgroup, tiled or simple`);
+  if (want === 'subgroup' && !dev.hasEightLaneSubgroups) throw new Error('matmul: the subgroup kernel needs 8-lane subgroups, which this adapter lacks');
+  resolved = want !== 'auto' ? want : dev.subgroupBroadcastKernels ? 'subgroup' : 'tiled';
+  return resolved;
 }
 
 /** Template values for the optional fused bias (added to every row of C). */
@@ -38,18 +54,21 @@ export function matmulKernel(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch, b
   const buffers = [a.binding(), b.binding(), c.binding()];
   if (bias) buffers.push(bias.binding());
   const defines = { TRANS_A: +l.transA, TRANS_B: +l.transB, ...biasDefines(!!bias) };
-  if (subgroupKernelUsable()) {
+  const path = chosenPath();
+  if (path === 'subgroup') {
     const vec4 = !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && l.strideA % 4 === 0 && l.strideB % 4 === 0;
     r.dispatch(r.kernel('matmul', defines, vec4 ? 'main_vec4' : 'main'), buffers, params, [Math.ceil(l.N / 16), Math.ceil(l.M / 64), l.batch]);
-    return;
+  } else if (path === 'tiled') {
+    r.dispatch(r.kernel('matmul_tiled', defines), buffers, params, [Math.ceil(l.N / 64), Math.ceil(l.M / 64), l.batch]);
+  } else {
+    r.dispatch(r.kernel('matmul_simple', defines), buffers, params, [Math.ceil(l.N / 32), Math.ceil(l.M / 32), l.batch]);
   }
-  r.dispatch(r.kernel('matmul_simple', defines), buffers, params, [Math.ceil(l.N / 32), Math.ceil(l.M / 32), l.batch]);
 }
 
 /** The f16-storage kernel (shaders/matmul_f16.wgsl, vec4 path only); false if its rules do not hold here. */
 export function matmulKernelF16(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch): boolean {
   const r = rt();
-  const ok = subgroupKernelUsable() && r.dev.hasF16 && !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && l.strideA % 4 === 0 && l.strideB % 4 === 0;
+  const ok = chosenPath() === 'subgroup' && r.dev.hasF16 && !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && l.strideA % 4 === 0 && l.strideB % 4 === 0;
   if (!ok) return false;
   r.dispatch(r.kernel('matmul_f16', { TRANS_B: +l.transB, ...biasDefines(false) }, 'main'), [a.binding(), b.binding(), c.binding()],
     [l.M, l.N, l.K, l.batch, l.strideA, l.strideB, l.M * l.N, +l.accumulate], [Math.ceil(l.N / 16), Math.ceil(l.M / 64), l.batch]);

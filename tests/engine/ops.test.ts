@@ -73,7 +73,7 @@ test('linear (matmul with the bias fused into its store): every kernel path, odd
     return y.map((v, i) => v + b[i % n]!);
   };
   const cases: [number, number, number, number][] = [[3, 5, 7, 11], [2, 9, 28, 20], [1, 1, 1, 1]];
-  for (const path of ['auto', 'simple'] as const) {
+  for (const path of ['auto', 'simple', 'tiled'] as const) {
     setMatmulPath(path);
     try {
       for (const [B, T, K, N] of cases) {
@@ -81,7 +81,7 @@ test('linear (matmul with the bias fused into its store): every kernel path, odd
           inputs: [{ shape: [B, T, K] }, { shape: [N, K] }, { shape: [N] }],
           gpu: ([x, w, b]) => E.linear(x, w, b),
           ref: ([x, w, b]) => linRef(x, w, b, B * T, N, K),
-          rtol: 1e-4, noFd: path === 'simple' || K > 20,
+          rtol: 1e-4, noFd: path !== 'auto' || K > 20,
         });
       }
     } finally {
@@ -104,6 +104,24 @@ test('reductions: sum, mean, max along every axis; sumAll', async () => {
   await checkOp('max wide', { inputs: [{ shape: [3, 1037] }], gpu: ([x]) => E.max(x, 1), ref: ([x]) => ref.reduceAxis(x, [3, 1037], 1, 'max'), noFd: true });
   await checkOp('sumAll', { inputs: [{ shape: [3, 1037] }], gpu: ([x]) => E.sumAll(x), ref: ([x]) => Float64Array.of(x.reduce((a, b) => a + b, 0)), noFd: true });
 });
+
+/**
+ * Analytic float64 gradients of sum(C * R) for C[b] = op(A[b]) @ op(B) with B shared by the
+ * batch (central differences over every input would take minutes at the tiled kernel's sizes).
+ */
+function matmulSharedBGrads(a: ref.F64, b: ref.F64, R: ref.F64, batch: number, m: number, n: number, k: number, tA: boolean, tB: boolean): ref.F64[] {
+  const ga = new Float64Array(a.length), gb = new Float64Array(b.length);
+  const ai = (z: number, i: number, l: number) => (tA ? z * k * m + l * m + i : z * m * k + i * k + l);
+  const bi = (l: number, j: number) => (tB ? j * k + l : l * n + j);
+  for (let z = 0; z < batch; z++) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    const r = R[(z * m + i) * n + j]!;
+    for (let l = 0; l < k; l++) {
+      ga[ai(z, i, l)] += r * b[bi(l, j)]!;
+      gb[bi(l, j)] += r * a[ai(z, i, l)]!;
+    }
+  }
+  return [ga, gb];
+}
 
 test('matmul: transposes, batches, shared operands, odd sizes', async () => {
   const M = 37, N = 19, K = 29, B = 3;
@@ -143,19 +161,26 @@ test('matmul: transposes, batches, shared operands, odd sizes', async () => {
       rtol: 1e-4, noFd: true,
     });
   }
-  // The general fallback kernel (devices without 8-lane subgroups) on the same odd shapes.
-  setMatmulPath('simple');
-  try {
-    for (const tA of [false, true]) for (const tB of [false, true]) {
-      await checkOp(`matmul_simple tA=${tA} tB=${tB}`, {
-        inputs: [{ shape: tA ? [B, K, M] : [B, M, K] }, { shape: tB ? [N, K] : [K, N] }],
-        gpu: ([a, b]) => E.matmul(a, b, { transA: tA, transB: tB }),
-        ref: ([a, b]) => ref.matmul(a, b, M, N, K, B, tA, tB, false, true),
-        rtol: 1e-4, noFd: true,
-      });
+  // The other kernels, whichever this adapter picks by default: the reference kernel and the
+  // GPU tiled kernel (64x64 blocks, 16-deep slabs: the second shape spans two blocks each way
+  // and ends k on a partial slab).
+  for (const path of ['simple', 'tiled'] as const) {
+    setMatmulPath(path);
+    try {
+      for (const [m, n, k] of [[M, N, K], [70, 67, 37]]) {
+        for (const tA of [false, true]) for (const tB of [false, true]) {
+          await checkOp(`matmul ${path} ${m}x${n}x${k} tA=${tA} tB=${tB}`, {
+            inputs: [{ shape: tA ? [B, k, m] : [B, m, k] }, { shape: tB ? [n, k] : [k, n] }],
+            gpu: ([a, b]) => E.matmul(a, b, { transA: tA, transB: tB }),
+            ref: ([a, b]) => ref.matmul(a, b, m, n, k, B, tA, tB, false, true),
+            refGrad: ([a, b], R) => matmulSharedBGrads(a, b, R, B, m, n, k, tA, tB),
+            rtol: 1e-4, noFd: true,
+          });
+        }
+      }
+    } finally {
+      setMatmulPath('auto');
     }
-  } finally {
-    setMatmulPath('auto');
   }
   await checkOp('matmul 1x1x1', { inputs: [{ shape: [1, 1] }, { shape: [1, 1] }], gpu: ([a, b]) => E.matmul(a, b), ref: ([a, b]) => Float64Array.of(a[0] * b[0]) });
 });
