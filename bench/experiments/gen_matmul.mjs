@@ -106,8 +106,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
 
 // Fast path: TRANS_A = 0, K % 4 == 0, and (TRANS_B = 0: N % 4 == 0) or (TRANS_B = 1: TN % 8 == 0),
 // batch strides multiples of 4. A, B bound as array<vec4<f32>>.
-export function genMatmulVec4({ TM, TN }) {
+// TA = 1: the TRANS_A variant (A stored [K, M]; M % 4 == 0 instead of K % 4 == 0): lane l
+// owns the 8 consecutive rows m0 + 8l .. m0 + 8l + 7 (TM = 8), read as two vec4s along m per k.
+export function genMatmulVec4({ TM, TN, TA = 0 }) {
   const R = 8 * TM;
+  if (TA && TM !== 8) throw new Error('the TRANS_A vec4 variant needs TM = 8');
   const L = [];
   const w = (s) => L.push(s);
   const gen = genMatmul({ TM, TN });
@@ -126,28 +129,39 @@ const TRANS_B = {{TRANS_B}} != 0;
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let M = p.M; let N = p.N; let K = p.K;
-  let K4 = K / 4u; let N4 = N / 4u;
+  let K4 = K / 4u; let N4 = N / 4u;${TA ? ' let M4 = M / 4u;' : ''}
   let n0 = wid.x * ${TN}u;
-  let m = wid.y * ${R}u + lane;
-  let abase = (wid.z * p.sa) / 4u + m * K4;
+  let m = wid.y * ${R}u + ${TA ? '8u * lane' : 'lane'};
+  let abase = (wid.z * p.sa) / 4u + ${TA ? 'm / 4u' : 'm * K4'};
   // TRANS_B = 0: lane l reads row k0 + l of the tile, vec4s along n.
   // TRANS_B = 1: lane l reads columns n0 + l + 8q, two vec4s along k each.
   let bbase = select((wid.z * p.sb) / 4u + lane * N4 + n0 / 4u, (wid.z * p.sb) / 4u + (n0 + lane) * K4, TRANS_B);`);
   for (let i = 0; i < TM; i++) w(`  var ${Array.from({ length: TN }, (_, j) => `c${i}_${j} = 0.0`).join('; var ')};`);
+  // Row i's A value at k0 + kk, and row i's offset from m.
+  const aval = (i, kk) => (TA ? `at${kk}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}_${kk >> 2}.${'xyzw'[kk & 3]}`);
+  const row = (i) => (TA ? i : 8 * i);
   const body = (tail) => {
     const ind = '    ';
-    w(`${ind}let ao = abase + k0 / 4u;`);
+    w(`${ind}let ao = abase + ${TA ? 'k0 * M4' : 'k0 / 4u'};`);
     if (tail) { w(`${ind}let bok = k0 + lane < K;`); for (let kk = 0; kk < 8; kk++) w(`${ind}let k${kk}ok = k0 + ${kk}u < K;`); }
-    for (let i = 0; i < TM; i++) for (let h = 0; h < 2; h++) {
-      const ld = `A[ao + ${i * 8}u * K4 + ${h}u]`;
-      w(`${ind}let a${i}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, vec4<bool>(k${4 * h}ok, k${4 * h + 1}ok, k${4 * h + 2}ok, k${4 * h + 3}ok))` : ld};`);
+    if (TA) {
+      // at{kk}_{h}: rows m + 4h .. m + 4h + 3 at k0 + kk.
+      for (let kk = 0; kk < 8; kk++) for (let h = 0; h < 2; h++) {
+        const ld = `A[ao + ${kk}u * M4 + ${h}u]`;
+        w(`${ind}let at${kk}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, k${kk}ok)` : ld};`);
+      }
+    } else {
+      for (let i = 0; i < TM; i++) for (let h = 0; h < 2; h++) {
+        const ld = `A[ao + ${i * 8}u * K4 + ${h}u]`;
+        w(`${ind}let a${i}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, vec4<bool>(k${4 * h}ok, k${4 * h + 1}ok, k${4 * h + 2}ok, k${4 * h + 3}ok))` : ld};`);
+      }
     }
     w(`${ind}if (!TRANS_B) {`);
     w(`${ind}  let bo = bbase + k0 * N4;`);
     for (let q = 0; q < TN / 4; q++) w(`${ind}  let b${q} = ${tail ? `select(vec4<f32>(), B[bo + ${q}u], bok)` : `B[bo + ${q}u]`};`);
     for (let kk = 0; kk < 8; kk++) for (let q = 0; q < TN / 4; q++) {
       let s = `${ind}  { let b = subgroupBroadcast(b${q}, ${kk}u);`;
-      for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + c} = fma(a${i}_${kk >> 2}.${'xyzw'[kk & 3]}, b.${'xyzw'[c]}, c${i}_${4 * q + c});`;
+      for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + c} = fma(${aval(i, kk)}, b.${'xyzw'[c]}, c${i}_${4 * q + c});`;
       w(s + ' }');
     }
     w(`${ind}} else {`);
@@ -159,7 +173,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     for (let q = 0; q < TN / 8; q++) for (let jl = 0; jl < 8; jl++) for (let h = 0; h < 2; h++) {
       const j = 8 * q + jl;
       let s = `${ind}  { let b = subgroupBroadcast(bt${q}_${h}, ${jl}u);`;
-      for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${j} = fma(a${i}_${h}.${'xyzw'[c]}, b.${'xyzw'[c]}, c${i}_${j});`;
+      for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${j} = fma(${aval(i, 4 * h + c)}, b.${'xyzw'[c]}, c${i}_${j});`;
       w(s + ' }');
     }
     w(`${ind}}`);
@@ -174,8 +188,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   w(`  let acc = p.accumulate != 0u;`);
   w(`  let cb = wid.z * p.sc;`);
   for (let i = 0; i < TM; i++) {
-    w(`  if (m + ${8 * i}u < M) {`);
-    w(`    let r = cb + (m + ${8 * i}u) * N + n0;`);
+    w(`  if (m + ${row(i)}u < M) {`);
+    w(`    let r = cb + (m + ${row(i)}u) * N + n0;`);
     for (let j = 0; j < TN; j++) w(`    if (n0 + ${j}u < N) { var v = c${i}_${j} + bias_at(n0 + ${j}u); if (acc) { v += C[r + ${j}u]; } C[r + ${j}u] = v; }`);
     w(`  }`);
   }
@@ -204,15 +218,23 @@ export function genCombined({ TM, TN }) {
     .replace(/const TRANS_B = \{\{TRANS_B\}\} != 0;\n/, '')
     .replace('fn main(', 'fn main_vec4(')
     .replace(/\bA\[/g, 'A4[').replace(/\bB\[/g, 'B4[');
+  // The TRANS_A variant: the same body but for A's loads, and its own entry point name.
+  let ta = genMatmulVec4({ TM, TN, TA: 1 });
+  ta = ta.slice(ta.indexOf('@compute')).replace('fn main(', 'fn main_vec4_ta(').replace(/\bA\[/g, 'A4[').replace(/\bB\[/g, 'B4[');
   const note = `//
-// Two entry points, same tile, bindings, params and dispatch:
-//   'main'      general: any M, N, K, TRANS_A, TRANS_B, any strides (A, B, C as array<f32>).
-//   'main_vec4' fast (~1.6-1.8x on lavapipe): reads A and B as vec4 (they are declared a second
-//               time as A4/B4: array<vec4<f32>> on bindings 0/1). Use only when TRANS_A = 0,
-//               K % 4 == 0, (TRANS_B = 0: N % 4 == 0), sa % 4 == 0, sb % 4 == 0, binding offsets
-//               16-byte aligned and A/B binding sizes multiples of 16 bytes. Any M, N otherwise.
+// Three entry points, same tile, bindings, params and dispatch:
+//   'main'         general: any M, N, K, TRANS_A, TRANS_B, any strides (A, B, C as array<f32>).
+//   'main_vec4'    fast (~1.6-1.8x on lavapipe): reads A and B as vec4 (they are declared a
+//                  second time as A4/B4: array<vec4<f32>> on bindings 0/1). Use only when
+//                  TRANS_A = 0, K % 4 == 0, (TRANS_B = 0: N % 4 == 0), sa % 4 == 0, sb % 4 == 0,
+//                  binding offsets 16-byte aligned and A/B binding sizes multiples of 16 bytes.
+//                  Any M, N otherwise.
+//   'main_vec4_ta' the same for TRANS_A = 1 (A stored [K, M]: weight gradients X^T dY): lane l
+//                  owns the 8 consecutive rows m0 + 8l .. + 7, read as two vec4s along m per k.
+//                  Use only when M % 4 == 0, (TRANS_B = 0: N % 4 == 0; TRANS_B = 1: K % 4 == 0),
+//                  sa % 4 == 0, sb % 4 == 0 and the same binding rules. Any K otherwise.
 `;
-  return g.replace('\nenable subgroups;', '\n' + note.slice(3) + 'enable subgroups;') + '\n// ---- fast path: vec4 loads (see header) ----\n' + v;
+  return g.replace('\nenable subgroups;', '\n' + note.slice(3) + 'enable subgroups;') + '\n// ---- fast path: vec4 loads (see header) ----\n' + v + '\n// ---- fast path for TRANS_A = 1 ----\n' + ta;
 }
 
 if (import.meta.url === `file://${process.argv[1]}` && process.argv[2] !== "f16") {

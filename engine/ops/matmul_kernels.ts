@@ -2,7 +2,7 @@
 //
 // - shaders/matmul.wgsl: subgroup-broadcast register tiling, 64x16 per 8-lane workgroup, tuned
 //   for CPU rasterisers (lavapipe), where a workgroup of 8 invocations is one subgroup; its vec4
-//   entry point needs 4-aligned K, N and batch strides.
+//   entry points need 4-aligned sizes along the vec4 loads and 4-aligned batch strides.
 // - shaders/matmul_tiled.wgsl: workgroup-memory tiling, 64x64 per 256-invocation workgroup,
 //   for GPUs.
 // - shaders/matmul_simple.wgsl: one 4x4 block per invocation, the reference the others are
@@ -56,8 +56,12 @@ export function matmulKernel(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch, b
   const defines = { TRANS_A: +l.transA, TRANS_B: +l.transB, ...biasDefines(!!bias) };
   const path = chosenPath();
   if (path === 'subgroup') {
-    const vec4 = !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && l.strideA % 4 === 0 && l.strideB % 4 === 0;
-    r.dispatch(r.kernel('matmul', defines, vec4 ? 'main_vec4' : 'main'), buffers, params, [Math.ceil(l.N / 16), Math.ceil(l.M / 64), l.batch]);
+    // The vec4 entry points' alignment rules (shaders/matmul.wgsl header).
+    const strides = l.strideA % 4 === 0 && l.strideB % 4 === 0;
+    const vec4 = !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && strides;
+    const vec4ta = l.transA && l.M % 4 === 0 && (l.transB ? l.K % 4 === 0 : l.N % 4 === 0) && strides;
+    const entry = vec4 ? 'main_vec4' : vec4ta ? 'main_vec4_ta' : 'main';
+    r.dispatch(r.kernel('matmul', defines, entry), buffers, params, [Math.ceil(l.N / 16), Math.ceil(l.M / 64), l.batch]);
   } else if (path === 'tiled') {
     r.dispatch(r.kernel('matmul_tiled', defines), buffers, params, [Math.ceil(l.N / 64), Math.ceil(l.M / 64), l.batch]);
   } else {

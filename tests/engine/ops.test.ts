@@ -161,6 +161,18 @@ test('matmul: transposes, batches, shared operands, odd sizes', async () => {
       rtol: 1e-4, noFd: true,
     });
   }
+  // A stored transposed with 4-aligned M (weight gradients X^T dY) takes its own vectorised
+  // entry point: 36 rows leave half of the last lane's 8 rows past M; 76 rows span two
+  // 64-row blocks; k = 29 and 37 end on a partial 8-step (k = 28 where B^T needs 4-aligned k).
+  for (const [m, n, k, tB] of [[36, 20, 29, false], [76, 20, 37, false], [36, 19, 28, true]] as const) {
+    await checkOp(`matmul aligned tA ${m}x${n}x${k} tB=${tB}`, {
+      inputs: [{ shape: [2, k, m] }, { shape: tB ? [n, k] : [k, n] }],
+      gpu: ([a, b]) => E.matmul(a, b, { transA: true, transB: tB }),
+      ref: ([a, b]) => ref.matmul(a, b, m, n, k, 2, true, tB, false, true),
+      refGrad: ([a, b], R) => matmulSharedBGrads(a, b, R, 2, m, n, k, true, tB),
+      rtol: 1e-4, noFd: true,
+    });
+  }
   // The other kernels, whichever this adapter picks by default: the reference kernel and the
   // GPU tiled kernel (64x64 blocks, 16-deep slabs: the second shape spans two blocks each way
   // and ends k on a partial slab).
