@@ -4,13 +4,7 @@
 //   C[b] (+)= op(A[b]) @ op(B[b]) (+ Bias[n] where {{BIAS_DECL}} binds it at 3, params then at 4: as in matmul.wgsl);
 //   A is [M,K] or stored [K,M] (TRANS_A); B is [K,N] or [N,K].
 // Dispatch: x = ceil(N/32), y = ceil(M/32), z = batch; workgroup 8x8.
-struct P { M: u32, N: u32, K: u32, batch: u32, sa: u32, sb: u32, sc: u32, accumulate: u32 }
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding({{P_BINDING}}) var<uniform> p: P;
-{{BIAS_DECL}}
-fn bias_at(n: u32) -> f32 { {{BIAS_AT}} }
+{{>matmul_common}}
 
 fn a_at(base: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }

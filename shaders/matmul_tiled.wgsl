@@ -12,13 +12,7 @@
 // test), then each invocation accumulates its 4x4 outputs: rows ty + 16i, columns tx + 16j,
 // so a row of 16 invocations reads 16 consecutive floats of the B slab and one A value.
 // Dispatch: x = ceil(N / 64), y = ceil(M / 64), z = batch; workgroup (16, 16).
-struct P { M: u32, N: u32, K: u32, batch: u32, sa: u32, sb: u32, sc: u32, accumulate: u32 }
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding({{P_BINDING}}) var<uniform> p: P;
-{{BIAS_DECL}}
-fn bias_at(n: u32) -> f32 { {{BIAS_AT}} }
+{{>matmul_common}}
 
 const TRANS_A = {{TRANS_A}} != 0;
 const TRANS_B = {{TRANS_B}} != 0;
