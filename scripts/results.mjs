@@ -40,10 +40,10 @@ if (k) {
   const storage4 = lc?.rows.find((r) => r.access.startsWith('storage vec4, per-lane'));
   const bcast = lc?.rows.find((r) => r.access.startsWith('subgroupBroadcast'));
   const store4 = lc?.rows.find((r) => r.access.startsWith('storage vec4 store'));
-  if (storage4 && store4 && cd) {
+  if (storage4 && store4 && cd && ln) {
     // A vec4 load and a vec4 store per lane move 8 lanes x 16 bytes each way.
     const ceiling = 256 / (storage4.ns_per_op + store4.ns_per_op);
-    lines.push(`- **What bounds the memory-bound kernels** (next section): one vec4 load plus one vec4 store per lane, on data already in cache, take ${f2(storage4.ns_per_op + store4.ns_per_op)} ns per 8 lanes, i.e. at most ${f2(ceiling)} GB/s with both threads busy, ${f2((100 * ceiling) / cd.gbps, 0)}% of the driver's copy in the kernel report, before any arithmetic and any miss to memory${ceiling < 0.5 * cd.gbps ? ': 50% of the driver\'s copy is out of reach for shader code on this adapter' : ': about the bar itself, so a kernel that also computes, or streams data larger than the caches, stays below it'}. (The two reports come from separate runs; this machine's speed drifts by tens of percent between runs.)`);
+    lines.push(`- **What bounds the memory-bound kernels** (next section): one vec4 load plus one vec4 store per lane, on data already in cache, take ${f2(storage4.ns_per_op + store4.ns_per_op)} ns per 8 lanes, i.e. at most ${f2(ceiling)} GB/s with both threads busy, ${f2((100 * ceiling) / cd.gbps, 0)}% of the driver's copy in the kernel report, before any arithmetic and any miss to memory${ceiling < 0.6 * cd.gbps ? ': about the bar or below it before any work is done, so a LayerNorm, which also reduces every row and streams more than the caches hold, cannot reach 50% of the driver\'s copy here' : `. Loads and stores alone do not rule the bar out, then; streaming 32 MB as the copy benchmark does, the engine's copy kernel reaches ${f2(cs && cd ? (100 * cs.gbps) / cd.gbps : NaN, 0)}% of the driver's copy, and LayerNorm, which reads every row twice and reduces it, ${f2((100 * ln.gbps) / cd.gbps, 0)}%`}. (The two reports come from separate runs; this machine's speed drifts by tens of percent between runs.)`);
   }
   if (mm && storage4 && bcast) {
     // The matmul's inner step per lane (shaders/matmul.wgsl): 1024 FMAs = 256 vec4 FMAs, 20 vec4
