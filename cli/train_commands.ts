@@ -102,7 +102,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--no-latent-vision', 'ablation: no image embeddings inserted at latent steps')
     .option('--detach-latents', 'stop gradients at the recycled hidden state (the reference code\'s variant)', false)
     .option('--start-stage <n>', 'first stage to train', intArg('start-stage'), 0)
-    .option('--init-from <run>', 'start from another run\'s latest weights (ablations branch off a stage-0 run)')
+    .option('--init-from <run>', 'start from another run\'s weights (ablations branch off a stage-0 run)')
+    .option('--init-tag <tag>', 'which checkpoint of --init-from (e.g. stage-0; default: its latest)')
     .option('--max-train <n>', 'use at most n training problems (0: all)', intArg('max-train'), 0)
     .option('--max-val <n>', 'use at most n validation problems (0: all)', intArg('max-val'), 200)
     .option('--no-eval', 'skip validation at stage ends')
@@ -121,7 +122,7 @@ export function registerTrainCommands(program: Command): void {
         data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
-        startStage: o.startStage, initFrom: o.initFrom, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
+        startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
         verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions,
       };
       const r = await train(opts);

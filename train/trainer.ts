@@ -236,8 +236,18 @@ export function readJsonObject(path: string): Record<string, unknown> {
 }
 const readJson = readJsonObject;
 
+/**
+ * How many reasoning steps each rationale is cut into (METHOD.md: merged into N contiguous
+ * chunks when it has more sentences than the N latent stages), so that the last stage has
+ * every step latent whatever N is. Answer-only training and a curriculum without latent
+ * stages keep the loader's default of 3.
+ */
+export function reasoningSteps(o: Pick<TrainOptions, 'mode' | 'stages'>): number | undefined {
+  return o.mode === 'ivt' && o.stages >= 1 ? o.stages : undefined;
+}
+
 export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null }> {
-  const ds = await loadDataset(o.data, { missingImage: 'text-only' });
+  const ds = await loadDataset(o.data, { missingImage: 'text-only', maxSteps: reasoningSteps(o) });
   let train = ds.records.filter((r) => r.split === 'train');
   let val = ds.records.filter((r) => r.split === 'val');
   if (o.maxTrain) train = train.slice(0, o.maxTrain);
@@ -256,12 +266,24 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     tok = Tokenizer.load(runTok);
     cfg = readJson(runCfg) as unknown as IvtConfig;
     validateConfig(cfg, runCfg);
+    if (o.mode === 'ivt' && cfg.latentSteps !== o.stages) throw new UserError(`--resume with --stages ${o.stages}: the run in ${o.out} trains ${cfg.latentSteps} latent stages (${runCfg})`);
   } else if (o.initFrom) {
     const initCfg = join(o.initFrom, 'config.json');
     if (!existsSync(initCfg)) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
     tok = Tokenizer.load(join(o.initFrom, 'tokenizer.json'));
     cfg = readJson(initCfg) as unknown as IvtConfig;
     validateConfig(cfg, initCfg);
+    // The weights do not depend on the number of latent steps: a run branching off another
+    // run's stage 0 may train a curriculum of another length (the stage-count ablation).
+    if (o.mode === 'ivt' && o.stages !== cfg.latentSteps) {
+      cfg = { ...cfg, latentSteps: o.stages };
+      try {
+        validateConfig(cfg, initCfg);
+      } catch (e) {
+        if (e instanceof UserError) throw new UserError(`--init-from ${o.initFrom} --stages ${o.stages}: ${e.message.replace(/^.*?: /, '')}`);
+        throw e;
+      }
+    }
   } else {
     const captionTexts = scenes && o.captions ? train.map((r) => CAPTION_PROMPT + captionSentences(scenes.get(r.id)!).map(stepText).join('')) : [];
     tok = buildTokenizer([...trainingTexts(train), ...captionTexts]);
