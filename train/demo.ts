@@ -77,6 +77,14 @@ interface ModeRow extends EvalResult {
  */
 const LATENCY_PROBLEMS = 100;
 
+/**
+ * The paper's stage-wise ablation (METHOD.md: 1, 2 and 3 latent stages on M3CoT): curricula
+ * with fewer latent stages than the main one, each cutting the rationale into that many steps
+ * and ending with all of them latent. They branch off the main curriculum's stage-0 weights
+ * (stage 0 trains on the same full rationale whatever the count), so only the latent stages differ.
+ */
+const FEWER_STAGES = [1, 2];
+
 async function loadModel(run: string, tag?: string): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig }> {
   const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as IvtConfig;
   const tok = Tokenizer.load(join(run, 'tokenizer.json'));
@@ -132,6 +140,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     const stage0 = { ...base, initFrom: ivtRun, initTag: 'stage-0', startStage: 1 };
     await timed('without latent text', { ...stage0, out: join(runs, 'no-text'), latent: { ...FULL_LATENT, latentText: false } });
     await timed('without latent vision', { ...stage0, out: join(runs, 'no-vision'), latent: { ...FULL_LATENT, latentVision: false } });
+    for (const n of FEWER_STAGES) await timed(`curriculum with ${stagesLabel(n)}`, { ...stage0, stages: n, out: join(runs, `stages-${n}`) });
   }
 
   log('[4/5] evaluation on the test split');
@@ -158,6 +167,12 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   if (o.ablations) {
     noText = await evalRow('without latent text', join(runs, 'no-text'), undefined, 'ivt-no-text', 3);
     noVision = await evalRow('without latent vision', join(runs, 'no-vision'), undefined, 'ivt-no-vision', 3);
+  }
+  // By number of latent stages: the shorter curricula's final models, then the main one's.
+  const byStageCount: { stages: number; row: ModeRow }[] = [];
+  if (o.ablations) {
+    for (const n of FEWER_STAGES) byStageCount.push({ stages: n, row: await evalRow(`IVT-LR, ${stagesLabel(n)}`, join(runs, `stages-${n}`), undefined, 'ivt', n) });
+    byStageCount.push({ stages: 3, row: ivt });
   }
 
   // What the explicit-CoT model has learned, skill by skill (teacher-forced, validation split):
@@ -200,6 +215,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     ...stageRows.map((r, i) => ({ label: `IVT s${i + 1}`, value: 100 * r.accuracy, group: 0 })),
     ...(noText ? [{ label: 'no text', value: 100 * noText.accuracy, group: 3 }] : []),
     ...(noVision ? [{ label: 'no vision', value: 100 * noVision.accuracy, group: 4 }] : []),
+    ...byStageCount.filter((c) => c.stages !== 3).map((c) => ({ label: `N=${c.stages}`, value: 100 * c.row.accuracy, group: 2 })),
   ];
   await svgToPng(barChartSvg('Test accuracy by mode and stage', 'accuracy (%)', accBars, (v) => `${v.toFixed(1)}`, 100), join(rep, 'accuracy.png'));
   await svgToPng(barChartSvg('Latency per question', 'ms per question', [
@@ -228,6 +244,16 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
     `IVT-LR against explicit CoT: **${speedup.toFixed(2)}x lower latency**, **${fewer.toFixed(2)}x fewer forward passes**, accuracy ${(100 * (ivt.accuracy - cot.accuracy)).toFixed(1)} points. The KV cache against recomputing the prefix at every latent step: ${(recompute.ms_per_question / ivt.ms_per_question).toFixed(2)}x.`,
     '',
+    ...(byStageCount.length ? [
+      '### By number of latent stages',
+      '',
+      `The paper's stage-wise ablation: curricula with N = ${byStageCount.map((c) => c.stages).join(', ')} latent stages, each cutting the rationale into N steps (consecutive sentences merged, METHOD.md) and ending with all N latent; all branch off the same stage-0 weights and train ${o.epochs} epochs per latent stage. (The rows "IVT-LR stage s" above are instead the stages of one curriculum, with the steps after the s-th still written out.)`,
+      '',
+      '| latent stages N | weights | accuracy | forward passes / question | ms / question |',
+      '|---|---|---|---|---|',
+      ...byStageCount.map((c) => `| ${c.stages} | ${c.row.run.split('/').pop()}:${c.row.tag} | ${(100 * c.row.accuracy).toFixed(1)}% | ${c.row.avg_passes.toFixed(1)} | ${c.row.ms_per_question.toFixed(1)} |`),
+      '',
+    ] : []),
     '![accuracy](accuracy.png)',
     '',
     '![latency](latency.png)',
@@ -262,8 +288,12 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
   ].join('\n');
   writeAtomic(join(rep, 'report.md'), md);
-  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
+  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, by_stage_count: byStageCount.map((c) => ({ stages: c.stages, label: c.row.label, accuracy: c.row.accuracy, avg_passes: c.row.avg_passes, ms_per_question: c.row.ms_per_question })), speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
   return { reportPath: join(rep, 'report.md'), summary: table };
+}
+
+function stagesLabel(n: number): string {
+  return `${n} latent stage${n === 1 ? '' : 's'}`;
 }
 
 function smooth(pts: { x: number; y: number }[], k: number): { x: number; y: number }[] {

@@ -21,13 +21,17 @@ test('ivt demo at toy size writes a complete report', async () => {
     assert.ok(existsSync(join(out, 'report', f)), `report/${f} missing`);
   }
   const res = JSON.parse(readFileSync(join(out, 'report', 'results.json'), 'utf8')) as { rows: { label: string; n: number; avg_passes: number }[]; stage0_skills: { group: string }[] };
-  assert.equal(res.rows.map((x) => x.label), ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'IVT-LR, no KV cache', 'without latent text', 'without latent vision']);
+  assert.equal(res.rows.map((x) => x.label), ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'IVT-LR, no KV cache', 'without latent text', 'without latent vision', 'IVT-LR, 1 latent stage', 'IVT-LR, 2 latent stages']);
   for (const row of res.rows) assert.is(row.n, 8);
   // IVT-LR stage 3 makes its 1 + 3 latent passes before any answer token.
   assert.ok(res.rows[4]!.avg_passes >= 4, `stage-3 passes ${res.rows[4]!.avg_passes}`);
+  // The stage-count ablation: final models of curricula with 1 and 2 latent stages, then the main one's.
+  const byCount = (res as unknown as { by_stage_count: { stages: number; avg_passes: number }[] }).by_stage_count;
+  assert.equal(byCount.map((c) => c.stages), [1, 2, 3]);
+  byCount.forEach((c) => assert.ok(c.avg_passes >= 1 + c.stages, `${c.stages} stages: ${c.avg_passes} passes`));
   assert.ok(res.stage0_skills.some((g) => g.group === 'object at a cell (image lookup)'));
   const md = readFileSync(r.reportPath, 'utf8');
-  for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
+  for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
 });
 
 test.run();
