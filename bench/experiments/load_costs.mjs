@@ -8,7 +8,7 @@
 // of lanes pays) and as a multiple of one vec4 FMA at the FMA peak measured in the same run
 // (shaders/fma_peak.wgsl). The matmul and attention kernels are shaped by these figures: a
 // storage load must feed tens of FMAs to stay off the critical path.
-import { initGpu, compile, buf, ubuf, bindGroup, timeDispatch, measurePeak } from './gpu.mjs';
+import { initGpu, compile, buf, ubuf, timeDispatch, measurePeak } from './gpu.mjs';
 
 const ITERS = 4096, UNROLL = 8, WG = 8, GROUPS = 2048;
 const kinds = {
@@ -23,9 +23,15 @@ const kinds = {
   'private vec4, constant index (+ 1 FMA)': (u) => `acc += pv[${u}u] * acc2;`,
   'subgroupBroadcast vec4, constant lane': (u) => `acc += subgroupBroadcast(acc2, ${u}u);`,
   'subgroupShuffle vec4, per-lane source': (u) => `acc += subgroupShuffle(acc2, (lane + ${u}u) & 7u);`,
+  // Texel fetches take gallivm's sampling path instead of the SSBO one: tried as a way around
+  // the per-lane scalar loads (an rgba32float texel is one vec4, an r32float texel one float).
+  'texture rgba32float texel, per-lane': (u) => `acc += textureLoad(T4, vec2u((base + ${u}u * 4u + i) & 63u, ${u}u), 0);`,
+  'texture r32float texel, per-lane': (u) => `acc += vec4f(textureLoad(T1, vec2u((base + ${u}u * 4u + i) & 63u, ${u}u), 0).x);`,
 };
 
 const { device } = await initGpu();
+const texture = (format) => device.createTexture({ size: [64, 64], format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
+const textures = [texture('rgba32float'), texture('r32float')];
 const peak = await measurePeak(device, { iters: 2048, outer: 5 });
 // One vec4 FMA per lane is 8 lanes x 4 x 2 flops.
 const fmaNs = (8 * 4 * 2) / peak;
@@ -40,6 +46,8 @@ for (const [name, access] of Object.entries(kinds)) {
 @group(0) @binding(3) var<uniform> p: vec4u;
 @group(0) @binding(4) var<uniform> UB: array<vec4f, 1024>;
 @group(0) @binding(5) var<storage, read_write> O1: array<f32>;
+@group(0) @binding(6) var T4: texture_2d<f32>;
+@group(0) @binding(7) var T1: texture_2d<f32>;
 var<workgroup> W: array<vec4f, 256>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(global_invocation_id) gid: vec3u) {
@@ -54,7 +62,7 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(global_invocation_i
 ${body}
   }
   // Every binding is used, so all kernels share one layout.
-  if (acc.x == 12345.0) { acc += S4[0] + vec4f(S1[0]) + UB[0] + W[0] + pv[1]; O1[0] = 1.0; }
+  if (acc.x == 12345.0) { acc += S4[0] + vec4f(S1[0]) + UB[0] + W[0] + pv[1] + textureLoad(T4, vec2u(0), 0) + textureLoad(T1, vec2u(0), 0); O1[0] = 1.0; }
   O[gid.x] = acc;
 }`;
   const pipe = await compile(device, code, name);
@@ -63,7 +71,11 @@ ${body}
     ubuf(device, [ITERS, 0, 0, 0]), buf(device, new Float32Array(4096), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
     buf(device, new Float32Array(4096)),
   ];
-  const ms = await timeDispatch(device, pipe, bindGroup(device, pipe, bufs), [GROUPS], { inner: 2, outer: 5 });
+  const bg = device.createBindGroup({
+    layout: pipe.getBindGroupLayout(0),
+    entries: [...bufs.map((b, i) => ({ binding: i, resource: { buffer: b } })), ...textures.map((t, i) => ({ binding: 6 + i, resource: t.createView() }))],
+  });
+  const ms = await timeDispatch(device, pipe, bg, [GROUPS], { inner: 2, outer: 5 });
   const ns = (ms * 1e6) / (GROUPS * ITERS * UNROLL);
   rows.push({ access: name, ns_per_op: +ns.toFixed(2), vec4_fmas: +(ns / fmaNs).toFixed(1) });
   console.log(`${name.padEnd(44)} ${ns.toFixed(2).padStart(6)} ns per op = ${(ns / fmaNs).toFixed(1).padStart(5)} vec4 FMAs`);
