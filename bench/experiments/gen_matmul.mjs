@@ -140,23 +140,52 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   // Row i's A value at k0 + kk, and row i's offset from m.
   const aval = (i, kk) => (TA ? `at${kk}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}_${kk >> 2}.${'xyzw'[kk & 3]}`);
   const row = (i) => (TA ? i : 8 * i);
+  // The steady-state 8-deep step of the TRANS_B = 0 paths: B's tile first, then a runtime loop
+  // over the two 4-deep halves of k, each loading its half of the A values. Why a
+  // loop: fully unrolled, the step compiles to ~14k x86 instructions (85 KB; every load is a
+  // per-lane scalar sequence), more than the CPU's instruction cache holds, and the loop halves
+  // it: 1024^3 in 75-86 ms against 99-135 ms unrolled (paired runs, bench/RESULTS.md). The same
+  // loads, FMAs in the same order per accumulator (results bit-identical) and the same
+  // broadcasts (subgroupShuffle with a uniform lane costs what subgroupBroadcast does). The
+  // TRANS_B path stays unrolled: looped the same way it measured 3-6% slower.
+  const loopedNN = (ind) => {
+    w(`${ind}let bo = bbase + k0 * N4;`);
+    for (let q = 0; q < TN / 4; q++) w(`${ind}let b${q} = B[bo + ${q}u];`);
+    w(`${ind}for (var h = 0u; h < 2u; h++) {`);
+    // Row i's A value at k = k0 + 4h + c: TRANS_A = 0 reads a vec4 along k per row, TRANS_A = 1
+    // two vec4s along m per k (rows m + 4r .. m + 4r + 3).
+    if (TA) for (let c = 0; c < 4; c++) for (let r = 0; r < 2; r++) w(`${ind}  let at${c}_${r} = A[ao + (4u * h + ${c}u) * M4 + ${r}u];`);
+    else for (let i = 0; i < TM; i++) w(`${ind}  let a${i} = A[ao + ${i * 8}u * K4 + h];`);
+    const av = (i, c) => (TA ? `at${c}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}.${'xyzw'[c]}`);
+    for (let c = 0; c < 4; c++) for (let q = 0; q < TN / 4; q++) {
+      let s = `${ind}  { let b = subgroupShuffle(b${q}, 4u * h + ${c}u);`;
+      for (let cc = 0; cc < 4; cc++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + cc} = fma(${av(i, c)}, b.${'xyzw'[cc]}, c${i}_${4 * q + cc});`;
+      w(s + ' }');
+    }
+    w(`${ind}}`);
+  };
   const body = (tail) => {
     const ind = '    ';
+    const looped = !tail;
     w(`${ind}let ao = abase + ${TA ? 'k0 * M4' : 'k0 / 4u'};`);
     if (tail) { w(`${ind}let bok = k0 + lane < K;`); for (let kk = 0; kk < 8; kk++) w(`${ind}let k${kk}ok = k0 + ${kk}u < K;`); }
-    if (TA) {
-      // at{kk}_{h}: rows m + 4h .. m + 4h + 3 at k0 + kk.
-      for (let kk = 0; kk < 8; kk++) for (let h = 0; h < 2; h++) {
+    // All of the 8-deep step's A values, where a path reads them at once. TRANS_A = 1:
+    // at{kk}_{h} are rows m + 4h .. m + 4h + 3 at k0 + kk; otherwise a{i}_{h} are row i's two
+    // vec4s along k.
+    const loadA = (ind2) => {
+      if (TA) for (let kk = 0; kk < 8; kk++) for (let h = 0; h < 2; h++) {
         const ld = `A[ao + ${kk}u * M4 + ${h}u]`;
-        w(`${ind}let at${kk}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, k${kk}ok)` : ld};`);
+        w(`${ind2}let at${kk}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, k${kk}ok)` : ld};`);
       }
-    } else {
-      for (let i = 0; i < TM; i++) for (let h = 0; h < 2; h++) {
+      else for (let i = 0; i < TM; i++) for (let h = 0; h < 2; h++) {
         const ld = `A[ao + ${i * 8}u * K4 + ${h}u]`;
-        w(`${ind}let a${i}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, vec4<bool>(k${4 * h}ok, k${4 * h + 1}ok, k${4 * h + 2}ok, k${4 * h + 3}ok))` : ld};`);
+        w(`${ind2}let a${i}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, vec4<bool>(k${4 * h}ok, k${4 * h + 1}ok, k${4 * h + 2}ok, k${4 * h + 3}ok))` : ld};`);
       }
-    }
+    };
     w(`${ind}if (!TRANS_B) {`);
+    if (looped) loopedNN(ind + '  ');
+    else {
+    loadA(ind + '  ');
     w(`${ind}  let bo = bbase + k0 * N4;`);
     for (let q = 0; q < TN / 4; q++) w(`${ind}  let b${q} = ${tail ? `select(vec4<f32>(), B[bo + ${q}u], bok)` : `B[bo + ${q}u]`};`);
     for (let kk = 0; kk < 8; kk++) for (let q = 0; q < TN / 4; q++) {
@@ -164,7 +193,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
       for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + c} = fma(${aval(i, kk)}, b.${'xyzw'[c]}, c${i}_${4 * q + c});`;
       w(s + ' }');
     }
+    }
     w(`${ind}} else {`);
+    loadA(ind + '  ');
     w(`${ind}  let bo = bbase + k0 / 4u;`);
     for (let q = 0; q < TN / 8; q++) for (let h = 0; h < 2; h++) {
       const ld = `B[bo + ${8 * q}u * K4 + ${h}u]`;
@@ -233,6 +264,9 @@ export function genCombined({ TM, TN }) {
 //                  owns the 8 consecutive rows m0 + 8l .. + 7, read as two vec4s along m per k.
 //                  Use only when M % 4 == 0, (TRANS_B = 0: N % 4 == 0; TRANS_B = 1: K % 4 == 0),
 //                  sa % 4 == 0, sb % 4 == 0 and the same binding rules. Any K otherwise.
+// With TRANS_B = 0 the vec4 entry points run each full 8-deep step of k as a runtime loop over
+// its two 4-deep halves: unrolled, the step's machine code overflowed the CPU's instruction
+// cache (1.35-1.4x slower at 1024^3; bench/RESULTS.md). Same sums in the same order.
 `;
   return g.replace('\nenable subgroups;', '\n' + note.slice(3) + 'enable subgroups;') + '\n// ---- fast path: vec4 loads (see header) ----\n' + v + '\n// ---- fast path for TRANS_A = 1 ----\n' + ta;
 }
