@@ -29,6 +29,11 @@ test('ivt demo at toy size writes a complete report', async () => {
   const byCount = (res as unknown as { by_stage_count: { stages: number; avg_passes: number }[] }).by_stage_count;
   assert.equal(byCount.map((c) => c.stages), [1, 2, 3]);
   byCount.forEach((c) => assert.ok(c.avg_passes >= 1 + c.stages, `${c.stages} stages: ${c.avg_passes} passes`));
+  // Batch-1 latency: five modes, interleaved over the same test problems.
+  const lat = (res as unknown as { latency_batch1: { rows: { mode: string; n: number; draft?: boolean }[]; chunk: number; spread: { plain: number[]; drafted: number[] } } }).latency_batch1;
+  assert.equal(lat.rows.map((x) => x.mode + (x.draft ? '+draft' : '')), ['cot', 'ivt', 'ivt-recompute', 'cot+draft', 'ivt+draft']);
+  for (const row of lat.rows) assert.is(row.n, 8);
+  assert.ok(lat.spread.plain.every((x) => x > 0) && lat.spread.drafted.every((x) => x > 0));
   assert.ok(res.stage0_skills.some((g) => g.group === 'object at a cell (image lookup)'));
   const md = readFileSync(r.reportPath, 'utf8');
   for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
