@@ -140,14 +140,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   // Row i's A value at k0 + kk, and row i's offset from m.
   const aval = (i, kk) => (TA ? `at${kk}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}_${kk >> 2}.${'xyzw'[kk & 3]}`);
   const row = (i) => (TA ? i : 8 * i);
-  // The steady-state 8-deep step of the TRANS_B = 0 paths: B's tile first, then a runtime loop
-  // over the two 4-deep halves of k, each loading its half of the A values. Why a
-  // loop: fully unrolled, the step compiles to ~14k x86 instructions (85 KB; every load is a
-  // per-lane scalar sequence), more than the CPU's instruction cache holds, and the loop halves
-  // it: 1024^3 in 75-86 ms against 99-135 ms unrolled (paired runs, bench/RESULTS.md). The same
-  // loads, FMAs in the same order per accumulator (results bit-identical) and the same
-  // broadcasts (subgroupShuffle with a uniform lane costs what subgroupBroadcast does). The
-  // TRANS_B path stays unrolled: looped the same way it measured 3-6% slower.
+  // The steady-state 8-deep step runs as a runtime loop over its two 4-deep halves of k. Why:
+  // fully unrolled, the step compiled to ~14k x86 instructions (85 KB; every load is a per-lane
+  // scalar sequence), more than the CPU's instruction cache holds; the loop halves it (1.35-1.46x
+  // faster at 1024^3, paired runs, bench/RESULTS.md). The same loads, the same broadcasts
+  // (subgroupShuffle with a uniform lane costs what subgroupBroadcast does) and the FMAs in the
+  // same order per accumulator, so results are bit-identical to the unrolled step's.
+  // TRANS_B = 0: B's tile (row k0 + lane) first, then per half the A values.
   const loopedNN = (ind) => {
     w(`${ind}let bo = bbase + k0 * N4;`);
     for (let q = 0; q < TN / 4; q++) w(`${ind}let b${q} = B[bo + ${q}u];`);
@@ -160,6 +159,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     for (let c = 0; c < 4; c++) for (let q = 0; q < TN / 4; q++) {
       let s = `${ind}  { let b = subgroupShuffle(b${q}, 4u * h + ${c}u);`;
       for (let cc = 0; cc < 4; cc++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + cc} = fma(${av(i, c)}, b.${'xyzw'[cc]}, c${i}_${4 * q + cc});`;
+      w(s + ' }');
+    }
+    w(`${ind}}`);
+  };
+  // TRANS_B = 1: per half, the A values and B's vec4s along k (loading both halves of B before
+  // the loop and selecting one per half measured 3-6% slower than unrolled).
+  const loopedNT = (ind) => {
+    w(`${ind}let bo = bbase + k0 / 4u;`);
+    w(`${ind}for (var h = 0u; h < 2u; h++) {`);
+    if (TA) for (let c = 0; c < 4; c++) for (let r = 0; r < 2; r++) w(`${ind}  let at${c}_${r} = A[ao + (4u * h + ${c}u) * M4 + ${r}u];`);
+    else for (let i = 0; i < TM; i++) w(`${ind}  let a${i} = A[ao + ${i * 8}u * K4 + h];`);
+    const av = (i, c) => (TA ? `at${c}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}.${'xyzw'[c]}`);
+    for (let q = 0; q < TN / 8; q++) w(`${ind}  let bt${q} = B[bo + ${8 * q}u * K4 + h];`);
+    for (let q = 0; q < TN / 8; q++) for (let jl = 0; jl < 8; jl++) {
+      const j = 8 * q + jl;
+      let s = `${ind}  { let b = subgroupBroadcast(bt${q}, ${jl}u);`;
+      for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${j} = fma(${av(i, c)}, b.${'xyzw'[c]}, c${i}_${j});`;
       w(s + ' }');
     }
     w(`${ind}}`);
@@ -195,6 +211,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     }
     }
     w(`${ind}} else {`);
+    if (looped) { loopedNT(ind + '  '); w(`${ind}}`); return; }
     loadA(ind + '  ');
     w(`${ind}  let bo = bbase + k0 / 4u;`);
     for (let q = 0; q < TN / 8; q++) for (let h = 0; h < 2; h++) {
@@ -264,9 +281,9 @@ export function genCombined({ TM, TN }) {
 //                  owns the 8 consecutive rows m0 + 8l .. + 7, read as two vec4s along m per k.
 //                  Use only when M % 4 == 0, (TRANS_B = 0: N % 4 == 0; TRANS_B = 1: K % 4 == 0),
 //                  sa % 4 == 0, sb % 4 == 0 and the same binding rules. Any K otherwise.
-// With TRANS_B = 0 the vec4 entry points run each full 8-deep step of k as a runtime loop over
-// its two 4-deep halves: unrolled, the step's machine code overflowed the CPU's instruction
-// cache (1.35-1.4x slower at 1024^3; bench/RESULTS.md). Same sums in the same order.
+// The vec4 entry points run each full 8-deep step of k as a runtime loop over its two 4-deep
+// halves: unrolled, the step's machine code overflowed the CPU's instruction cache (1.35-1.46x
+// slower at 1024^3; bench/RESULTS.md). Same sums in the same order.
 `;
   return g.replace('\nenable subgroups;', '\n' + note.slice(3) + 'enable subgroups;') + '\n// ---- fast path: vec4 loads (see header) ----\n' + v + '\n// ---- fast path for TRANS_A = 1 ----\n' + ta;
 }
