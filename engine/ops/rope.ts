@@ -37,9 +37,11 @@ function angleTable(hd: number, base: number): Tensor {
 function rotate(x: Tensor, pos: Tensor, D: number, hd: number, sign: number, base: number): Tensor {
   const y = empty(x.shape, 'f32');
   const tab = angleTable(hd, base);
-  // Per row: D rotated pairs (q and k) and D copied elements of v (see rope.wgsl).
-  const n = (x.size / (3 * D)) * 2 * D;
-  launch1d('rope', { D, HD: hd }, 'main', [x.binding(), pos.binding(), tab.binding(), y.binding()], [n, f32(sign), f32(Math.log(base)), TABLE_POSITIONS], n);
+  // Per row: D rotated pairs (q and k) and D copied elements of v (see rope.wgsl); the vec4
+  // kernel takes four of either per invocation where a head's half is a multiple of 4 wide.
+  const vec4 = hd % 8 === 0;
+  const n = (x.size / (3 * D)) * (vec4 ? D / 2 : 2 * D);
+  launch1d('rope', { D, HD: hd }, vec4 ? 'main_vec4' : 'main', [x.binding(), pos.binding(), tab.binding(), y.binding()], [n, f32(sign), f32(Math.log(base)), TABLE_POSITIONS], n);
   return y;
 }
 

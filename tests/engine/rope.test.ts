@@ -23,7 +23,8 @@ function ropeRef(x: Float64Array, pos: number[], rows: number, D: number, hd: nu
   return y;
 }
 
-for (const [B, T, H, hd] of [[2, 7, 3, 6], [1, 5, 2, 16], [3, 3, 1, 10]]) {
+// Head dims 6 and 10 run the scalar kernel; 8, 16 and 24 (multiples of 8) the vec4 one.
+for (const [B, T, H, hd] of [[2, 7, 3, 6], [1, 5, 2, 16], [3, 3, 1, 10], [3, 5, 3, 8], [1, 7, 2, 24]]) {
   test(`rope B=${B} T=${T} heads=${H} hd=${hd}: forward, backward, finite differences`, async () => {
     const D = H * hd;
     const pos = Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % 53);
