@@ -8,10 +8,6 @@
 // Why words rather than BPE: the synthetic data has a few dozen words, so a word vocabulary
 // gives short sequences and a vocabulary of a few hundred, which a tiny model learns fast;
 // digits are single tokens so numbers stay compositional.
-//
-// A built vocabulary is padded with reserved ids (never produced by encode, decoded as nothing)
-// to a multiple of VOCAB_MULTIPLE, so the embedding and logit matmuls, whose inner or row
-// dimension is the vocabulary, take the vectorised kernel paths (they need multiples of 4).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { UserError } from '../engine/errors.js';
 import type { ProblemRecord } from './data/record.js';
@@ -22,8 +18,6 @@ export type SpecialToken = (typeof SPECIAL_TOKENS)[number];
 const BYTE_BASE = SPECIAL_TOKENS.length;
 const WORD_BASE = BYTE_BASE + 256;
 const FORMAT = 'ivt-word-byte-tokenizer';
-/** Built vocabularies are padded to a multiple of this (the matmul kernel's column block, 16). */
-export const VOCAB_MULTIPLE = 16;
 
 /** Splits text into pieces whose concatenation is exactly the text. */
 const PIECE = / ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]|\s/gsu;
@@ -37,8 +31,6 @@ export interface TokenizerJson {
   version: 1;
   specials: string[];
   words: string[];
-  /** Reserved ids after the words (vocabulary padding); absent: 0. */
-  reserved?: number;
 }
 
 const encoder = new TextEncoder();
@@ -53,19 +45,14 @@ export class Tokenizer {
   readonly latent = 4;
   readonly image = 5;
 
-  /** Ids after the words that encode never produces (padding of the vocabulary). */
-  readonly reserved: number;
-
-  constructor(words: readonly string[], reserved = 0) {
-    if (!Number.isInteger(reserved) || reserved < 0) throw new Error(`Tokenizer: reserved must be a non-negative integer, got ${reserved}`);
-    this.reserved = reserved;
+  constructor(words: readonly string[]) {
     this.words = words.slice();
     this.wordIds = new Map(words.map((w, i) => [w, WORD_BASE + i]));
     if (this.wordIds.size !== words.length) throw new Error('Tokenizer: duplicate words in vocabulary');
   }
 
   get vocabSize(): number {
-    return WORD_BASE + this.words.length + this.reserved;
+    return WORD_BASE + this.words.length;
   }
 
   encode(text: string): number[] {
@@ -91,8 +78,7 @@ export class Tokenizer {
       if (id >= BYTE_BASE && id < WORD_BASE) { bytes.push(id - BYTE_BASE); continue; }
       flush();
       if (id < BYTE_BASE) { if (!opts.skipSpecial) out += SPECIAL_TOKENS[id]; }
-      else if (id - WORD_BASE < this.words.length) out += this.words[id - WORD_BASE];
-      else if (!opts.skipSpecial) out += `<reserved${id - WORD_BASE - this.words.length}>`;
+      else out += this.words[id - WORD_BASE];
     }
     flush();
     return out;
@@ -102,7 +88,6 @@ export class Tokenizer {
   tokenName(id: number): string {
     if (id < BYTE_BASE) return SPECIAL_TOKENS[id] ?? `<?${id}>`;
     if (id < WORD_BASE) return `<0x${(id - BYTE_BASE).toString(16).padStart(2, '0').toUpperCase()}>`;
-    if (id - WORD_BASE >= this.words.length) return `<reserved${id - WORD_BASE - this.words.length}>`;
     return JSON.stringify(this.words[id - WORD_BASE]);
   }
 
@@ -111,7 +96,7 @@ export class Tokenizer {
   }
 
   toJSON(): TokenizerJson {
-    return { format: FORMAT, version: 1, specials: [...SPECIAL_TOKENS], words: [...this.words], ...(this.reserved ? { reserved: this.reserved } : {}) };
+    return { format: FORMAT, version: 1, specials: [...SPECIAL_TOKENS], words: [...this.words] };
   }
 
   static fromJSON(json: unknown, source = 'tokenizer JSON'): Tokenizer {
@@ -126,8 +111,7 @@ export class Tokenizer {
     for (const w of j.words) {
       if (pieces(w).length !== 1 || pieces(w)[0] !== w) throw new UserError(`${source}: "${w}" is not a single piece and could never be produced by encode()`);
     }
-    if (j.reserved !== undefined && (typeof j.reserved !== 'number' || !Number.isInteger(j.reserved) || j.reserved < 0)) throw new UserError(`${source}: "reserved" must be a non-negative integer, got ${JSON.stringify(j.reserved)}`);
-    return new Tokenizer(j.words, j.reserved ?? 0);
+    return new Tokenizer(j.words);
   }
 
   save(path: string): void {
@@ -156,8 +140,6 @@ export interface BuildOptions {
   minCount?: number;
   /** At most this many word pieces (default 8000), the most frequent first. */
   maxWords?: number;
-  /** Pad the vocabulary with reserved ids to a multiple of this (default VOCAB_MULTIPLE; 1: none). */
-  multipleOf?: number;
 }
 
 /** Builds the vocabulary from texts (the training split). Deterministic: ties break by text. */
@@ -172,9 +154,7 @@ export function buildTokenizer(texts: Iterable<string>, opts: BuildOptions = {})
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .slice(0, maxWords)
     .map(([p]) => p);
-  const multiple = opts.multipleOf ?? VOCAB_MULTIPLE;
-  const size = WORD_BASE + words.length;
-  return new Tokenizer(words, (multiple - (size % multiple)) % multiple);
+  return new Tokenizer(words);
 }
 
 /**

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildTokenizer, pieces, SPECIAL_TOKENS, stepText, Tokenizer, trainingTexts, answerLine, VOCAB_MULTIPLE } from '../../train/tokenizer.js';
+import { buildTokenizer, pieces, SPECIAL_TOKENS, stepText, Tokenizer, trainingTexts, answerLine } from '../../train/tokenizer.js';
 import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { generateSplit, toProblemRecord } from '../../train/data/synth/generate.js';
 import { Rng } from '../../train/data/rng.js';
@@ -65,23 +65,6 @@ test('special tokens have fixed ids, are never produced by encode, decode by nam
   assert.throws(() => tok.decode([tok.vocabSize]));
 });
 
-test('a built vocabulary is padded with reserved ids to a multiple of 16, which encode never produces', () => {
-  assert.is(tok.vocabSize % VOCAB_MULTIPLE, 0);
-  const words = SPECIAL_TOKENS.length + 256 + tok.words.length;
-  assert.is(tok.reserved, tok.vocabSize - words);
-  assert.ok(tok.reserved < VOCAB_MULTIPLE);
-  for (const s of SAMPLES) for (const id of tok.encode(s)) assert.ok(id < words);
-  if (tok.reserved > 0) {
-    assert.is(tok.decode([...tok.encode('hi'), words]), 'hi<reserved0>');
-    assert.is(tok.decode([words, ...tok.encode('hi')], { skipSpecial: true }), 'hi');
-  }
-  assert.is(buildTokenizer(trainingTexts(synth), { multipleOf: 1 }).vocabSize, words);
-  // Files written before the padding existed (no "reserved") load with none.
-  const old = { ...tok.toJSON() } as Record<string, unknown>;
-  delete old['reserved'];
-  assert.is(Tokenizer.fromJSON(old).vocabSize, words);
-});
-
 test('building is deterministic, and save/load round-trips', () => {
   const again = buildTokenizer(trainingTexts(synth));
   assert.equal(again.toJSON(), tok.toJSON());
@@ -102,7 +85,6 @@ test('a damaged tokenizer file is a user error', () => {
   throwsUserError(() => Tokenizer.load(f('c.json', JSON.stringify({ ...good, specials: ['<pad>'] }))), 'special tokens');
   throwsUserError(() => Tokenizer.load(f('d.json', JSON.stringify({ ...good, words: ['red', 'red'] }))), 'duplicates');
   throwsUserError(() => Tokenizer.load(f('e.json', JSON.stringify({ ...good, words: ['two words'] }))), 'not a single piece');
-  throwsUserError(() => Tokenizer.load(f('g.json', JSON.stringify({ ...good, reserved: -2 }))), 'g.json', '"reserved" must be a non-negative integer');
 });
 
 test('a step is read with a space before it and a newline after: its first word is the in-sentence token', () => {
