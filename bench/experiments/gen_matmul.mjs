@@ -146,78 +146,70 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   // faster at 1024^3, paired runs, bench/RESULTS.md). The same loads, the same broadcasts
   // (subgroupShuffle with a uniform lane costs what subgroupBroadcast does) and the FMAs in the
   // same order per accumulator, so results are bit-identical to the unrolled step's.
-  // TRANS_B = 0: B's tile (row k0 + lane) first, then per half the A values.
-  const loopedNN = (ind) => {
-    w(`${ind}let bo = bbase + k0 * N4;`);
-    for (let q = 0; q < TN / 4; q++) w(`${ind}let b${q} = B[bo + ${q}u];`);
-    w(`${ind}for (var h = 0u; h < 2u; h++) {`);
-    // Row i's A value at k = k0 + 4h + c: TRANS_A = 0 reads a vec4 along k per row, TRANS_A = 1
-    // two vec4s along m per k (rows m + 4r .. m + 4r + 3).
-    if (TA) for (let c = 0; c < 4; c++) for (let r = 0; r < 2; r++) w(`${ind}  let at${c}_${r} = A[ao + (4u * h + ${c}u) * M4 + ${r}u];`);
-    else for (let i = 0; i < TM; i++) w(`${ind}  let a${i} = A[ao + ${i * 8}u * K4 + h];`);
-    const av = (i, c) => (TA ? `at${c}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}.${'xyzw'[c]}`);
+  // Per half h, row i's A values at k = k0 + 4h + c: TRANS_A = 0 reads a vec4 along k per row,
+  // TRANS_A = 1 two vec4s along m per k (rows m + 4r .. m + 4r + 3).
+  const loadHalfA = (ind) => {
+    if (TA) for (let c = 0; c < 4; c++) for (let r = 0; r < 2; r++) w(`${ind}let at${c}_${r} = A[ao + (4u * h + ${c}u) * M4 + ${r}u];`);
+    else for (let i = 0; i < TM; i++) w(`${ind}let a${i} = A[ao + ${i * 8}u * K4 + h];`);
+  };
+  const halfA = (i, c) => (TA ? `at${c}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}.${'xyzw'[c]}`);
+  const steadyBody = () => {
+    const ind = '    ';
+    w(`${ind}let ao = abase + ${TA ? 'k0 * M4' : 'k0 / 4u'};`);
+    // TRANS_B = 0: B's tile (row k0 + lane) first, then per half the A values.
+    w(`${ind}if (!TRANS_B) {`);
+    w(`${ind}  let bo = bbase + k0 * N4;`);
+    for (let q = 0; q < TN / 4; q++) w(`${ind}  let b${q} = B[bo + ${q}u];`);
+    w(`${ind}  for (var h = 0u; h < 2u; h++) {`);
+    loadHalfA(ind + '    ');
     for (let c = 0; c < 4; c++) for (let q = 0; q < TN / 4; q++) {
-      let s = `${ind}  { let b = subgroupShuffle(b${q}, 4u * h + ${c}u);`;
-      for (let cc = 0; cc < 4; cc++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + cc} = fma(${av(i, c)}, b.${'xyzw'[cc]}, c${i}_${4 * q + cc});`;
+      let s = `${ind}    { let b = subgroupShuffle(b${q}, 4u * h + ${c}u);`;
+      for (let cc = 0; cc < 4; cc++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + cc} = fma(${halfA(i, c)}, b.${'xyzw'[cc]}, c${i}_${4 * q + cc});`;
       w(s + ' }');
     }
-    w(`${ind}}`);
-  };
-  // TRANS_B = 1: per half, the A values and B's vec4s along k (loading both halves of B before
-  // the loop and selecting one per half measured 3-6% slower than unrolled).
-  const loopedNT = (ind) => {
-    w(`${ind}let bo = bbase + k0 / 4u;`);
-    w(`${ind}for (var h = 0u; h < 2u; h++) {`);
-    if (TA) for (let c = 0; c < 4; c++) for (let r = 0; r < 2; r++) w(`${ind}  let at${c}_${r} = A[ao + (4u * h + ${c}u) * M4 + ${r}u];`);
-    else for (let i = 0; i < TM; i++) w(`${ind}  let a${i} = A[ao + ${i * 8}u * K4 + h];`);
-    const av = (i, c) => (TA ? `at${c}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}.${'xyzw'[c]}`);
-    for (let q = 0; q < TN / 8; q++) w(`${ind}  let bt${q} = B[bo + ${8 * q}u * K4 + h];`);
+    w(`${ind}  }`);
+    // TRANS_B = 1: per half, the A values and B's vec4s along k (loading both halves of B before
+    // the loop and selecting one per half measured 3-6% slower than unrolled).
+    w(`${ind}} else {`);
+    w(`${ind}  let bo = bbase + k0 / 4u;`);
+    w(`${ind}  for (var h = 0u; h < 2u; h++) {`);
+    loadHalfA(ind + '    ');
+    for (let q = 0; q < TN / 8; q++) w(`${ind}    let bt${q} = B[bo + ${8 * q}u * K4 + h];`);
     for (let q = 0; q < TN / 8; q++) for (let jl = 0; jl < 8; jl++) {
       const j = 8 * q + jl;
-      let s = `${ind}  { let b = subgroupBroadcast(bt${q}, ${jl}u);`;
-      for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${j} = fma(${av(i, c)}, b.${'xyzw'[c]}, c${i}_${j});`;
+      let s = `${ind}    { let b = subgroupBroadcast(bt${q}, ${jl}u);`;
+      for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${j} = fma(${halfA(i, c)}, b.${'xyzw'[c]}, c${i}_${j});`;
       w(s + ' }');
     }
+    w(`${ind}  }`);
     w(`${ind}}`);
   };
-  const body = (tail) => {
+  // The k tail (K % 8 != 0), once per dispatch: fully unrolled, every load past K masked to zero.
+  const tailBody = () => {
     const ind = '    ';
-    const looped = !tail;
     w(`${ind}let ao = abase + ${TA ? 'k0 * M4' : 'k0 / 4u'};`);
-    if (tail) { w(`${ind}let bok = k0 + lane < K;`); for (let kk = 0; kk < 8; kk++) w(`${ind}let k${kk}ok = k0 + ${kk}u < K;`); }
-    // All of the 8-deep step's A values, where a path reads them at once. TRANS_A = 1:
-    // at{kk}_{h} are rows m + 4h .. m + 4h + 3 at k0 + kk; otherwise a{i}_{h} are row i's two
-    // vec4s along k.
+    w(`${ind}let bok = k0 + lane < K;`);
+    for (let kk = 0; kk < 8; kk++) w(`${ind}let k${kk}ok = k0 + ${kk}u < K;`);
+    const kq = (h) => `vec4<bool>(k${4 * h}ok, k${4 * h + 1}ok, k${4 * h + 2}ok, k${4 * h + 3}ok)`;
+    // All of the step's A values. TRANS_A = 1: at{kk}_{h} are rows m + 4h .. m + 4h + 3 at
+    // k0 + kk; otherwise a{i}_{h} are row i's two vec4s along k.
     const loadA = (ind2) => {
-      if (TA) for (let kk = 0; kk < 8; kk++) for (let h = 0; h < 2; h++) {
-        const ld = `A[ao + ${kk}u * M4 + ${h}u]`;
-        w(`${ind2}let at${kk}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, k${kk}ok)` : ld};`);
-      }
-      else for (let i = 0; i < TM; i++) for (let h = 0; h < 2; h++) {
-        const ld = `A[ao + ${i * 8}u * K4 + ${h}u]`;
-        w(`${ind2}let a${i}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, vec4<bool>(k${4 * h}ok, k${4 * h + 1}ok, k${4 * h + 2}ok, k${4 * h + 3}ok))` : ld};`);
-      }
+      if (TA) for (let kk = 0; kk < 8; kk++) for (let h = 0; h < 2; h++) w(`${ind2}let at${kk}_${h} = select(vec4<f32>(), A[ao + ${kk}u * M4 + ${h}u], k${kk}ok);`);
+      else for (let i = 0; i < TM; i++) for (let h = 0; h < 2; h++) w(`${ind2}let a${i}_${h} = select(vec4<f32>(), A[ao + ${i * 8}u * K4 + ${h}u], ${kq(h)});`);
     };
     w(`${ind}if (!TRANS_B) {`);
-    if (looped) loopedNN(ind + '  ');
-    else {
     loadA(ind + '  ');
     w(`${ind}  let bo = bbase + k0 * N4;`);
-    for (let q = 0; q < TN / 4; q++) w(`${ind}  let b${q} = ${tail ? `select(vec4<f32>(), B[bo + ${q}u], bok)` : `B[bo + ${q}u]`};`);
+    for (let q = 0; q < TN / 4; q++) w(`${ind}  let b${q} = select(vec4<f32>(), B[bo + ${q}u], bok);`);
     for (let kk = 0; kk < 8; kk++) for (let q = 0; q < TN / 4; q++) {
       let s = `${ind}  { let b = subgroupBroadcast(b${q}, ${kk}u);`;
       for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + c} = fma(${aval(i, kk)}, b.${'xyzw'[c]}, c${i}_${4 * q + c});`;
       w(s + ' }');
     }
-    }
     w(`${ind}} else {`);
-    if (looped) { loopedNT(ind + '  '); w(`${ind}}`); return; }
     loadA(ind + '  ');
     w(`${ind}  let bo = bbase + k0 / 4u;`);
-    for (let q = 0; q < TN / 8; q++) for (let h = 0; h < 2; h++) {
-      const ld = `B[bo + ${8 * q}u * K4 + ${h}u]`;
-      w(`${ind}  let bt${q}_${h} = ${tail ? `select(vec4<f32>(), ${ld}, vec4<bool>(k${4 * h}ok, k${4 * h + 1}ok, k${4 * h + 2}ok, k${4 * h + 3}ok))` : ld};`);
-    }
+    for (let q = 0; q < TN / 8; q++) for (let h = 0; h < 2; h++) w(`${ind}  let bt${q}_${h} = select(vec4<f32>(), B[bo + ${8 * q}u * K4 + ${h}u], ${kq(h)});`);
     for (let q = 0; q < TN / 8; q++) for (let jl = 0; jl < 8; jl++) for (let h = 0; h < 2; h++) {
       const j = 8 * q + jl;
       let s = `${ind}  { let b = subgroupBroadcast(bt${q}_${h}, ${jl}u);`;
@@ -228,10 +220,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   };
   w(`  var k0 = 0u;`);
   w(`  for (; k0 + 8u <= K; k0 += 8u) {`);
-  body(false);
+  steadyBody();
   w(`  }`);
   w(`  if (k0 < K) {`);
-  body(true);
+  tailBody();
   w(`  }`);
   w(`  let acc = p.accumulate != 0u;`);
   w(`  let cb = wid.z * p.sc;`);
