@@ -39,7 +39,7 @@
 //                  Use only when M % 4 == 0, (TRANS_B = 0: N % 4 == 0; TRANS_B = 1: K % 4 == 0),
 //                  sa % 4 == 0, sb % 4 == 0 and the same binding rules. Any K otherwise.
 // The vec4 entry points run each full 8-deep step of k as a runtime loop over its two 4-deep
-// halves: unrolled, the step's machine code overflowed the CPU's instruction cache (1.35-1.46x
+// halves: unrolled, the step's machine code overflowed the CPU's instruction cache (1.15-1.57x
 // slower at 1024^3; bench/RESULTS.md). Same sums in the same order.
 enable subgroups;
 

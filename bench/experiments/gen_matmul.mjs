@@ -142,8 +142,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   const row = (i) => (TA ? i : 8 * i);
   // The steady-state 8-deep step runs as a runtime loop over its two 4-deep halves of k. Why:
   // fully unrolled, the step compiled to ~14k x86 instructions (85 KB; every load is a per-lane
-  // scalar sequence), more than the CPU's instruction cache holds; the loop halves it (1.35-1.46x
-  // faster at 1024^3, paired runs, bench/RESULTS.md). The same loads, the same broadcasts
+  // scalar sequence), more than the CPU's instruction cache holds; the loop halves it (1.15-1.57x
+  // faster at 1024^3 across the four paths, paired runs, bench/RESULTS.md). The same loads, the same broadcasts
   // (subgroupShuffle with a uniform lane costs what subgroupBroadcast does) and the FMAs in the
   // same order per accumulator, so results are bit-identical to the unrolled step's.
   // Per half h, row i's A values at k = k0 + 4h + c: TRANS_A = 0 reads a vec4 along k per row,
@@ -274,7 +274,7 @@ export function genCombined({ TM, TN }) {
 //                  Use only when M % 4 == 0, (TRANS_B = 0: N % 4 == 0; TRANS_B = 1: K % 4 == 0),
 //                  sa % 4 == 0, sb % 4 == 0 and the same binding rules. Any K otherwise.
 // The vec4 entry points run each full 8-deep step of k as a runtime loop over its two 4-deep
-// halves: unrolled, the step's machine code overflowed the CPU's instruction cache (1.35-1.46x
+// halves: unrolled, the step's machine code overflowed the CPU's instruction cache (1.15-1.57x
 // slower at 1024^3; bench/RESULTS.md). Same sums in the same order.
 `;
   return g.replace('\nenable subgroups;', '\n' + note.slice(3) + 'enable subgroups;') + '\n// ---- fast path: vec4 loads (see header) ----\n' + v + '\n// ---- fast path for TRANS_A = 1 ----\n' + ta;
