@@ -107,10 +107,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
 // Fast path: TRANS_A = 0, K % 4 == 0, and (TRANS_B = 0: N % 4 == 0) or (TRANS_B = 1: TN % 8 == 0),
 // batch strides multiples of 4. A, B bound as array<vec4<f32>>.
 // TA = 1: the TRANS_A variant (A stored [K, M]; M % 4 == 0 instead of K % 4 == 0): lane l
-// owns the 8 consecutive rows m0 + 8l .. m0 + 8l + 7 (TM = 8), read as two vec4s along m per k.
+// owns the TM consecutive rows m0 + TM l .. + TM - 1 (TM % 4 == 0), read as TM / 4 vec4s along m per k.
 export function genMatmulVec4({ TM, TN, TA = 0 }) {
   const R = 8 * TM;
-  if (TA && TM !== 8) throw new Error('the TRANS_A vec4 variant needs TM = 8');
+  if (TA && TM % 4) throw new Error('the TRANS_A vec4 variant needs TM % 4 == 0');
+  if (TN % 8) throw new Error('the vec4 variants need TN % 8 == 0');
   const L = [];
   const w = (s) => L.push(s);
   const gen = genMatmul({ TM, TN });
@@ -131,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   let M = p.M; let N = p.N; let K = p.K;
   let K4 = K / 4u; let N4 = N / 4u;${TA ? ' let M4 = M / 4u;' : ''}
   let n0 = wid.x * ${TN}u;
-  let m = wid.y * ${R}u + ${TA ? '8u * lane' : 'lane'};
+  let m = wid.y * ${R}u + ${TA ? `${TM}u * lane` : 'lane'};
   let abase = (wid.z * p.sa) / 4u + ${TA ? 'm / 4u' : 'm * K4'};
   // TRANS_B = 0: lane l reads row k0 + l of the tile, vec4s along n.
   // TRANS_B = 1: lane l reads columns n0 + l + 8q, two vec4s along k each.
@@ -140,51 +141,64 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   // Row i's A value at k0 + kk, and row i's offset from m.
   const aval = (i, kk) => (TA ? `at${kk}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}_${kk >> 2}.${'xyzw'[kk & 3]}`);
   const row = (i) => (TA ? i : 8 * i);
-  // The steady-state 8-deep step runs as a runtime loop over its two 4-deep halves of k. Why:
-  // fully unrolled, the step compiled to ~14k x86 instructions (85 KB; every load is a per-lane
-  // scalar sequence), more than the CPU's instruction cache holds; the loop halves it (1.15-1.57x
-  // faster at 1024^3 across the four paths, paired runs, bench/RESULTS.md). The same loads, the same broadcasts
-  // (subgroupShuffle with a uniform lane costs what subgroupBroadcast does) and the FMAs in the
-  // same order per accumulator, so results are bit-identical to the unrolled step's.
+  // The steady state runs 4 deep in k per loop iteration. Why: a fully unrolled 8-deep step
+  // compiled to ~14k x86 instructions (85 KB; every load is a per-lane scalar sequence), more
+  // than the CPU's instruction cache holds; looping over 4-deep halves was 1.15-1.57x faster at
+  // 1024^3 across the four paths (paired runs, bench/RESULTS.md). Every accumulator takes its
+  // FMAs in increasing k whatever the loop shape, so all shapes give bit-identical results.
   // Per half h, row i's A values at k = k0 + 4h + c: TRANS_A = 0 reads a vec4 along k per row,
-  // TRANS_A = 1 two vec4s along m per k (rows m + 4r .. m + 4r + 3).
-  const loadHalfA = (ind) => {
-    if (TA) for (let c = 0; c < 4; c++) for (let r = 0; r < 2; r++) w(`${ind}let at${c}_${r} = A[ao + (4u * h + ${c}u) * M4 + ${r}u];`);
-    else for (let i = 0; i < TM; i++) w(`${ind}let a${i} = A[ao + ${i * 8}u * K4 + h];`);
+  // TRANS_A = 1 TM / 4 vec4s along m per k (rows m + 4r .. m + 4r + 3).
+  // (first = true: the step's only half, at k0 itself.)
+  const loadHalfA = (ind, first = false) => {
+    if (TA) for (let c = 0; c < 4; c++) for (let r = 0; r < TM / 4; r++) w(`${ind}let at${c}_${r} = A[ao + ${first ? `${c}u` : `(4u * h + ${c}u)`} * M4 + ${r}u];`);
+    else for (let i = 0; i < TM; i++) w(`${ind}let a${i} = A[ao + ${i * 8}u * K4${first ? '' : ' + h'}];`);
   };
   const halfA = (i, c) => (TA ? `at${c}_${i >> 2}.${'xyzw'[i & 3]}` : `a${i}.${'xyzw'[c]}`);
-  const steadyBody = () => {
+  // TRANS_B = 0, one 4-deep step of k: lane l loads B's row k0 + l % 4 at columns
+  // n0 + (TN / 2)(l / 4) .. + TN / 2 - 1, so the 4 x TN tile is spread over all 8 lanes and
+  // every broadcast below has a constant lane. The FMAs go column by column: one broadcast
+  // value's column of accumulators takes all 4 k before the next column starts.
+  // Against the 8-deep step it replaced (lane l loaded row k0 + l, and each half fetched rows
+  // by subgroupShuffle(b, 4h + c), a lane known only at run time), bit-identical: A @ B 1.30x,
+  // A^T @ B 1.25x at 1024^3 (bench/RESULTS.md). The column order alone did not help.
+  const NB = TN / 8;
+  const step4NN = () => {
     const ind = '    ';
     w(`${ind}let ao = abase + ${TA ? 'k0 * M4' : 'k0 / 4u'};`);
-    // TRANS_B = 0: B's tile (row k0 + lane) first, then per half the A values.
-    w(`${ind}if (!TRANS_B) {`);
-    w(`${ind}  let bo = bbase + k0 * N4;`);
-    for (let q = 0; q < TN / 4; q++) w(`${ind}  let b${q} = B[bo + ${q}u];`);
-    w(`${ind}  for (var h = 0u; h < 2u; h++) {`);
-    loadHalfA(ind + '    ');
-    for (let c = 0; c < 4; c++) for (let q = 0; q < TN / 4; q++) {
-      let s = `${ind}    { let b = subgroupShuffle(b${q}, 4u * h + ${c}u);`;
-      for (let cc = 0; cc < 4; cc++) for (let i = 0; i < TM; i++) s += ` c${i}_${4 * q + cc} = fma(${halfA(i, c)}, b.${'xyzw'[cc]}, c${i}_${4 * q + cc});`;
-      w(s + ' }');
+    w(`${ind}let bo = bq + k0 * N4;`);
+    for (let r = 0; r < NB; r++) w(`${ind}let bl${r} = B[bo + ${r}u];`);
+    loadHalfA(ind, true);
+    for (let q = 0; q < TN / 4; q++) {
+      let s = `${ind}{`;
+      for (let c = 0; c < 4; c++) s += ` let s${c} = subgroupBroadcast(bl${q % NB}, ${4 * Math.floor(q / NB) + c}u);`;
+      w(s);
+      for (let cc = 0; cc < 4; cc++) {
+        let t = `${ind} `;
+        for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) t += ` c${i}_${4 * q + cc} = fma(${halfA(i, c)}, s${c}.${'xyzw'[cc]}, c${i}_${4 * q + cc});`;
+        w(t);
+      }
+      w(`${ind}}`);
     }
-    w(`${ind}  }`);
-    // TRANS_B = 1: per half, the A values and B's vec4s along k (loading both halves of B before
-    // the loop and selecting one per half measured 3-6% slower than unrolled).
-    w(`${ind}} else {`);
-    w(`${ind}  let bo = bbase + k0 / 4u;`);
-    w(`${ind}  for (var h = 0u; h < 2u; h++) {`);
-    loadHalfA(ind + '    ');
-    for (let q = 0; q < TN / 8; q++) w(`${ind}    let bt${q} = B[bo + ${8 * q}u * K4 + h];`);
+  };
+  // TRANS_B = 1, one 4-deep step of k: row i's A values and B's vec4s along k (lane l holds
+  // columns n0 + l + 8q), one broadcast per column. (With TM = 8 this path ran fastest as an
+  // 8-deep step looping over two halves, a flat loop measuring 0.7x; with TM = 4 the flat
+  // loop is as fast as TM = 8 was, and the tile pays off on every other path.)
+  const step4NT = () => {
+    const ind = '    ';
+    w(`${ind}let ao = abase + ${TA ? 'k0 * M4' : 'k0 / 4u'};`);
+    w(`${ind}let bo = bbase + k0 / 4u;`);
+    loadHalfA(ind, true);
+    for (let q = 0; q < TN / 8; q++) w(`${ind}let bt${q} = B[bo + ${8 * q}u * K4];`);
     for (let q = 0; q < TN / 8; q++) for (let jl = 0; jl < 8; jl++) {
       const j = 8 * q + jl;
-      let s = `${ind}    { let b = subgroupBroadcast(bt${q}, ${jl}u);`;
+      let s = `${ind}{ let b = subgroupBroadcast(bt${q}, ${jl}u);`;
       for (let c = 0; c < 4; c++) for (let i = 0; i < TM; i++) s += ` c${i}_${j} = fma(${halfA(i, c)}, b.${'xyzw'[c]}, c${i}_${j});`;
       w(s + ' }');
     }
-    w(`${ind}  }`);
-    w(`${ind}}`);
   };
-  // The k tail (K % 8 != 0), once per dispatch: fully unrolled, every load past K masked to zero.
+  // The k tail (K - k0 < 8: K % 8 with TRANS_B = 1, K % 4 with TRANS_B = 0), once per dispatch:
+  // fully unrolled, every load past K masked to zero.
   const tailBody = () => {
     const ind = '    ';
     w(`${ind}let ao = abase + ${TA ? 'k0 * M4' : 'k0 / 4u'};`);
@@ -194,7 +208,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     // All of the step's A values. TRANS_A = 1: at{kk}_{h} are rows m + 4h .. m + 4h + 3 at
     // k0 + kk; otherwise a{i}_{h} are row i's two vec4s along k.
     const loadA = (ind2) => {
-      if (TA) for (let kk = 0; kk < 8; kk++) for (let h = 0; h < 2; h++) w(`${ind2}let at${kk}_${h} = select(vec4<f32>(), A[ao + ${kk}u * M4 + ${h}u], k${kk}ok);`);
+      if (TA) for (let kk = 0; kk < 8; kk++) for (let h = 0; h < TM / 4; h++) w(`${ind2}let at${kk}_${h} = select(vec4<f32>(), A[ao + ${kk}u * M4 + ${h}u], k${kk}ok);`);
       else for (let i = 0; i < TM; i++) for (let h = 0; h < 2; h++) w(`${ind2}let a${i}_${h} = select(vec4<f32>(), A[ao + ${i * 8}u * K4 + ${h}u], ${kq(h)});`);
     };
     w(`${ind}if (!TRANS_B) {`);
@@ -219,8 +233,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     w(`${ind}}`);
   };
   w(`  var k0 = 0u;`);
-  w(`  for (; k0 + 8u <= K; k0 += 8u) {`);
-  steadyBody();
+  w(`  if (!TRANS_B) {`);
+  w(`    let bq = (wid.z * p.sb) / 4u + (lane % 4u) * N4 + (n0 + ${TN / 2}u * (lane / 4u)) / 4u;`);
+  w(`    for (; k0 + 4u <= K; k0 += 4u) {`);
+  const at = L.length;
+  step4NN();
+  for (let z = at; z < L.length; z++) L[z] = '  ' + L[z];
+  w(`    }`);
+  w(`  } else {`);
+  w(`    for (; k0 + 4u <= K; k0 += 4u) {`);
+  const at2 = L.length;
+  step4NT();
+  for (let z = at2; z < L.length; z++) L[z] = '  ' + L[z];
+  w(`    }`);
   w(`  }`);
   w(`  if (k0 < K) {`);
   tailBody();
@@ -270,12 +295,16 @@ export function genCombined({ TM, TN }) {
 //                  binding offsets 16-byte aligned and A/B binding sizes multiples of 16 bytes.
 //                  Any M, N otherwise.
 //   'main_vec4_ta' the same for TRANS_A = 1 (A stored [K, M]: weight gradients X^T dY): lane l
-//                  owns the 8 consecutive rows m0 + 8l .. + 7, read as two vec4s along m per k.
+//                  owns the ${TM} consecutive rows m0 + ${TM}l .. + ${TM - 1}, read as ${TM / 4} vec4(s) along m per k.
 //                  Use only when M % 4 == 0, (TRANS_B = 0: N % 4 == 0; TRANS_B = 1: K % 4 == 0),
 //                  sa % 4 == 0, sb % 4 == 0 and the same binding rules. Any K otherwise.
-// The vec4 entry points run each full 8-deep step of k as a runtime loop over its two 4-deep
-// halves: unrolled, the step's machine code overflowed the CPU's instruction cache (1.15-1.57x
-// slower at 1024^3; bench/RESULTS.md). Same sums in the same order.
+// The vec4 entry points step 4 deep in k per loop iteration (unrolled 8 deep, the step's
+// machine code overflowed the CPU's instruction cache). Per step each lane loads its ${TM} rows'
+// A values (${TM} vec4s) and ${TN / 8} vec4s of B: with TRANS_B = 0 row k0 + l % 4 of the 4 x ${TN}
+// tile at columns ${TN / 2}(l / 4) .., with TRANS_B = 1 columns n0 + l + 8q along k; every B value
+// reaches the other lanes by subgroupBroadcast from a constant lane. That is ${4 * TM * TN} FMAs
+// per lane per ${TM + TN / 8} vec4 loads. Speedups and the tile sweep: bench/RESULTS.md. Every
+// loop shape and tile gives the same sums in the same order (bit-identical outputs).
 `;
   return g.replace('\nenable subgroups;', '\n' + note.slice(3) + 'enable subgroups;') + '\n// ---- fast path: vec4 loads (see header) ----\n' + v + '\n// ---- fast path for TRANS_A = 1 ----\n' + ta;
 }

@@ -7,7 +7,8 @@ Object.assign(globalThis, globals);
 paceDawnPolling();
 
 export async function initGpu() {
-  const gpu = create([]);
+  // DAWN_FLAGS='enable-dawn-features=a,b;disable-dawn-features=c' passes Dawn toggles through.
+  const gpu = create((process.env.DAWN_FLAGS ?? '').split(';').filter(Boolean));
   globalThis.__gpu = gpu; // strong ref: see PLATFORM.md crash note
   const adapter = await gpu.requestAdapter();
   globalThis.__adapter = adapter;

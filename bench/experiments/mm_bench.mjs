@@ -2,6 +2,7 @@
 // the same adapter. Peak is re-measured around each kernel timing (the machine is shared and
 // noisy), and % of peak uses the mean of the two peaks bracketing it.
 //   node bench/experiments/mm_bench.mjs            (VARIANTS='[[2,16],[4,16]]' SHAPES=model|1024|all)
+// [TM, TN, 1] is the vec4 entry point's tile; JSON=file writes the rows; NO_TFJS=1 skips the peer.
 import { initGpu, compile, buf, ubuf, bindGroup, timeDispatch, readback, measurePeak, randn, subst } from './gpu.mjs';
 import { genMatmul, dispatchFor } from './gen_matmul.mjs';
 
@@ -27,7 +28,7 @@ if (!process.env.NO_TFJS) {
 const pipes = new Map();
 async function pipeFor(v, ta, tb) {
   const key = `${v.TM},${v.TN},${v.VEC4},${ta},${tb}`;
-  if (!pipes.has(key)) pipes.set(key, await compile(device, subst(genMatmul(v), { TRANS_A: ta, TRANS_B: tb }), key));
+  if (!pipes.has(key)) pipes.set(key, await compile(device, subst(genMatmul(v), { TRANS_A: ta, TRANS_B: tb, BIAS_DECL: '', BIAS_AT: 'return 0.0;', P_BINDING: 3 }), key));
   return pipes.get(key);
 }
 const rows = [];
@@ -71,5 +72,6 @@ for (const s of shapes) {
 }
 console.log('\n| shape | kernel | ms | GFLOP/s | peak GFLOP/s | % peak |\n|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.shape} | ${r.kernel} | ${r.ms} | ${r.gflops} | ${r.peak} | ${r.pct} |`);
+if (process.env.JSON) (await import('node:fs')).writeFileSync(process.env.JSON, JSON.stringify({ adapter: `${globalThis.__adapter?.info?.vendor ?? ''} ${globalThis.__adapter?.info?.description ?? ''}`.trim(), date: new Date().toISOString(), rows }, null, 2) + '\n');
 if (peer) await peer.dispose();
 device.destroy();

@@ -1,14 +1,21 @@
 // Chooses and launches the matmul kernel for a planned product.
 //
-// - shaders/matmul.wgsl: subgroup-broadcast register tiling, 64x16 per 8-lane workgroup, tuned
+// - shaders/matmul.wgsl: subgroup-broadcast register tiling, 32x16 per 8-lane workgroup, tuned
 //   for CPU rasterisers (lavapipe), where a workgroup of 8 invocations is one subgroup; its vec4
 //   entry points need 4-aligned sizes along the vec4 loads and 4-aligned batch strides.
+//   shaders/matmul_f16.wgsl is its f16-storage twin, 64x16 (f16 ran faster with 8 rows per lane).
 // - shaders/matmul_tiled.wgsl: workgroup-memory tiling, 64x64 per 256-invocation workgroup,
 //   for GPUs.
 // - shaders/matmul_simple.wgsl: one 4x4 block per invocation, the reference the others are
 //   tested against.
 // All three take the same bindings and parameters and are correct for any shape.
 import { rt, Tensor } from '../tensor.js';
+
+// The C block one workgroup computes: the tile each generated shader's header names
+// (bench/experiments/gen_matmul.mjs: 8 x TM rows, TN columns; the shaders are generated with
+// TM = 4 for f32 and TM = 8 for f16, TN = 16, from the sweeps in bench/RESULTS.md).
+const F32_BLOCK = { rows: 32, cols: 16 };
+const F16_BLOCK = { rows: 64, cols: 16 };
 
 export interface MatmulLaunch {
   M: number; N: number; K: number; batch: number;
@@ -61,7 +68,7 @@ export function matmulKernel(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch, b
     const vec4 = !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && strides;
     const vec4ta = l.transA && l.M % 4 === 0 && (l.transB ? l.K % 4 === 0 : l.N % 4 === 0) && strides;
     const entry = vec4 ? 'main_vec4' : vec4ta ? 'main_vec4_ta' : 'main';
-    r.dispatch(r.kernel('matmul', defines, entry), buffers, params, [Math.ceil(l.N / 16), Math.ceil(l.M / 64), l.batch]);
+    r.dispatch(r.kernel('matmul', defines, entry), buffers, params, [Math.ceil(l.N / F32_BLOCK.cols), Math.ceil(l.M / F32_BLOCK.rows), l.batch]);
   } else if (path === 'tiled') {
     r.dispatch(r.kernel('matmul_tiled', defines), buffers, params, [Math.ceil(l.N / 64), Math.ceil(l.M / 64), l.batch]);
   } else {
@@ -75,6 +82,6 @@ export function matmulKernelF16(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch
   const ok = chosenPath() === 'subgroup' && r.dev.hasF16 && !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && l.strideA % 4 === 0 && l.strideB % 4 === 0;
   if (!ok) return false;
   r.dispatch(r.kernel('matmul_f16', { TRANS_B: +l.transB, ...biasDefines(false) }, 'main'), [a.binding(), b.binding(), c.binding()],
-    [l.M, l.N, l.K, l.batch, l.strideA, l.strideB, l.M * l.N, +l.accumulate], [Math.ceil(l.N / 16), Math.ceil(l.M / 64), l.batch]);
+    [l.M, l.N, l.K, l.batch, l.strideA, l.strideB, l.M * l.N, +l.accumulate], [Math.ceil(l.N / F16_BLOCK.cols), Math.ceil(l.M / F16_BLOCK.rows), l.batch]);
   return true;
 }

@@ -166,8 +166,9 @@ test('matmul: transposes, batches, shared operands, odd sizes', async () => {
     });
   }
   // A stored transposed with 4-aligned M (weight gradients X^T dY) takes its own vectorised
-  // entry point: 36 rows leave half of the last lane's 8 rows past M; 76 rows span two
-  // 64-row blocks; k = 29 and 37 end on a partial 8-step (k = 28 where B^T needs 4-aligned k).
+  // entry point (32-row blocks, 4 consecutive rows per lane): 36 rows leave all but one lane
+  // of the second block past M; 76 rows span three blocks; k = 29 and 37 end on a partial
+  // 4-step, which the masked tail finishes (k = 28 where B^T needs 4-aligned k).
   for (const [m, n, k, tB] of [[36, 20, 29, false], [76, 20, 37, false], [36, 19, 28, true]] as const) {
     await checkOp(`matmul aligned tA ${m}x${n}x${k} tB=${tB}`, {
       inputs: [{ shape: [2, k, m] }, { shape: tB ? [n, k] : [k, n] }],
