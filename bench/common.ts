@@ -13,6 +13,9 @@ export interface KernelFigure {
   gflops?: number;
   gbps?: number;
   pct_peak?: number;
+  /** The FMA peak this figure's pct_peak divides by, where it was timed in pairs with the kernel. */
+  peak_gflops_paired?: number;
+  pct_peak_quartiles?: [number, number];
   peer: PeerFigure | null;
   speedup_vs_peer: number | null;
 }
@@ -32,6 +35,16 @@ export interface TfjsPeerLike {
   dispose(): Promise<void> | void;
 }
 
+/** A kernel timed in alternating pairs with the FMA peak microkernel (timeAgainstPeak). */
+export interface PairedPeak {
+  kernel_ms: number;
+  peak_gflops: number;
+  pct_median: number;
+  pct_q1: number;
+  pct_q3: number;
+  pairs: number;
+}
+
 export interface BenchContext {
   peakGflops: number;
   peer: TfjsPeerLike | null;
@@ -41,11 +54,17 @@ export interface BenchContext {
 
 export type Suite = (ctx: BenchContext) => Promise<KernelFigure[]>;
 
-export function figure(ctx: BenchContext, name: string, shape: number[], dtype: string, ms: number, work: { flops?: number; bytes?: number; copyGbps?: number }, peer: PeerFigure | null): KernelFigure {
+export function figure(ctx: BenchContext, name: string, shape: number[], dtype: string, ms: number, work: { flops?: number; bytes?: number; copyGbps?: number; pairedPeak?: PairedPeak }, peer: PeerFigure | null): KernelFigure {
   const f: KernelFigure = { name, shape, dtype, ms_median: round(ms), peer: peer ? { ...peer, ms_median: round(peer.ms_median) } : null, speedup_vs_peer: peer ? round(peer.ms_median / ms) : null };
   if (work.flops !== undefined) {
     f.gflops = round(work.flops / (ms * 1e6));
-    f.pct_peak = round((100 * f.gflops) / ctx.peakGflops);
+    if (work.pairedPeak) {
+      f.pct_peak = round(work.pairedPeak.pct_median);
+      f.pct_peak_quartiles = [round(work.pairedPeak.pct_q1), round(work.pairedPeak.pct_q3)];
+      f.peak_gflops_paired = round(work.pairedPeak.peak_gflops);
+    } else {
+      f.pct_peak = round((100 * f.gflops) / ctx.peakGflops);
+    }
   }
   if (work.bytes !== undefined) {
     f.gbps = round(work.bytes / (ms * 1e6));

@@ -8,6 +8,7 @@ import { timeGpu, timePaired } from './harness.js';
 import { stridedCopy } from '../engine/ops/shape.js';
 import { setMatmulPath } from '../engine/ops/matmul_kernels.js';
 import { figure, KernelFigure, PeerFigure, Suite } from './common.js';
+import { timeAgainstPeak } from './peak.js';
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
   let s = seed >>> 0;
@@ -261,12 +262,13 @@ export const matmulSuite: Suite = async (ctx) => {
     const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
     const A = E.fromArray(randSigned(c.M * c.K, 1), aShape);
     const B = E.fromArray(randSigned(c.K * c.N, 2), bShape);
-    const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B, { transA: c.transA, transB: c.transB })).dispose());
+    const flops = 2 * c.M * c.N * c.K;
+    const t = await timeAgainstPeak(() => E.noGrad(() => E.matmul(A, B, { transA: c.transA, transB: c.transB })).dispose(), flops);
     A.dispose();
     B.dispose();
     let peer: PeerFigure | null = null;
     if (ctx.peer && !c.transA && !c.transB) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K)).ms_median };
-    out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.ms_median, { flops: 2 * c.M * c.N * c.K }, peer));
+    out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.kernel_ms, { flops, pairedPeak: t }, peer));
   }
   // The kernel family this adapter does not choose, on one shape, so that each report shows
   // what the choice is worth (engine/ops/matmul_kernels.ts).
@@ -276,8 +278,8 @@ export const matmulSuite: Suite = async (ctx) => {
     const A = E.fromArray(randSigned(n * n, 1), [n, n]), B = E.fromArray(randSigned(n * n, 2), [n, n]);
     setMatmulPath(other);
     try {
-      const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B)).dispose());
-      out.push(figure(ctx, `matmul (${other} kernel)`, [n, n, n], 'f32', t.ms_median, { flops: 2 * n * n * n }, null));
+      const t = await timeAgainstPeak(() => E.noGrad(() => E.matmul(A, B)).dispose(), 2 * n * n * n, { pairs: 5 });
+      out.push(figure(ctx, `matmul (${other} kernel)`, [n, n, n], 'f32', t.kernel_ms, { flops: 2 * n * n * n, pairedPeak: t }, null));
     } finally {
       setMatmulPath('auto');
       A.dispose();
@@ -288,9 +290,10 @@ export const matmulSuite: Suite = async (ctx) => {
     for (const c of ctx.quick ? MATMUL_F16_CASES.slice(1) : MATMUL_F16_CASES) {
       const A32 = E.fromArray(randSigned(c.M * c.K, 1), [c.M, c.K]), B32 = E.fromArray(randSigned(c.K * c.N, 2), [c.K, c.N]);
       const A = E.cast(A32, 'f16'), B = E.cast(B32, 'f16');
-      const t = await timeGpu(() => E.noGrad(() => E.matmul(A, B)).dispose());
+      const flops = 2 * c.M * c.N * c.K;
+      const t = await timeAgainstPeak(() => E.noGrad(() => E.matmul(A, B)).dispose(), flops);
       for (const x of [A32, B32, A, B]) x.dispose();
-      out.push(figure(ctx, c.name, [c.M, c.N, c.K], 'f16', t.ms_median, { flops: 2 * c.M * c.N * c.K }, null));
+      out.push(figure(ctx, c.name, [c.M, c.N, c.K], 'f16', t.kernel_ms, { flops, pairedPeak: t }, null));
     }
   }
   return out;
