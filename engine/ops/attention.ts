@@ -134,14 +134,17 @@ const WG = 64;
  * - backward_q: rolled 1 row 56-60 ms (2 rows 66-76, 4 rows 74-87); unrolled 2 rows 36-44,
  *   4 rows 32-35;
  * - backward_kv: rolled 1 row 60-62 ms (2 rows 70); unrolled 2 rows 42-51, 4 rows 44.
- * The backward kernels take 2 rows rather than 4: at hd=64 the unrolled 4-row variant costs
- * about a minute more of cold compile time (Mesa caches it on disk afterwards) for a few ms.
- * IVT_ATTN_R / IVT_ATTN_RK force a count (experiments).
+ * The backward kernels take 2 rows up to LONG_PASS rows and 4 beyond: at hd=64 the unrolled
+ * 4-row variants cost about a minute more of cold compile time (Mesa caches them on disk
+ * afterwards), which pays only on long passes. Whole backward (both kernels) at T=512:
+ * 2 rows 81.2 ms, 4 rows 73.8 ms; at T=256 equal; at T=128 4 rows is slower.
+ * IVT_ATTN_R / IVT_ATTN_RK force a count (experiments and tests).
  */
+const LONG_PASS = 384;
 function rowsPerLane(entry: 'forward' | 'backward_q' | 'backward_kv', n: number): number {
   const forced = entry === 'backward_kv' ? process.env.IVT_ATTN_RK : process.env.IVT_ATTN_R;
   if (forced) return Number(forced);
-  if (entry !== 'forward') return n <= 8 ? 1 : 2;
+  if (entry !== 'forward') return n <= 8 ? 1 : n < LONG_PASS ? 2 : 4;
   return n <= 8 ? 1 : n <= 16 ? 2 : 4;
 }
 

@@ -33,6 +33,9 @@ const cases = [
   // ragged last workgroup (37 = 32 + 5) and a latent step's few queries on a longer cache.
   { name: 'causal 37 rows, padding hd=32', B: 2, Tq: 37, Tk: 37, H: 2, hd: 32, causal: true, qPos0: 0, keyStart: [0, 5] },
   { name: 'causal 5 rows offset into cache hd=32', B: 2, Tq: 5, Tk: 19, H: 2, hd: 32, causal: true, qPos0: 14 },
+  // Long passes run the backward kernels with 4 rows per lane; forced here on a short ragged
+  // pass (37 query rows, 45 keys: neither a multiple of 32) so the test stays quick.
+  { name: 'causal 4 rows per lane everywhere, offset hd=32', B: 2, Tq: 37, Tk: 45, H: 2, hd: 32, causal: true, qPos0: 8, keyStart: [3, 0], rows: 4 },
 ];
 
 // Every case runs on the one-row-per-invocation kernels; cases with head dim 32 also run
@@ -40,17 +43,22 @@ const cases = [
 for (const c of cases) for (const path of (c.hd === 32 ? ['auto', 'simple'] : ['simple']) as ('auto' | 'simple')[]) {
   test(`attention ${c.name} (${path} kernels)`, async () => {
     setAttentionPath(path);
+    if (c.rows) process.env.IVT_ATTN_R = process.env.IVT_ATTN_RK = String(c.rows);
     const D = c.H * c.hd;
     const ks = c.keyStart ? E.fromArray(c.keyStart, [c.B], 'i32') : null;
-    await checkOp(c.name, {
-      inputs: [{ shape: [c.B, c.Tq, D] }, { shape: [c.B, c.Tk, D] }, { shape: [c.B, c.Tk, D] }],
-      gpu: ([q, k, v]) => attention(q, k, v, { heads: c.H, causal: c.causal, qPos0: c.qPos0, keyStart: ks }),
-      ref: ([q, k, v]) => ref.attention(q, k, v, c.B, c.Tq, c.Tk, D, c.H, { causal: c.causal, qPos0: c.qPos0, keyStart: c.keyStart }).out,
-      refGrad: ([q, k, v], R) => ref.attentionGrads(q, k, v, R, c.B, c.Tq, c.Tk, D, c.H, { causal: c.causal, qPos0: c.qPos0, keyStart: c.keyStart }),
-      rtol: 1e-4, gradRtol: 3e-4, noFd: c.hd > 32,
-    });
-    ks?.dispose();
-    setAttentionPath('auto');
+    try {
+      await checkOp(c.name, {
+        inputs: [{ shape: [c.B, c.Tq, D] }, { shape: [c.B, c.Tk, D] }, { shape: [c.B, c.Tk, D] }],
+        gpu: ([q, k, v]) => attention(q, k, v, { heads: c.H, causal: c.causal, qPos0: c.qPos0, keyStart: ks }),
+        ref: ([q, k, v]) => ref.attention(q, k, v, c.B, c.Tq, c.Tk, D, c.H, { causal: c.causal, qPos0: c.qPos0, keyStart: c.keyStart }).out,
+        refGrad: ([q, k, v], R) => ref.attentionGrads(q, k, v, R, c.B, c.Tq, c.Tk, D, c.H, { causal: c.causal, qPos0: c.qPos0, keyStart: c.keyStart }),
+        rtol: 1e-4, gradRtol: 3e-4, noFd: c.hd > 32,
+      });
+    } finally {
+      ks?.dispose();
+      delete process.env.IVT_ATTN_R; delete process.env.IVT_ATTN_RK;
+      setAttentionPath('auto');
+    }
   });
 }
 
