@@ -40,9 +40,11 @@ const cases = [
 
 // Every case runs on the one-row-per-invocation kernels; cases with head dim 32 also run
 // on the subgroup kernels (compiling those is slow on lavapipe: a few head dims cover them).
-for (const c of cases) for (const path of (c.hd === 32 ? ['auto', 'simple'] : ['simple']) as ('auto' | 'simple')[]) {
+// (A forced row count applies to the subgroup kernels only.)
+for (const c of cases) for (const path of (c.rows ? ['auto'] : c.hd === 32 ? ['auto', 'simple'] : ['simple']) as ('auto' | 'simple')[]) {
   test(`attention ${c.name} (${path} kernels)`, async () => {
     setAttentionPath(path);
+    const forced = { R: process.env.IVT_ATTN_R, RK: process.env.IVT_ATTN_RK };
     if (c.rows) process.env.IVT_ATTN_R = process.env.IVT_ATTN_RK = String(c.rows);
     const D = c.H * c.hd;
     const ks = c.keyStart ? E.fromArray(c.keyStart, [c.B], 'i32') : null;
@@ -56,7 +58,10 @@ for (const c of cases) for (const path of (c.hd === 32 ? ['auto', 'simple'] : ['
       });
     } finally {
       ks?.dispose();
-      delete process.env.IVT_ATTN_R; delete process.env.IVT_ATTN_RK;
+      for (const [key, value] of Object.entries(forced)) {
+        if (value === undefined) delete process.env[`IVT_ATTN_${key}`];
+        else process.env[`IVT_ATTN_${key}`] = value;
+      }
       setAttentionPath('auto');
     }
   });
