@@ -88,6 +88,7 @@ export function registerTrainCommands(program: Command): void {
     .addOption(new Option('--preset <name>', 'model size').choices(['tiny', 'small', 'base']).default('tiny'))
     .option('--stages <n>', 'latent stages after stage 0', intArg('stages', 0), 3)
     .option('--epochs <n>', 'epochs per stage', intArg('epochs', 1), 2)
+    .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT usually needs more than a latent stage; default: --epochs)', intArg('epochs0', 1))
     .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
     .option('--lr <x>', 'AdamW learning rate', floatArg('lr'), 1e-3)
     .option('--latent-lr <x>', 'AdamW learning rate of the latent stages (default: --lr)', floatArg('latent-lr'))
@@ -119,7 +120,7 @@ export function registerTrainCommands(program: Command): void {
       if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
       const opts: TrainOptions = {
-        data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
+        data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, epochsStage0: o.epochs0, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
