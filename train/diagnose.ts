@@ -57,7 +57,8 @@ function groupOf(pieces: string[], t: number, step: number, answer: boolean, kin
     return 'template words';
   }
   // Cell-value's last steps state the value first: "green is the colour.", "3 is the number of green objects."
-  if (t === stepStart && ATTRIBUTE.test(cur) && step > 0) return 'asked value (copied from the step before)';
+  // A chain without moves has only that step: the value is read at the cell the question names.
+  if (t === stepStart && ATTRIBUTE.test(cur)) return step > 0 ? 'asked value (copied from the step before)' : 'value at the start cell (image lookup)';
   if (t === stepStart && DIGIT.test(cur) && step > 0) return 'colour count (image)';
   if (step === 0 && first === 'Start') {
     // "Start is cell ten red circle.": the cell is named by the question, its object is read.

@@ -10,7 +10,7 @@ import { textOnlyBaselines } from '../../train/data/baselines.js';
 import { lookupBaselines, type Example } from '../../train/data/synth/lookups.js';
 import { judgeStats } from '../../train/data/check.js';
 import { datasetStats } from '../../train/data/stats.js';
-import type { Scene } from '../../train/data/synth/scene.js';
+import { objectAt, type Scene } from '../../train/data/synth/scene.js';
 
 // 4000 training and 2000 test problems: the standard error of an accuracy near 25% on the
 // test set is about 1%, so "near chance" below means within 4 standard errors for text rules.
@@ -61,6 +61,33 @@ test('judgeStats passes the generated data', () => {
   const verdict = judgeStats(stats);
   assert.equal(verdict.failures, []);
   assert.ok(verdict.ok);
+});
+
+test('mixed chain lengths (1-3 steps, start at a cell): every shortcut near chance where it skips a step, judged as passing', () => {
+  const mixed = resolveSynthOptions({ seed: 20240602, startBy: 'cell', wording: 'cell-value', queries: ['colour', 'shape'], minSteps: 1 });
+  const tr = generateSplit(mixed, 'train', 3000), te = generateSplit(mixed, 'test', 1500);
+  const results = lookupBaselines(examples(tr), examples(te));
+  const withMoves = te.filter((p) => p.scene.moves.length > 0).length;
+  assert.ok(withMoves > 900 && withMoves < 1100, `${withMoves} of 1500 test problems have moves (two lengths in three)`);
+  for (const b of results) {
+    if (b.name === 'oracle-all-steps') { assert.is(b.accuracy, 1); assert.is(b.n, 1500); continue; }
+    // Reading the start object answers every chain without moves: such rules are scored on the rest.
+    if (['start-object', 'skip-last-move', 'avoid-start-object'].includes(b.name)) assert.is(b.n, withMoves, b.name);
+    else assert.is(b.n, 1500, b.name);
+    assert.ok(b.accuracy <= LOOKUP_LIMIT, `${b.name}: ${b.accuracy}`);
+  }
+  for (const b of textOnlyBaselines(records(tr), records(te))) assert.ok(b.accuracy <= TEXT_LIMIT, `${b.name}: ${b.accuracy}`);
+  // Scored on every problem instead, reading the start object would pass for a shortcut.
+  const startObject = results.find((b) => b.name === 'start-object')!;
+  const startValue = (p: SynthProblem) => {
+    const o = objectAt(p.scene, p.scene.start[0], p.scene.start[1])!;
+    return p.scene.query === 'colour' ? o.colour : o.shape;
+  };
+  const onAll = te.filter((p) => p.choices[p.answerIndex] === startValue(p)).length / te.length;
+  assert.ok(onAll > startObject.accuracy + 0.2, `start object on all problems ${onAll}, on those with moves ${startObject.accuracy}`);
+  const scenes = new Map<string, Scene>([...tr, ...te].map((p) => [p.pid, p.scene]));
+  const verdict = judgeStats(datasetStats({ records: [...records(tr), ...records(te)], report: {} as never }, scenes));
+  assert.equal(verdict.failures, []);
 });
 
 test('negative control: text rules catch an answer leaked into the question text', () => {

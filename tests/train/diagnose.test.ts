@@ -76,8 +76,8 @@ test('start by cell: the start cell is copied from the question, and its object 
  * model (vocabulary from all 300, so every cell name is one token): the problems, samples,
  * tokenizer, the groups' totals by name and the model (the caller disposes its parameters).
  */
-async function diagnoseWording(wording: 'cell-first' | 'cell-value', take: number, batch: number) {
-  const all = generateSplit(resolveSynthOptions({ seed: 13, startBy: 'cell', wording }), 'train', 300);
+async function diagnoseWording(wording: 'cell-first' | 'cell-value', take: number, batch: number, mixed: { queries: ['colour'], minSteps: number } | object = {}) {
+  const all = generateSplit(resolveSynthOptions({ seed: 13, startBy: 'cell', wording, ...mixed }), 'train', 300);
   const tok = buildTokenizer(trainingTexts(all.map((p) => toProblemRecord(p))));
   const cfg = preset('tiny', tok.vocabSize);
   const problems = all.slice(0, take);
@@ -117,6 +117,19 @@ test('cell-value wording: each move\'s cell (arithmetic) and object (image), the
   assert.is(count('object at a cell (image lookup)'), 2 * moves);
   assert.is(count('asked value (copied from the step before)'), problems.length);
   assert.is(count('colour count (image)'), counts);
+  assert.is(groups.reduce((a, g) => a + g.total, 0), samples.reduce((a, s) => a + s.steps.flat().length + s.answer.length, 0));
+  model.ps.dispose();
+});
+
+test('cell-value wording, chains of 1-3 steps: a chain without moves reads its value at the named cell', async () => {
+  const { problems, groups, samples, count, model } = await diagnoseWording('cell-value', 15, 8, { queries: ['colour'], minSteps: 1 });
+  const moves = problems.reduce((a, p) => a + p.scene.moves.length, 0);
+  const still = problems.filter((p) => p.scene.moves.length === 0).length;
+  assert.ok(still > 0 && still < problems.length, 'want chains with and without moves');
+  assert.is(count('value at the start cell (image lookup)'), still);
+  assert.is(count('asked value (copied from the step before)'), problems.length - still);
+  assert.is(count('cell after a move (arithmetic)'), moves);
+  assert.is(count('object at a cell (image lookup)'), 2 * moves);
   assert.is(groups.reduce((a, g) => a + g.total, 0), samples.reduce((a, s) => a + s.steps.flat().length + s.answer.length, 0));
   model.ps.dispose();
 });

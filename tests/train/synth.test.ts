@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { generateProblem, generateSplit } from '../../train/data/synth/generate.js';
 import { resolveSynthOptions, COLOURS, SHAPES } from '../../train/data/synth/spec.js';
-import { objectAt, pathCells, solveScene, countColour, cellName, captionSentences, cellWords, rationaleSentences } from '../../train/data/synth/scene.js';
+import { objectAt, pathCells, solveScene, countColour, cellName, captionSentences, cellWords, rationaleSentences, sceneProblem } from '../../train/data/synth/scene.js';
 import { buildTokenizer } from '../../train/tokenizer.js';
 import { imageWordIds } from '../../train/samples.js';
 import { IMAGE_WORDS } from '../../model/ivt.js';
@@ -331,6 +331,60 @@ test('cell-value wording: a cell-first step per move, then the asked value first
   const examples = withScenes(loadScienceQA(dir).records, readScenes(dir))!;
   assert.equal(inconsistentRecords(examples), []);
   assert.ok(examples.every((e) => e.scene.wording === 'cell-value' && e.record.steps.join(' ') === rationaleSentences(e.scene).join(' ')));
+});
+
+test('datasets of one chain length are the ones generated before lengths could mix (the demo\'s figures rest on them)', () => {
+  const sha = (o: Parameters<typeof resolveSynthOptions>[0]) => createHash('sha256').update(JSON.stringify(generateSplit(resolveSynthOptions(o), 'train', 60))).digest('hex');
+  // Digests of the first 60 training problems as generated at 03426a5, before --min-steps.
+  assert.is(sha({ seed: 1, startBy: 'cell', queries: ['colour'], wording: 'cell-value' }), '6e0985417e1058f88f52e4ea2c411ca095446fa92112c6eb2169abd808c8a8d5');
+  assert.is(sha({ seed: 1 }), 'a6c2e3af872e4e02fb3490e18584f0b9db3e9962bb3eb553c1f88c17962a1188');
+});
+
+test('mixed chain lengths: every length and, within it, every answer equally often; a chain without moves reads the named cell', async () => {
+  const o = resolveSynthOptions({ seed: 4, startBy: 'cell', wording: 'cell-value', queries: ['colour', 'shape'], minSteps: 1 });
+  assert.is(o.minSteps, 1);
+  assert.is(resolveSynthOptions({ steps: 4 }).minSteps, 4, 'default: every problem has --steps steps');
+  const problems = generateSplit(o, 'train', 480);
+  const perLength = new Map<number, Map<string, number>>();
+  for (const p of problems) {
+    const s = p.scene;
+    const steps = rationaleSentences(s);
+    assert.is(steps.length, s.moves.length + 1, 'a step per move, then the value');
+    assert.is(s.objects.length, o.objects);
+    const start = objectAt(s, s.start[0], s.start[1])!;
+    assert.is(s.objects.filter((x) => x.colour === start.colour && x.shape === start.shape).length, 1, 'start unique');
+    for (const c of COLOURS) assert.ok(s.objects.some((x) => x.colour === c));
+    for (const sh of SHAPES) assert.ok(s.objects.some((x) => x.shape === sh));
+    assert.is(p.choices[p.answerIndex], solveScene(s));
+    assert.is(sceneProblem(s), null);
+    if (s.moves.length === 0) {
+      assert.is(p.question, `Start at cell ${cellName(4, s.start[0], s.start[1])}. What ${s.query} is the object there?`);
+      assert.equal(steps, [`${s.query === 'colour' ? start.colour : start.shape} is the ${s.query}.`]);
+    } else assert.ok(/ Move (left|right|up|down)(, then (left|right|up|down))*\. What /.test(p.question), p.question);
+    const key = `${s.query}:${p.choices[p.answerIndex]}`;
+    const m = perLength.get(steps.length) ?? new Map<string, number>();
+    m.set(key, (m.get(key) ?? 0) + 1);
+    perLength.set(steps.length, m);
+  }
+  assert.equal([...perLength.keys()].sort(), [1, 2, 3]);
+  // 480 = 3 lengths x 2 kinds x 4 values x 20: balanced blocks give each exactly 20.
+  for (const m of perLength.values()) {
+    assert.is(m.size, 8);
+    for (const n of m.values()) assert.is(n, 20);
+  }
+  // Starting at an object, a chain needs a move (the question would name the answer's object).
+  throwsUserError(() => resolveSynthOptions({ minSteps: 1, queries: ['colour'] }), '--min-steps 1 leaves a colour question 0 moves', '--min-steps 2');
+  throwsUserError(() => resolveSynthOptions({ startBy: 'cell', minSteps: 1 }), 'count question -1 moves');
+  throwsUserError(() => resolveSynthOptions({ minSteps: 4 }), '--min-steps', '[1, 3]');
+  const zero = problems.find((p) => p.scene.moves.length === 0)!;
+  assert.match(sceneProblem({ ...zero.scene, startBy: undefined, wording: undefined }) ?? '', /needs at least one move/);
+  // Written and read back: records agree with their scenes; the loader keeps each length's steps.
+  const dir = join(tempDir('synth-mixed'), 'd');
+  await writeSynthDataset(dir, { ...small, seed: 2, startBy: 'cell', wording: 'cell-value', queries: ['colour'], minSteps: 1 });
+  const examples = withScenes(loadScienceQA(dir).records, readScenes(dir))!;
+  assert.equal(inconsistentRecords(examples), []);
+  assert.equal(new Set(examples.map((e) => e.record.steps.length)), new Set([1, 2, 3]));
+  assert.is(JSON.parse(readFileSync(join(dir, 'synth.json'), 'utf8')).minSteps, 1);
 });
 
 test.run();

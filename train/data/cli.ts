@@ -43,7 +43,7 @@ export function parseQueries(value: string | undefined): QueryKind[] | undefined
 
 export interface SynthFlags {
   out?: string; train?: string; val?: string; test?: string; seed?: string; grid?: string;
-  objects?: string; steps?: string; imageSize?: string; queries?: string; optionOrder?: string; startBy?: string; wording?: string; force?: boolean;
+  objects?: string; steps?: string; minSteps?: string; imageSize?: string; queries?: string; optionOrder?: string; startBy?: string; wording?: string; force?: boolean;
 }
 
 export async function synthCommand(flags: SynthFlags, log: Log = console.log): Promise<void> {
@@ -51,7 +51,7 @@ export async function synthCommand(flags: SynthFlags, log: Log = console.log): P
   const options: Partial<SynthOptions> = {
     train: parseIntFlag('--train', flags.train), val: parseIntFlag('--val', flags.val), test: parseIntFlag('--test', flags.test),
     seed: parseIntFlag('--seed', flags.seed), grid: parseIntFlag('--grid', flags.grid), objects: parseIntFlag('--objects', flags.objects),
-    steps: parseIntFlag('--steps', flags.steps), imageSize: parseIntFlag('--image-size', flags.imageSize), queries: parseQueries(flags.queries),
+    steps: parseIntFlag('--steps', flags.steps), minSteps: parseIntFlag('--min-steps', flags.minSteps), imageSize: parseIntFlag('--image-size', flags.imageSize), queries: parseQueries(flags.queries),
     optionOrder: flags.optionOrder as SynthOptions['optionOrder'] | undefined,
     startBy: flags.startBy as SynthOptions['startBy'] | undefined,
     wording: flags.wording as SynthOptions['wording'] | undefined,
@@ -60,7 +60,7 @@ export async function synthCommand(flags: SynthFlags, log: Log = console.log): P
   const summary = await writeSynthDataset(flags.out, options, { force: flags.force ?? false });
   const o = summary.options;
   log(`wrote ${resolve(flags.out)}: train ${summary.counts.train}, val ${summary.counts.val}, test ${summary.counts.test} ` +
-    `(seed ${o.seed}, ${o.grid}x${o.grid} grid, ${o.objects} objects, ${o.steps} steps, ${o.imageSize}px, ${o.queries.join('/')}, ${o.optionOrder} option order, start by ${o.startBy}, ${o.wording} wording) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    `(seed ${o.seed}, ${o.grid}x${o.grid} grid, ${o.objects} objects, ${o.minSteps < o.steps ? `${o.minSteps}-` : ''}${o.steps} steps, ${o.imageSize}px, ${o.queries.join('/')}, ${o.optionOrder} option order, start by ${o.startBy}, ${o.wording} wording) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   log(`next: ivt data inspect ${flags.out}   (statistics and a contact sheet)   ivt data check ${flags.out}   (baselines near chance)`);
 }
 
@@ -168,6 +168,7 @@ export function registerDataCommands(program: Command): void {
     .option('--grid <n>', 'cells per side (default 4)')
     .option('--objects <n>', 'objects per picture (default 10; count questions need >= 10)')
     .option('--steps <n>', 'reasoning steps per problem, >= 3 (default 3)')
+    .option('--min-steps <n>', 'mixed chain lengths: each problem has min-steps..steps steps, every length equally often (default: all --steps; starting at a cell, 1 is a chain without moves)')
     .option('--image-size <px>', 'picture side in pixels, a multiple of --grid (default 32)')
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count (default all)')
     .option('--option-order <order>', 'fixed: options always in the same order (default); shuffled: random order')

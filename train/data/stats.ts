@@ -96,8 +96,10 @@ function histogram(h: Record<string, number>): string {
 
 function baselineLines(title: string, results: readonly BaselineResult[]): string[] {
   if (results.length === 0) return [];
-  const lines = [`${title} (fit on train, scored on ${results[0]!.n} problems; chance ${pct(results[0]!.chance)}):`];
-  for (const b of results) lines.push(`  ${b.name.padEnd(30)} ${pct(b.accuracy).padStart(6)}  ${b.description}`);
+  // Rules scored on a subset (those that skip a step only where there are moves) name their own count.
+  const n = results[0]!.n, same = results.every((b) => b.n === n && b.chance === results[0]!.chance);
+  const lines = [`${title} (fit on train, scored on ${same ? `${n} problems` : `the problems shown`}; chance ${pct(results[0]!.chance)}):`];
+  for (const b of results) lines.push(`  ${b.name.padEnd(30)} ${pct(b.accuracy).padStart(6)}  ${b.description}${same ? '' : ` [${b.n} problems${b.chance !== results[0]!.chance ? `, chance ${pct(b.chance)}` : ''}]`}`);
   return lines;
 }
 

@@ -17,7 +17,7 @@
 import { balancedPick, Rng } from '../rng.js';
 import type { ProblemRecord, Split } from '../record.js';
 import { rationaleToSteps } from '../steps.js';
-import { COLOURS, DIRECTIONS, DIRECTION_NAMES, SHAPES, movesFor, type Colour, type Direction, type QueryKind, type Shape, type SynthOptions } from './spec.js';
+import { COLOURS, DIRECTIONS, DIRECTION_NAMES, SHAPES, movesFor, stepCounts, type Colour, type Direction, type QueryKind, type Shape, type SynthOptions } from './spec.js';
 import { questionText, rationaleSentences, solveScene, type Scene, type SceneObject } from './scene.js';
 
 export interface SynthProblem {
@@ -95,11 +95,17 @@ function take(counts: number[], index: number): boolean {
 
 interface Draft { scene: Scene; answer: string; values: string[] }
 
-/** One attempt at a scene for the given query and answer; null when the draw cannot be completed. */
-function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: number): Draft | null {
+/**
+ * One attempt at a scene for the given query, answer and step count; null when the draw cannot
+ * be completed.
+ */
+function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: number, steps: number): Draft | null {
   const n = o.objects;
-  const walk = walkTo(rng, o.grid, movesFor(query, o.steps));
+  const walk = walkTo(rng, o.grid, movesFor(query, steps));
   if (!walk) return null;
+  // With no move the start object is the target: one object carries the answer's colour and
+  // shape, and it is still the only one of its kind in the picture.
+  const startIsTarget = walk.cells.length === 1;
 
   // Colour counts per colour index (every colour at least twice, see MIN_PER_VALUE).
   let colourCounts: number[];
@@ -125,9 +131,9 @@ function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: numbe
   const shapeLeft = shapeCounts.slice();
   take(colourLeft, kt);
   take(shapeLeft, st);
-  const ka = rng.pick(COLOURS.map((_, i) => i).filter((i) => colourLeft[i]! > 0));
-  let sa = rng.int(SHAPES.length);
-  if (ka === kt && sa === st) {
+  const ka = startIsTarget ? kt : rng.pick(COLOURS.map((_, i) => i).filter((i) => colourLeft[i]! > 0));
+  let sa = startIsTarget ? st : rng.int(SHAPES.length);
+  if (!startIsTarget && ka === kt && sa === st) {
     // The start object must be the only one of its kind: change an attribute the question
     // does not ask about (never the answer).
     if (query === 'shape') {
@@ -140,9 +146,11 @@ function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: numbe
       shapeLeft[st]! -= 1;
     }
   }
-  if (colourLeft.some((c) => c < 0) || shapeLeft[sa]! <= 0 || colourLeft[ka]! <= 0) return null;
-  take(colourLeft, ka);
-  take(shapeLeft, sa);
+  if (!startIsTarget) {
+    if (colourLeft.some((c) => c < 0) || shapeLeft[sa]! <= 0 || colourLeft[ka]! <= 0) return null;
+    take(colourLeft, ka);
+    take(shapeLeft, sa);
+  }
 
   // Everyone else: the remaining colours and shapes, paired at random, never repeating the
   // start object's colour + shape.
@@ -162,9 +170,10 @@ function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: numbe
   const middle = walk.cells.slice(1, -1);
   const extraCells = [...middle, ...rng.shuffle(free).slice(0, n - walk.cells.length)];
   const restOrder = rng.shuffle(restColours.map((_, i) => i));
+  const end = walk.cells[walk.cells.length - 1]!;
   const objects: SceneObject[] = [
     { row: walk.start[0], col: walk.start[1], colour: COLOURS[ka]!, shape: SHAPES[sa]! },
-    { row: walk.cells[walk.cells.length - 1]![0], col: walk.cells[walk.cells.length - 1]![1], colour: COLOURS[kt]!, shape: SHAPES[st]! },
+    ...(startIsTarget ? [] : [{ row: end[0], col: end[1], colour: COLOURS[kt]!, shape: SHAPES[st]! }]),
     ...extraCells.map(([row, col], j): SceneObject => ({
       row, col, colour: COLOURS[restColours[restOrder[j]!]!]!, shape: SHAPES[pairing![restOrder[j]!]!]!,
     })),
@@ -181,15 +190,18 @@ function tryScene(rng: Rng, o: SynthOptions, query: QueryKind, answerSlot: numbe
 /** Problem `index` of `split`: depends only on (seed, split, index) and the scene knobs. */
 export function generateProblem(o: SynthOptions, split: Split, index: number): SynthProblem {
   const labels = [o.seed, 'synth', split] as const;
-  // Query kind and answer slot (which colour, shape, or which of the four counts) are drawn
-  // together from balanced blocks, so each (kind, answer value) pair occurs equally often;
-  // the letter comes from its own balanced blocks, independent of both.
-  const combos = o.queries.flatMap((q) => [0, 1, 2, 3].map((slot) => [q, slot] as const));
-  const [query, answerSlot] = balancedPick(combos, index, ...labels, 'query-answer');
+  // Query kind, answer slot (which colour, shape, or which of the four counts) and, with mixed
+  // chain lengths, the step count are drawn together from balanced blocks, so each (kind,
+  // answer value, length) occurs equally often; the letter comes from its own balanced blocks,
+  // independent of all three. (With one length the blocks are as long and in the same order as
+  // before lengths could mix, so those datasets are regenerated byte for byte.)
+  const lengths = stepCounts(o);
+  const combos = o.queries.flatMap((q) => [0, 1, 2, 3].flatMap((slot) => lengths.map((steps) => [q, slot, steps] as const)));
+  const [query, answerSlot, steps] = balancedPick(combos, index, ...labels, 'query-answer');
   const letter = balancedPick([0, 1, 2, 3], index, ...labels, 'letter');
   const rng = new Rng(...labels, index);
   for (let attempt = 0; attempt < 1000; attempt++) {
-    const draft = tryScene(rng, o, query, answerSlot);
+    const draft = tryScene(rng, o, query, answerSlot, steps);
     if (!draft) continue;
     const solved = solveScene(draft.scene);
     if (solved !== draft.answer) throw new Error(`synthetic generator bug: built for answer ${draft.answer}, scene says ${solved}`);

@@ -56,6 +56,12 @@ function choose(r: ProblemRecord, value: string | null): number {
 interface LookupRule {
   name: string;
   description: string;
+  /**
+   * The problems on which the rule skips a step (default: all). A rule that answers about the
+   * start object skips nothing on a chain without moves: there it is the oracle, so it is
+   * scored on the problems with moves only.
+   */
+  skipsOn?: (e: Example) => boolean;
   /** Fits on training examples (most rules need nothing) and returns a value reader. */
   fit(train: readonly Example[]): (e: Example) => string | null;
 }
@@ -86,15 +92,19 @@ function histogramValue(scene: Scene, pickMax: boolean): string | null {
   return names[index]!;
 }
 
+const hasMoves = (e: Example) => e.scene.moves.length > 0;
+
 export const LOOKUP_RULES: readonly LookupRule[] = [
   {
     name: 'start-object',
     description: 'answer about the start object itself (skips every move)',
+    skipsOn: hasMoves,
     fit: () => (e) => valueOf(e.scene, objectAt(e.scene, e.scene.start[0], e.scene.start[1])),
   },
   {
     name: 'skip-last-move',
     description: 'answer about the object one move before the end (skips the last move)',
+    skipsOn: hasMoves,
     fit: () => (e) => {
       const cells = pathCells(e.scene);
       const [r, c] = cells[cells.length - 2]!;
@@ -153,6 +163,7 @@ export const LOOKUP_RULES: readonly LookupRule[] = [
   {
     name: 'avoid-start-object',
     description: 'the first option that is NOT the start object\'s value (exclusion shortcut)',
+    skipsOn: hasMoves,
     fit: () => (e) => {
       const v = valueOf(e.scene, objectAt(e.scene, e.scene.start[0], e.scene.start[1]));
       return e.record.choices.find((c) => c !== v) ?? null;
@@ -186,11 +197,16 @@ export const ORACLE_RULE: LookupRule = {
   fit: () => (e) => solveScene(e.scene),
 };
 
+/** Each rule fitted on `train` and scored on the problems of `evalSet` on which it skips a step. */
 export function lookupBaselines(train: readonly Example[], evalSet: readonly Example[]): BaselineResult[] {
-  const chance = chanceAccuracy(evalSet.map((e) => e.record));
-  return [...LOOKUP_RULES, ORACLE_RULE].map((rule) => ({
-    name: rule.name, description: rule.description, accuracy: accuracyOf(rule.fit(train), evalSet), n: evalSet.length, chance,
-  }));
+  return [...LOOKUP_RULES, ORACLE_RULE].map((rule) => {
+    const scored = rule.skipsOn ? evalSet.filter(rule.skipsOn) : evalSet;
+    const fitOn = rule.skipsOn ? train.filter(rule.skipsOn) : train;
+    return {
+      name: rule.name, description: rule.description + (scored.length < evalSet.length ? ' (problems with moves)' : ''),
+      accuracy: accuracyOf(rule.fit(fitOn), scored), n: scored.length, chance: chanceAccuracy(scored.map((e) => e.record)),
+    };
+  });
 }
 
 /**

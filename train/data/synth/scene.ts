@@ -2,7 +2,7 @@
 // question walks through. From it come the question text, the rationale (one sentence per
 // reasoning step), and the answer; problems.json stores it as the field "scene" so that
 // `ivt data check` can measure shortcut baselines and re-derive every answer.
-import { COLOURS, DIRECTIONS, DIRECTION_NAMES, QUERY_KINDS, SHAPES, START_BY, WORDINGS, type Colour, type Direction, type QueryKind, type Shape, type StartBy, type Wording } from './spec.js';
+import { COLOURS, DIRECTIONS, DIRECTION_NAMES, QUERY_KINDS, SHAPES, START_BY, WORDINGS, minMovesFor, type Colour, type Direction, type QueryKind, type Shape, type StartBy, type Wording } from './spec.js';
 
 export interface SceneObject {
   row: number;
@@ -76,12 +76,14 @@ export function cellName(grid: number, row: number, col: number): string {
 
 export function questionText(scene: Scene): string {
   const start = objectAt(scene, scene.start[0], scene.start[1])!;
-  const moves = `Move ${scene.moves.join(', then ')}.`;
-  const ask = scene.query === 'colour' ? 'What colour is the object you reach?'
-    : scene.query === 'shape' ? 'What shape is the object you reach?'
-      : 'How many objects have the same colour as the object you reach?';
+  // A chain without moves (mixed lengths, starting at a cell) asks about the start itself.
+  const moves = scene.moves.length > 0 ? ` Move ${scene.moves.join(', then ')}.` : '';
+  const object = scene.moves.length > 0 ? 'the object you reach' : 'the object there';
+  const ask = scene.query === 'colour' ? `What colour is ${object}?`
+    : scene.query === 'shape' ? `What shape is ${object}?`
+      : `How many objects have the same colour as ${object}?`;
   const from = scene.startBy === 'cell' ? `cell ${cellName(scene.grid, scene.start[0], scene.start[1])}` : `the ${start.colour} ${start.shape}`;
-  return `Start at ${from}. ${moves} ${ask}`;
+  return `Start at ${from}.${moves} ${ask}`;
 }
 
 /** One sentence per reasoning step, each about a different cell (or, last, the whole picture). */
@@ -179,6 +181,7 @@ export function sceneProblem(value: unknown): string | null {
   if (s['wording'] !== undefined && (!(WORDINGS as readonly unknown[]).includes(s['wording']) || s['startBy'] !== 'cell')) return 'scene.wording must be classic, cell-first or cell-value (the last two with startBy cell)';
   if (!Array.isArray(s['moves']) || !(s['moves'] as unknown[]).every((m) => (DIRECTION_NAMES as unknown[]).includes(m))) return 'scene.moves must be a list of right/left/up/down';
   const scene = value as Scene;
+  if (scene.moves.length < minMovesFor(scene.startBy ?? 'object')) return 'scene.moves: a walk that starts at a named object needs at least one move';
   for (const [r, c] of pathCells(scene)) {
     if (!inGrid(r, c) || !objectAt(scene, r, c)) return `scene path leaves the objects at cell (${r}, ${c})`;
   }

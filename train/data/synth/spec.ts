@@ -40,6 +40,13 @@ export interface SynthOptions {
   objects: number;
   /** Reasoning steps per problem: locate, then moves, then (count questions) the count. */
   steps: number;
+  /**
+   * Fewest reasoning steps (default: `steps`). Below `steps`, each problem's step count is drawn
+   * from minSteps..steps in balanced blocks (every count equally often, and within each count
+   * every answer value), so a test split holds chains of every length: what
+   * a curriculum with fewer latent steps than the longest chain still solves shows up per length.
+   */
+  minSteps: number;
   /** Side of the square PNG in pixels; a multiple of `grid`. */
   imageSize: number;
   queries: QueryKind[];
@@ -99,7 +106,7 @@ export type Wording = (typeof WORDINGS)[number];
  * token per grid cell, which is what latent-vision selection picks from.
  */
 export const DEFAULT_SYNTH: SynthOptions = {
-  train: 2000, val: 200, test: 400, seed: 1, grid: 4, objects: 10, steps: 3, imageSize: 32,
+  train: 2000, val: 200, test: 400, seed: 1, grid: 4, objects: 10, steps: 3, minSteps: 3, imageSize: 32,
   queries: ['colour', 'shape', 'count'], optionOrder: 'fixed', startBy: 'object', wording: 'classic',
 };
 
@@ -118,9 +125,24 @@ export function movesFor(query: QueryKind, steps: number): number {
   return query === 'count' ? steps - 2 : steps - 1;
 }
 
+/**
+ * Fewest moves a problem may have. Starting at a named cell, none: the chain is then one read
+ * of that cell. Starting at a named object, one: with no move the question would name the
+ * object whose colour or shape it asks.
+ */
+export function minMovesFor(startBy: StartBy): number {
+  return startBy === 'cell' ? 0 : 1;
+}
+
+/** The step counts problems are drawn from, fewest first. */
+export function stepCounts(o: SynthOptions): number[] {
+  return Array.from({ length: o.steps - o.minSteps + 1 }, (_, i) => o.minSteps + i);
+}
+
 /** Fills defaults and checks every knob; anything inconsistent is the user's error. */
 export function resolveSynthOptions(partial: Partial<SynthOptions>): SynthOptions {
-  const o: SynthOptions = { ...DEFAULT_SYNTH, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<SynthOptions>;
+  const o: SynthOptions = { ...DEFAULT_SYNTH, ...given, minSteps: given.minSteps ?? given.steps ?? DEFAULT_SYNTH.steps };
   intIn('--train', o.train, 0, LIMITS.split);
   intIn('--val', o.val, 0, LIMITS.split);
   intIn('--test', o.test, 0, LIMITS.split);
@@ -128,6 +150,7 @@ export function resolveSynthOptions(partial: Partial<SynthOptions>): SynthOption
   intIn('--seed', o.seed, 0, 2 ** 32 - 1);
   intIn('--grid', o.grid, LIMITS.grid[0], LIMITS.grid[1]);
   intIn('--steps', o.steps, LIMITS.steps[0], LIMITS.steps[1]);
+  intIn('--min-steps', o.minSteps, 1, o.steps);
   intIn('--image-size', o.imageSize, o.grid * LIMITS.minCellPx, LIMITS.imageSize);
   if (o.imageSize % o.grid !== 0) {
     throw new UserError(`--image-size ${o.imageSize} is not a multiple of --grid ${o.grid}; cells must be whole pixels (try ${o.grid * Math.max(LIMITS.minCellPx, Math.round(o.imageSize / o.grid))})`);
@@ -149,6 +172,10 @@ export function resolveSynthOptions(partial: Partial<SynthOptions>): SynthOption
   for (const q of o.queries) {
     const cellsOnPath = movesFor(q, o.steps) + 1;
     if (cellsOnPath > o.objects) throw new UserError(`--steps ${o.steps} needs ${cellsOnPath} objects on the path of a ${q} question, but --objects is ${o.objects}`);
+    const fewest = movesFor(q, o.minSteps), least = minMovesFor(o.startBy);
+    if (fewest < least) {
+      throw new UserError(`--min-steps ${o.minSteps} leaves a ${q} question ${fewest} moves; starting at ${o.startBy === 'cell' ? 'a cell' : 'an object'} it needs at least ${least} (--min-steps ${o.minSteps + least - fewest})`);
+    }
   }
   return o;
 }
