@@ -5,7 +5,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
 import { trainToy } from '../train/toy.js';
-import { DEMO_QUERIES, DEMO_START_BY, DEMO_WORDING, runDemo } from '../train/demo.js';
+import { DEMO_MIN_STEPS, DEMO_QUERIES, DEMO_START_BY, DEMO_WORDING, runDemo } from '../train/demo.js';
 import { intArg, floatArg } from './train_commands.js';
 import { resolveSynthOptions, type StartBy, type Wording } from '../train/data/synth/spec.js';
 import { parseQueries } from '../train/data/cli.js';
@@ -30,11 +30,12 @@ export function registerDemoCommands(program: Command): void {
     .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', DEMO_START_BY)
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', DEMO_QUERIES.join(','))
     .option('--wording <how>', 'rationale steps: cell-value (cell-first moves, then "green is the colour."), cell-first ("nine red square is one cell left.") or classic ("One cell left is nine red square.")', DEMO_WORDING)
+    .option('--min-steps <n>', 'shortest reasoning chain in the data: problems have min-steps..3 steps, each length equally often (3: every problem has 3)', intArg('min-steps', 1), DEMO_MIN_STEPS)
     .option('--no-grounding', 'train without the alignment objective and the stage-0 captions')
     .action(async (o) => {
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
-      const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording });
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, log: (s) => console.log(s) });
+      const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording, minSteps: o.minSteps });
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, minSteps: synth.minSteps, log: (s) => console.log(s) });
       console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
       await shutdownEngine();
     });

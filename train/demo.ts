@@ -11,7 +11,9 @@ import { IvtConfig } from '../model/config.js';
 import { IvtModel } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, ProblemRecord, writeSynthDataset } from './data/index.js';
-import type { QueryKind, StartBy, Wording } from './data/synth/spec.js';
+import { resolveSynthOptions, type QueryKind, type StartBy, type SynthOptions, type Wording } from './data/synth/spec.js';
+import { isObject, readJsonFile } from './data/validate.js';
+import { UserError } from '../engine/errors.js';
 import { evaluate, EvalMode, EvalResult, modeSettings } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
 import { diagnose, imageDependentShare } from './diagnose.js';
@@ -25,6 +27,11 @@ import { FULL_LATENT } from '../model/ivt.js';
 export const DEMO_START_BY: StartBy = 'cell';
 export const DEMO_QUERIES: QueryKind[] = ['colour'];
 export const DEMO_WORDING: Wording = 'cell-value';
+/**
+ * Shortest chain in the demo's data (DemoOptions.minSteps): 3, every problem two moves and the
+ * value. Mixed lengths measured worse on the full model (docs/grounding.md, "Mixed chain lengths").
+ */
+export const DEMO_MIN_STEPS = 3;
 
 export interface DemoOptions {
   out: string;
@@ -62,6 +69,13 @@ export interface DemoOptions {
    * with the colour's letter (teacher-forced: shape letters 18%, colour letters 100%).
    */
   queries?: QueryKind[];
+  /**
+   * Shortest reasoning chain (default DEMO_MIN_STEPS; the longest is 3 steps). Below 3 the
+   * problems mix chain lengths, each equally often, and the report gives every mode's accuracy
+   * per length: which lengths each curriculum (and the shorter curricula of the stage-count
+   * ablation, whose latent steps must then cover more than one step of a long chain) solves.
+   */
+  minSteps?: number;
   log: (s: string) => void;
 }
 
@@ -106,11 +120,15 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const adapter = rt().dev.describe();
   mkdirSync(o.out, { recursive: true });
   const dataDir = join(o.out, 'data');
-  const startBy = o.startBy ?? DEMO_START_BY, queries = o.queries ?? DEMO_QUERIES, wording = o.wording ?? DEMO_WORDING;
+  const startBy = o.startBy ?? DEMO_START_BY, queries = o.queries ?? DEMO_QUERIES, wording = o.wording ?? DEMO_WORDING, minSteps = o.minSteps ?? DEMO_MIN_STEPS;
+  const synth: Partial<SynthOptions> = { train: o.train, val: o.val, test: o.test, seed: o.seed, startBy, queries, wording, minSteps };
   if (!existsSync(join(dataDir, 'problems.json'))) {
     log(`[1/5] synthetic data: ${o.train} train, ${o.val} val, ${o.test} test problems`);
-    await writeSynthDataset(dataDir, { train: o.train, val: o.val, test: o.test, seed: o.seed, startBy, queries, wording });
-  } else log(`[1/5] synthetic data: reusing ${dataDir}`);
+    await writeSynthDataset(dataDir, synth);
+  } else {
+    checkReusedData(dataDir, resolveSynthOptions(synth));
+    log(`[1/5] synthetic data: reusing ${dataDir}`);
+  }
 
   const runs = join(o.out, 'runs');
   const grounding = o.grounding ?? true;
@@ -150,7 +168,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const evalRow = async (label: string, run: string, tag: string | undefined, mode: EvalMode, latentSteps: number) => {
     const { model, tok, cfg } = await loadModel(run, tag);
     const samples = await toSamples(testRecs, tok, cfg);
-    const r = await evaluate(model, samples, tok, mode, { latentSteps, batch: Math.min(64, o.batch * 2), numChoices: (i) => testRecs[i].choices.length });
+    const r = await evaluate(model, samples, tok, mode, { latentSteps, batch: Math.min(64, o.batch * 2), numChoices: (i) => testRecs[i].choices.length, groupOf: (i) => chainLabel(testRecs[i].steps.length) });
     model.ps.dispose();
     const row = { ...r, label, run, tag: tag ?? 'latest' };
     rows.push(row);
@@ -236,7 +254,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const md = [
     '# IVT-LR demo report',
     '',
-    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}${o.latentLr !== undefined && o.latentLr !== o.lr ? ` (latent stages ${o.latentLr})` : ''}, AdamW state ${(o.resetOptimizer ?? true) ? 'reset at each stage' : 'carried across stages'}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}, ${wording} rationale wording; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
+    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}${o.latentLr !== undefined && o.latentLr !== o.lr ? ` (latent stages ${o.latentLr})` : ''}, AdamW state ${(o.resetOptimizer ?? true) ? 'reset at each stage' : 'carried across stages'}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}, ${wording} rationale wording${minSteps < 3 ? `, chains of ${minSteps} to 3 steps mixed` : ''}; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
     '',
     '## Accuracy, forward passes and latency (test split)',
     '',
@@ -254,6 +272,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
       ...byStageCount.map((c) => `| ${c.stages} | ${c.row.run.split('/').pop()}:${c.row.tag} | ${(100 * c.row.accuracy).toFixed(1)}% | ${c.row.avg_passes.toFixed(1)} | ${c.row.ms_per_question.toFixed(1)} |`),
       '',
     ] : []),
+    ...byChainLength(rows, testRecs),
     '![accuracy](accuracy.png)',
     '',
     '![latency](latency.png)',
@@ -290,6 +309,57 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   writeAtomic(join(rep, 'report.md'), md);
   writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, by_stage_count: byStageCount.map((c) => ({ stages: c.stages, label: c.row.label, accuracy: c.row.accuracy, avg_passes: c.row.avg_passes, ms_per_question: c.row.ms_per_question })), speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
   return { reportPath: join(rep, 'report.md'), summary: table };
+}
+
+/**
+ * A rerun into the same --out reuses its data only if it was generated with the options asked
+ * for now; otherwise the runs would silently train on other problems than the report names.
+ */
+function checkReusedData(dataDir: string, want: SynthOptions): void {
+  const file = join(dataDir, 'synth.json');
+  if (!existsSync(file)) throw new UserError(`${dataDir} holds a dataset without synth.json (not written by ivt data synth or ivt demo); use another --out`);
+  const raw = readJsonFile(file);
+  if (!isObject(raw)) throw new UserError(`${file}: must be a JSON object`);
+  // Resolved like a request, so a knob added after the data was written reads as its default.
+  let had: SynthOptions;
+  try {
+    had = resolveSynthOptions(raw as Partial<SynthOptions>);
+  } catch (e) {
+    throw new UserError(`${file}: ${(e as Error).message}`);
+  }
+  for (const [key, value] of Object.entries(want)) {
+    const before = (had as unknown as Record<string, unknown>)[key];
+    if (JSON.stringify(before) !== JSON.stringify(value)) {
+      throw new UserError(`${file}: the data in ${dataDir} was generated with ${key} ${JSON.stringify(before)}, this demo asks for ${JSON.stringify(value)}; use another --out, or delete ${dataDir} to regenerate it`);
+    }
+  }
+}
+
+function chainLabel(steps: number): string {
+  return `${steps} step${steps === 1 ? '' : 's'}`;
+}
+
+/**
+ * Every mode's accuracy per chain length (mixed-length data only): which lengths each
+ * curriculum solves, e.g. whether one latent step carries more than one hop.
+ */
+function byChainLength(rows: ModeRow[], testRecs: ProblemRecord[]): string[] {
+  const lengths = [...new Set(testRecs.map((r) => r.steps.length))].sort((a, b) => a - b);
+  if (lengths.length < 2) return [];
+  const count = (n: number) => testRecs.filter((r) => r.steps.length === n).length;
+  return [
+    '### By chain length',
+    '',
+    `Accuracy by the number of reasoning steps a problem's rationale has (test split: ${lengths.map((n) => `${count(n)} of ${chainLabel(n)}`).join(', ')}).`,
+    '',
+    `| mode | ${lengths.map(chainLabel).join(' | ')} |`,
+    `|---|${lengths.map(() => '---|').join('')}`,
+    ...rows.map((r) => `| ${r.label} | ${lengths.map((n) => {
+      const g = r.by_group?.[chainLabel(n)];
+      return g ? `${(100 * g.accuracy).toFixed(1)}%` : '-';
+    }).join(' | ')} |`),
+    '',
+  ];
 }
 
 function stagesLabel(n: number): string {

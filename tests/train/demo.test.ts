@@ -6,23 +6,27 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runDemo } from '../../train/demo.js';
 import { setup } from '../helpers.js';
-import { tempDir } from './util.js';
+import { rejectsUserError, tempDir } from './util.js';
+import { writeSynthDataset } from '../../train/data/synth/write.js';
 
 test.before(setup);
 
-test('ivt demo at toy size writes a complete report', async () => {
+test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete report', async () => {
   const out = tempDir('ivt-demo-test');
   const lines: string[] = [];
-  const r = await runDemo({ out, preset: 'tiny', train: 24, val: 8, test: 8, epochs0: 1, epochs: 1, batch: 8, lr: 3e-3, seed: 2, ablations: true, log: (s) => lines.push(s) });
+  const r = await runDemo({ out, preset: 'tiny', train: 24, val: 8, test: 8, epochs0: 1, epochs: 1, batch: 8, lr: 3e-3, seed: 2, ablations: true, minSteps: 2, log: (s) => lines.push(s) });
   assert.is(r.reportPath, join(out, 'report', 'report.md'));
   // Grounding is on by default: the curriculum and the no-CoT baseline align image tokens and caption every picture.
   assert.is(lines.filter((l) => l.includes('grounding: alignment objective (weight 1), 24 captions mixed into stage 0')).length, 2, lines.join('\n'));
   for (const f of ['report.md', 'results.json', 'loss.png', 'accuracy.png', 'latency.png', 'example-1.png']) {
     assert.ok(existsSync(join(out, 'report', f)), `report/${f} missing`);
   }
-  const res = JSON.parse(readFileSync(join(out, 'report', 'results.json'), 'utf8')) as { rows: { label: string; n: number; avg_passes: number }[]; stage0_skills: { group: string }[] };
+  const res = JSON.parse(readFileSync(join(out, 'report', 'results.json'), 'utf8')) as { rows: { label: string; n: number; avg_passes: number; by_group: Record<string, { n: number; accuracy: number }> }[]; stage0_skills: { group: string }[] };
   assert.equal(res.rows.map((x) => x.label), ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'IVT-LR, no KV cache', 'without latent text', 'without latent vision', 'IVT-LR, 1 latent stage', 'IVT-LR, 2 latent stages']);
   for (const row of res.rows) assert.is(row.n, 8);
+  // With mixed chain lengths every mode is scored per length too.
+  assert.equal(Object.keys(res.rows[0]!.by_group), ['2 steps', '3 steps']);
+  for (const row of res.rows) assert.is(Object.values(row.by_group).reduce((a, g) => a + g.n, 0), 8, row.label);
   // IVT-LR stage 3 makes its 1 + 3 latent passes before any answer token.
   assert.ok(res.rows[4]!.avg_passes >= 4, `stage-3 passes ${res.rows[4]!.avg_passes}`);
   // The stage-count ablation: final models of curricula with 1 and 2 latent stages, then the main one's.
@@ -36,7 +40,18 @@ test('ivt demo at toy size writes a complete report', async () => {
   assert.ok(lat.spread.plain.every((x) => x > 0) && lat.spread.drafted.every((x) => x > 0));
   assert.ok(res.stage0_skills.some((g) => g.group === 'object at a cell (image lookup)'));
   const md = readFileSync(r.reportPath, 'utf8');
-  for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
+  for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '### By chain length', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
+});
+
+test('a rerun into the same folder refuses data generated with other options, before any training', async () => {
+  const out = tempDir('ivt-demo-reuse');
+  await writeSynthDataset(join(out, 'data'), { train: 24, val: 8, test: 8, seed: 2, startBy: 'cell', queries: ['colour'], wording: 'cell-value' });
+  const lines: string[] = [];
+  const base = { out, preset: 'tiny', train: 24, val: 8, test: 8, epochs0: 1, epochs: 1, batch: 8, lr: 3e-3, seed: 2, ablations: false, log: (s: string) => lines.push(s) };
+  await rejectsUserError(() => runDemo({ ...base, minSteps: 2 }), 'synth.json', 'minSteps 3', 'asks for 2');
+  await rejectsUserError(() => runDemo({ ...base, train: 30 }), 'train 24', 'asks for 30');
+  assert.ok(!existsSync(join(out, 'runs')), 'nothing trained');
+  assert.ok(!lines.some((l) => l.includes('reusing')), lines.join('\n'));
 });
 
 test.run();
