@@ -35,9 +35,11 @@ export interface IvtConfig {
 export type PresetName = 'tiny' | 'small' | 'base';
 
 const PRESETS: Record<PresetName, Omit<IvtConfig, 'vocab'>> = {
-  // For tests: seconds on a 2-core software GPU.
+  // Tests (seconds on a 2-core software GPU) and the demo: on lavapipe the size that gets through
+  // enough optimizer steps in its 10-minute budget (README, "What `npm run demo` does").
   tiny: { dim: 32, heads: 2, layers: 2, maxLen: 160, mlpRatio: 2, imageSize: 32, patch: 8, visionDim: 32, visionHeads: 2, visionLayers: 1, topK: 4, latentSteps: 3, seed: 1, positions: 'rope', tiedQkInit: true },
-  // The demo: trains in minutes on lavapipe.
+  // Wider and deeper: on lavapipe the demo's curriculum alone took 34 minutes with it
+  // (docs/grounding.md); `ivt demo --preset small` on a GPU.
   small: { dim: 64, heads: 2, layers: 3, maxLen: 160, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 64, visionHeads: 2, visionLayers: 2, topK: 4, latentSteps: 3, seed: 1, positions: 'rope', tiedQkInit: true },
   // For real GPUs.
   base: { dim: 256, heads: 8, layers: 6, maxLen: 256, mlpRatio: 4, imageSize: 32, patch: 8, visionDim: 256, visionHeads: 8, visionLayers: 4, topK: 4, latentSteps: 3, seed: 1, positions: 'rope', tiedQkInit: true },

@@ -63,10 +63,11 @@ export interface DemoOptions {
   /** How rationale steps are worded (see Wording); default 'cell-value'. */
   wording?: Wording;
   /**
-   * Question kinds; default colour and count. Why not shape by default: with colours and shapes
+   * Question kinds; default colour only (DEMO_QUERIES). Why not shape: with colours and shapes
    * both answered by letters A-D, the letter needs the question's kind as well as the object
    * reached, and the demo's model, trained from scratch in minutes, answered shape questions
-   * with the colour's letter (teacher-forced: shape letters 18%, colour letters 100%).
+   * with the colour's letter (teacher-forced: shape letters 18%, colour letters 100%). Why not
+   * count: its count step was not learned in the budget and only added noise (docs/grounding.md).
    */
   queries?: QueryKind[];
   /**
