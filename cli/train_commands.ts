@@ -9,7 +9,7 @@ import { IvtConfig, imageTokens, validateConfig } from '../model/config.js';
 import { IvtModel, FULL_LATENT, type Sample } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
-import { evaluate, EVAL_MODES, EvalMode, modeSettings } from '../train/eval.js';
+import { evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
 import { diagnose, imageDependentShare, probeImageTokens } from '../train/diagnose.js';
 import { readScenes } from '../train/data/synth/lookups.js';
@@ -159,7 +159,7 @@ export function registerTrainCommands(program: Command): void {
       const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
         latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length,
-        groupOf: (i) => `${recs[i].steps.length} steps`, keepPredictions: Boolean(o.predictions), draftAnswer: Boolean(o.draftAnswer),
+        groupOf: (i) => stepsLabel(recs[i].steps.length), keepPredictions: Boolean(o.predictions), draftAnswer: Boolean(o.draftAnswer),
       });
       console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
       for (const [k, v] of Object.entries(res.by_group ?? {})) console.log(`  ${k}: ${(v.accuracy * 100).toFixed(1)}% of ${v.n}`);

@@ -14,7 +14,7 @@ import { loadDataset, ProblemRecord, writeSynthDataset } from './data/index.js';
 import { resolveSynthOptions, type QueryKind, type StartBy, type SynthOptions, type Wording } from './data/synth/spec.js';
 import { isObject, readJsonFile } from './data/validate.js';
 import { UserError } from '../engine/errors.js';
-import { evaluate, EvalMode, EvalResult, modeSettings } from './eval.js';
+import { evaluate, EvalMode, EvalResult, modeSettings, stepsLabel } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
 import { diagnose, imageDependentShare } from './diagnose.js';
 import { answerStops, Tokenizer } from './tokenizer.js';
@@ -169,7 +169,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const evalRow = async (label: string, run: string, tag: string | undefined, mode: EvalMode, latentSteps: number) => {
     const { model, tok, cfg } = await loadModel(run, tag);
     const samples = await toSamples(testRecs, tok, cfg);
-    const r = await evaluate(model, samples, tok, mode, { latentSteps, batch: Math.min(64, o.batch * 2), numChoices: (i) => testRecs[i].choices.length, groupOf: (i) => chainLabel(testRecs[i].steps.length) });
+    const r = await evaluate(model, samples, tok, mode, { latentSteps, batch: Math.min(64, o.batch * 2), numChoices: (i) => testRecs[i].choices.length, groupOf: (i) => stepsLabel(testRecs[i].steps.length) });
     model.ps.dispose();
     const row = { ...r, label, run, tag: tag ?? 'latest' };
     rows.push(row);
@@ -316,7 +316,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
  * A rerun into the same --out reuses its data only if it was generated with the options asked
  * for now; otherwise the runs would silently train on other problems than the report names.
  */
-function checkReusedData(dataDir: string, want: SynthOptions): void {
+export function checkReusedData(dataDir: string, want: SynthOptions): void {
   const file = join(dataDir, 'synth.json');
   if (!existsSync(file)) throw new UserError(`${dataDir} holds a dataset without synth.json (not written by ivt data synth or ivt demo); use another --out`);
   const raw = readJsonFile(file);
@@ -336,10 +336,6 @@ function checkReusedData(dataDir: string, want: SynthOptions): void {
   }
 }
 
-function chainLabel(steps: number): string {
-  return `${steps} step${steps === 1 ? '' : 's'}`;
-}
-
 /**
  * Every mode's accuracy per chain length (mixed-length data only): which lengths each
  * curriculum solves, e.g. whether one latent step carries more than one hop.
@@ -351,12 +347,12 @@ function byChainLength(rows: ModeRow[], testRecs: ProblemRecord[]): string[] {
   return [
     '### By chain length',
     '',
-    `Accuracy by the number of reasoning steps a problem's rationale has (test split: ${lengths.map((n) => `${count(n)} of ${chainLabel(n)}`).join(', ')}).`,
+    `Accuracy by the number of reasoning steps a problem's rationale has (test split: ${lengths.map((n) => `${count(n)} of ${stepsLabel(n)}`).join(', ')}).`,
     '',
-    `| mode | ${lengths.map(chainLabel).join(' | ')} |`,
+    `| mode | ${lengths.map(stepsLabel).join(' | ')} |`,
     `|---|${lengths.map(() => '---|').join('')}`,
     ...rows.map((r) => `| ${r.label} | ${lengths.map((n) => {
-      const g = r.by_group?.[chainLabel(n)];
+      const g = r.by_group?.[stepsLabel(n)];
       return g ? `${(100 * g.accuracy).toFixed(1)}%` : '-';
     }).join(' | ')} |`),
     '',

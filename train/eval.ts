@@ -43,6 +43,11 @@ export function modeSettings(mode: EvalMode, latentSteps: number): { steps: numb
   }
 }
 
+/** The name of a problem group by rationale length ("1 step", "3 steps"): eval's by_group keys. */
+export function stepsLabel(steps: number): string {
+  return `${steps} step${steps === 1 ? '' : 's'}`;
+}
+
 /**
  * Runs `mode` over `samples` in batches. `latentSteps` is how many latent steps precede
  * decoding (a stage-s model: s; remaining explicit steps are decoded).

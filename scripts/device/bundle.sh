@@ -9,14 +9,16 @@
 # Then: device run with carry [".device", ".gl", "dist"] and command "bash scripts/device/run.sh".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -d node_modules ] && [ -f dist/cli/ivt.js ] || bash scripts/setup.sh
+# Dependencies and a dist/ built from the sources as they are now (setup.sh rebuilds only what changed).
+bash scripts/setup.sh
 [ "$(uname -m)" = x86_64 ] || { echo "device bundle: this machine is $(uname -m); the GPU machine is x86-64: build the bundle on an x86-64 machine" >&2; exit 2; }
 
 mkdir -p .device
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin"
-cp "$(readlink -f "$(command -v node)")" "$stage/bin/node"
+# The binary itself, also where `node` on PATH is a version manager's shim.
+cp "$(node -p process.execPath)" "$stage/bin/node"
 # What the GPU machine never runs: other platforms' Dawn builds, the compiler, type packages.
 tar -C . -cf - \
   --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/win32-*' \

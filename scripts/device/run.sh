@@ -14,7 +14,8 @@ mkdir -p "$out"
 log() { echo "[device] $*" | tee -a "$out/run.log"; }
 
 # Vulkan loader: unpack Debian's only where the machine has none (the device README's recipe).
-if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+# (grep without -q: with pipefail, -q's early exit could kill ldconfig and read as "no loader".)
+if ! ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null; then
   if ls .gl/*.deb >/dev/null 2>&1; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
@@ -50,13 +51,13 @@ for step in ${IVT_DEVICE_STEPS:-device kernels demo}; do
       node dist/cli/ivt.js device --json > "$out/device.json" 2>> "$out/run.log"; rc=$?
       node dist/cli/ivt.js device 2>&1 | head -20 | tee -a "$out/run.log" ;;
     kernels)
-      timeout "${IVT_DEVICE_KERNELS_S:-240}" node dist/cli/ivt.js bench kernels --json "$out/kernels.json" --md "$out/kernels.md" > "$out/kernels.log" 2>&1; rc=$? ;;
+      timeout -k 15 "${IVT_DEVICE_KERNELS_S:-240}" node dist/cli/ivt.js bench kernels --json "$out/kernels.json" --md "$out/kernels.md" > "$out/kernels.log" 2>&1; rc=$? ;;
     quick)
       # Smaller shapes only: a smoke run of the same benchmark (the bundle, TensorFlow.js, the adapter).
-      timeout "${IVT_DEVICE_KERNELS_S:-240}" node dist/cli/ivt.js bench kernels --quick --json "$out/kernels.json" --md "$out/kernels.md" > "$out/kernels.log" 2>&1; rc=$? ;;
+      timeout -k 15 "${IVT_DEVICE_KERNELS_S:-240}" node dist/cli/ivt.js bench kernels --quick --json "$out/kernels.json" --md "$out/kernels.md" > "$out/kernels.log" 2>&1; rc=$? ;;
     demo)
       rm -rf /tmp/ivt-demo
-      timeout "${IVT_DEVICE_DEMO_S:-270}" node dist/cli/ivt.js demo --out /tmp/ivt-demo > "$out/demo.log" 2>&1; rc=$?
+      timeout -k 15 "${IVT_DEVICE_DEMO_S:-270}" node dist/cli/ivt.js demo --out /tmp/ivt-demo > "$out/demo.log" 2>&1; rc=$?
       for f in report.md results.json; do [ -f "/tmp/ivt-demo/report/$f" ] && cp "/tmp/ivt-demo/report/$f" "$out/demo-$f"; done ;;
     *) log "unknown step $step"; rc=2 ;;
   esac

@@ -19,7 +19,7 @@ test('f16 round trip and casts match CPU f16 rounding', async () => {
   const want = Float64Array.from(Float16Array.from(x));
   const h = E.fromArray(x, [7, 143], 'f16');
   close(await h.toArray(), want, 0, 0, 'f16 upload/readback');
-  // The cast path rounds twice (float64 -> f32 on upload, then f32 -> f16 on the GPU), so its
+  // The cast path rounds twice (float64 -> f32 in Float32Array.from, then f32 -> f16 on the GPU), so its
   // reference does too: a value just under an f16 halfway point can round onto it in f32 and
   // then to even, one f16 step from the direct rounding (about 1 in 8k inputs).
   const wantViaF32 = Float64Array.from(Float16Array.from(Float32Array.from(x)));

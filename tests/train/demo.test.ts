@@ -2,11 +2,12 @@
 // every mode, the stage-0 skill table and the report with its charts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runDemo } from '../../train/demo.js';
+import { checkReusedData, runDemo } from '../../train/demo.js';
+import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { setup } from '../helpers.js';
-import { rejectsUserError, tempDir } from './util.js';
+import { rejectsUserError, tempDir, throwsUserError } from './util.js';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 
 test.before(setup);
@@ -52,6 +53,21 @@ test('a rerun into the same folder refuses data generated with other options, be
   await rejectsUserError(() => runDemo({ ...base, train: 30 }), 'train 24', 'asks for 30');
   assert.ok(!existsSync(join(out, 'runs')), 'nothing trained');
   assert.ok(!lines.some((l) => l.includes('reusing')), lines.join('\n'));
+});
+
+test('reusing data: the same options pass; a synth.json written before --min-steps reads as its default', async () => {
+  const dir = join(tempDir('ivt-demo-reuse-ok'), 'data');
+  const asked = { train: 24, val: 8, test: 8, seed: 2, startBy: 'cell' as const, queries: ['colour' as const], wording: 'cell-value' as const };
+  await writeSynthDataset(dir, asked);
+  checkReusedData(dir, resolveSynthOptions(asked));
+  const file = join(dir, 'synth.json');
+  const { minSteps, ...older } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  assert.is(minSteps, 3);
+  writeFileSync(file, JSON.stringify(older));
+  checkReusedData(dir, resolveSynthOptions(asked));
+  throwsUserError(() => checkReusedData(dir, resolveSynthOptions({ ...asked, minSteps: 2 })), 'minSteps 3', 'asks for 2');
+  writeFileSync(file, '[1]');
+  throwsUserError(() => checkReusedData(dir, resolveSynthOptions(asked)), 'synth.json: must be a JSON object');
 });
 
 test.run();

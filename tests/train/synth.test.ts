@@ -376,6 +376,17 @@ test('mixed chain lengths: every length and, within it, every answer equally oft
   throwsUserError(() => resolveSynthOptions({ minSteps: 1, queries: ['colour'] }), '--min-steps 1 leaves a colour question 0 moves', '--min-steps 2');
   throwsUserError(() => resolveSynthOptions({ startBy: 'cell', minSteps: 1 }), 'count question -1 moves');
   throwsUserError(() => resolveSynthOptions({ minSteps: 4 }), '--min-steps', '[1, 3]');
+  // Starting at an object, 2-3 steps: one or two moves, the start object unique, every length balanced.
+  const byObject = generateSplit(resolveSynthOptions({ seed: 5, queries: ['colour', 'shape'], minSteps: 2 }), 'train', 160);
+  const moves = new Map<number, number>();
+  for (const p of byObject) {
+    assert.is(sceneProblem(p.scene), null);
+    assert.is(p.choices[p.answerIndex], solveScene(p.scene));
+    assert.is(rationaleSentences(p.scene).length, p.scene.moves.length + 1);
+    assert.ok(p.question.startsWith('Start at the '), p.question);
+    moves.set(p.scene.moves.length, (moves.get(p.scene.moves.length) ?? 0) + 1);
+  }
+  assert.equal([...moves.entries()].sort(), [[1, 80], [2, 80]]);
   const zero = problems.find((p) => p.scene.moves.length === 0)!;
   assert.match(sceneProblem({ ...zero.scene, startBy: undefined, wording: undefined }) ?? '', /needs at least one move/);
   // Written and read back: records agree with their scenes; the loader keeps each length's steps.

@@ -96,10 +96,11 @@ function histogram(h: Record<string, number>): string {
 
 function baselineLines(title: string, results: readonly BaselineResult[]): string[] {
   if (results.length === 0) return [];
-  // Rules scored on a subset (those that skip a step only where there are moves) name their own count.
-  const n = results[0]!.n, same = results.every((b) => b.n === n && b.chance === results[0]!.chance);
-  const lines = [`${title} (fit on train, scored on ${same ? `${n} problems` : `the problems shown`}; chance ${pct(results[0]!.chance)}):`];
-  for (const b of results) lines.push(`  ${b.name.padEnd(30)} ${pct(b.accuracy).padStart(6)}  ${b.description}${same ? '' : ` [${b.n} problems${b.chance !== results[0]!.chance ? `, chance ${pct(b.chance)}` : ''}]`}`);
+  // Rules scored on a subset (those that skip a step only where there are moves) name their own
+  // count; the header's is that of the most problems any rule was scored on.
+  const all = results.reduce((a, b) => (b.n > a.n ? b : a));
+  const lines = [`${title} (fit on train, scored on ${all.n} problems; chance ${pct(all.chance)}):`];
+  for (const b of results) lines.push(`  ${b.name.padEnd(30)} ${pct(b.accuracy).padStart(6)}  ${b.description}${b.n === all.n ? '' : ` [${b.n} problems, chance ${pct(b.chance)}]`}`);
   return lines;
 }
 
