@@ -50,11 +50,10 @@ for step in ${IVT_DEVICE_STEPS:-device kernels demo}; do
     device)
       node dist/cli/ivt.js device --json > "$out/device.json" 2>> "$out/run.log"; rc=$?
       node dist/cli/ivt.js device 2>&1 | head -20 | tee -a "$out/run.log" ;;
-    kernels)
-      timeout -k 15 "${IVT_DEVICE_KERNELS_S:-240}" node dist/cli/ivt.js bench kernels --json "$out/kernels.json" --md "$out/kernels.md" > "$out/kernels.log" 2>&1; rc=$? ;;
-    quick)
-      # Smaller shapes only: a smoke run of the same benchmark (the bundle, TensorFlow.js, the adapter).
-      timeout -k 15 "${IVT_DEVICE_KERNELS_S:-240}" node dist/cli/ivt.js bench kernels --quick --json "$out/kernels.json" --md "$out/kernels.md" > "$out/kernels.log" 2>&1; rc=$? ;;
+    kernels|quick)
+      # quick: smaller shapes only, a smoke run of the same benchmark (the bundle, TensorFlow.js, the adapter).
+      quick=(); [ "$step" = quick ] && quick=(--quick)
+      timeout -k 15 "${IVT_DEVICE_KERNELS_S:-240}" node dist/cli/ivt.js bench kernels "${quick[@]}" --json "$out/kernels.json" --md "$out/kernels.md" > "$out/kernels.log" 2>&1; rc=$? ;;
     demo)
       rm -rf /tmp/ivt-demo
       timeout -k 15 "${IVT_DEVICE_DEMO_S:-270}" node dist/cli/ivt.js demo --out /tmp/ivt-demo > "$out/demo.log" 2>&1; rc=$?

@@ -9,8 +9,9 @@
 //    option that appears in the picture" is no help); the start object's colour and shape
 //    are drawn independently of the answer (so reading the start object, i.e. skipping the
 //    moves, is at chance, and so is excluding it; a chain without moves, --min-steps, asks
-//    about the start object itself, and those rules are scored on the chains with moves); for count questions the four colours have
-//    four different counts and the options are exactly those counts.
+//    about the start object itself, and those rules are scored on the chains with moves); for
+//    count questions the four colours have four different counts and the options are exactly
+//    those counts.
 //  - Options come in a fixed canonical order by default (the letter is then a fixed function of
 //    the value, which is itself balanced), or shuffled with the letter drawn from its own
 //    balanced blocks (--option-order shuffled: one more retrieval hop for the model).
