@@ -4,6 +4,9 @@
 //   for CPU rasterisers (lavapipe), where a workgroup of 8 invocations is one subgroup; its vec4
 //   entry points need 4-aligned sizes along the vec4 loads and 4-aligned batch strides.
 //   shaders/matmul_f16.wgsl is its f16-storage twin, 64x16 (f16 ran faster with 8 rows per lane).
+//   shaders/matmul_wide.wgsl is its vec4 entry points with a 32x32 block, for large products
+//   (fewer loads per FMA: 1.1-1.3x on lavapipe, bit-identical outputs, but about 4 s to compile
+//   per variant there, which only a large product repays).
 // - shaders/matmul_tiled.wgsl: workgroup-memory tiling, 64x64 per 256-invocation workgroup,
 //   for GPUs.
 // - shaders/matmul_simple.wgsl: one 4x4 block per invocation, the reference the others are
@@ -16,6 +19,26 @@ import { rt, Tensor } from '../tensor.js';
 // TM = 4 for f32 and TM = 8 for f16, TN = 16, from the sweeps in bench/RESULTS.md).
 const F32_BLOCK = { rows: 32, cols: 16 };
 const F16_BLOCK = { rows: 64, cols: 16 };
+const WIDE_BLOCK = { rows: 32, cols: 32 };
+
+/**
+ * Whether a vec4-eligible product takes the wide block. 'auto': when it is large (at least 2^25
+ * multiply-adds: products of 2^27 and more ran 1.1-1.25x faster on lavapipe, small ones about
+ * the same, and the compile must pay for itself; the tiny model's products stay below it), K
+ * is 4-aligned (the wide kernel has no k tail) and the 32-column blocks waste at most about an
+ * eighth of their columns (N a multiple of 32, or N >= 256). 'always' / 'never' force it (tests).
+ */
+export type MatmulWide = 'auto' | 'always' | 'never';
+let wideMode: MatmulWide = 'auto';
+export function setMatmulWide(mode: MatmulWide): void {
+  wideMode = mode;
+}
+function takesWide(l: MatmulLaunch): boolean {
+  if (l.K % 4 !== 0 || wideMode === 'never') return false;
+  if (wideMode === 'always') return true;
+  const fewWasted = l.N % WIDE_BLOCK.cols === 0 || l.N >= 256;
+  return fewWasted && l.M * l.N * l.K * l.batch >= 2 ** 25;
+}
 
 export interface MatmulLaunch {
   M: number; N: number; K: number; batch: number;
@@ -68,7 +91,9 @@ export function matmulKernel(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch, b
     const vec4 = !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && strides;
     const vec4ta = l.transA && l.M % 4 === 0 && (l.transB ? l.K % 4 === 0 : l.N % 4 === 0) && strides;
     const entry = vec4 ? 'main_vec4' : vec4ta ? 'main_vec4_ta' : 'main';
-    r.dispatch(r.kernel('matmul', defines, entry), buffers, params, [Math.ceil(l.N / F32_BLOCK.cols), Math.ceil(l.M / F32_BLOCK.rows), l.batch]);
+    const block = entry !== 'main' && takesWide(l) ? WIDE_BLOCK : F32_BLOCK;
+    const shader = block === WIDE_BLOCK ? 'matmul_wide' : 'matmul';
+    r.dispatch(r.kernel(shader, defines, entry), buffers, params, [Math.ceil(l.N / block.cols), Math.ceil(l.M / block.rows), l.batch]);
   } else if (path === 'tiled') {
     r.dispatch(r.kernel('matmul_tiled', defines), buffers, params, [Math.ceil(l.N / 64), Math.ceil(l.M / 64), l.batch]);
   } else {

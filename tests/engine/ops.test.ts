@@ -1,9 +1,11 @@
 // Every op, forward and backward, against float64 references on odd-sized random inputs.
 import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
 import { fromArray, type Tensor } from '../../engine/index.js';
 import * as ref from '../ref.js';
-import { setMatmulPath } from '../../engine/ops/matmul_kernels.js';
+import { setMatmulPath, setMatmulWide } from '../../engine/ops/matmul_kernels.js';
+import { rt } from '../../engine/tensor.js';
 import { checkOp, randn, randu, randint, setup } from '../helpers.js';
 
 test.before(setup);
@@ -200,6 +202,61 @@ test('matmul: transposes, batches, shared operands, odd sizes', async () => {
     }
   }
   await checkOp('matmul 1x1x1', { inputs: [{ shape: [1, 1] }, { shape: [1, 1] }], gpu: ([a, b]) => E.matmul(a, b), ref: ([a, b]) => Float64Array.of(a[0] * b[0]) });
+});
+
+test('matmul, the wide block (32x32, no k tail): odd shapes, transposes, bias, gradients; bit-identical to the 32x16 block', async () => {
+  if (!rt().dev.subgroupBroadcastKernels) {
+    console.log('  (this adapter runs the tiled kernel: the wide block is not used here)');
+    return;
+  }
+  // 37 rows end mid-block; 76 columns span three 32-column blocks, the last mostly past N;
+  // 28 = 7 steps of 4 in k. TRANS_A needs 4-aligned M (36, 76). Batches of 2 with B shared.
+  const cases: [number, number, number, boolean, boolean][] = [
+    [37, 76, 28, false, false], [37, 76, 28, false, true], [36, 76, 28, true, false], [76, 20, 36, true, true], [70, 132, 44, false, false],
+  ];
+  setMatmulWide('always');
+  try {
+    for (const [m, n, k, tA, tB] of cases) {
+      await checkOp(`matmul wide ${m}x${n}x${k} tA=${tA} tB=${tB}`, {
+        inputs: [{ shape: tA ? [2, k, m] : [2, m, k] }, { shape: tB ? [n, k] : [k, n] }],
+        gpu: ([a, b]) => E.matmul(a, b, { transA: tA, transB: tB }),
+        ref: ([a, b]) => ref.matmul(a, b, m, n, k, 2, tA, tB, false, true),
+        refGrad: ([a, b], R) => matmulSharedBGrads(a, b, R, 2, m, n, k, tA, tB),
+        rtol: 1e-4, noFd: true,
+      });
+    }
+    // The fused bias of Linear layers (x @ w^T + bias), with finite differences.
+    const [rows, n, k] = [13, 68, 12];
+    await checkOp(`linear wide [${rows},${k}] -> ${n}`, {
+      inputs: [{ shape: [rows, k] }, { shape: [n, k] }, { shape: [n] }],
+      gpu: ([x, w, b]) => E.linear(x, w, b),
+      ref: ([x, w, b]) => ref.matmul(x, w, rows, n, k, 1, false, true, false, true).map((v, i) => v + b[i % n]!),
+      rtol: 1e-4,
+    });
+  } finally {
+    setMatmulWide('auto');
+  }
+  // Same sums in the same order as the 32x16 kernel: identical bits, not just close.
+  for (const [m, n, k, tA, tB] of cases) {
+    const a = E.fromArray(Float32Array.from(randn(2 * m * k)), tA ? [2, k, m] : [2, m, k]);
+    const b = E.fromArray(Float32Array.from(randn(k * n)), tB ? [n, k] : [k, n]);
+    const bits = async (mode: 'always' | 'never') => {
+      setMatmulWide(mode);
+      try {
+        const c = E.noGrad(() => E.matmul(a, b, { transA: tA, transB: tB }));
+        const out = new Uint32Array((await c.toArray()).buffer);
+        c.dispose();
+        return out;
+      } finally {
+        setMatmulWide('auto');
+      }
+    };
+    const [wide, narrow] = [await bits('always'), await bits('never')];
+    const differing = wide.filter((w, i) => w !== narrow[i]).length;
+    assert.is(differing, 0, `wide vs 32x16 ${m}x${n}x${k} tA=${tA} tB=${tB}: ${differing} elements differ`);
+    a.dispose();
+    b.dispose();
+  }
 });
 
 test('softmax and log-softmax', async () => {
