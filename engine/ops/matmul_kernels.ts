@@ -33,7 +33,7 @@ let wideMode: MatmulWide = 'auto';
 export function setMatmulWide(mode: MatmulWide): void {
   wideMode = mode;
 }
-function takesWide(l: MatmulLaunch): boolean {
+export function takesWide(l: MatmulLaunch): boolean {
   if (l.K % 4 !== 0 || wideMode === 'never') return false;
   if (wideMode === 'always') return true;
   const fewWasted = l.N % WIDE_BLOCK.cols === 0 || l.N >= 256;

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import * as E from '../../engine/index.js';
 import { fromArray, type Tensor } from '../../engine/index.js';
 import * as ref from '../ref.js';
-import { setMatmulPath, setMatmulWide } from '../../engine/ops/matmul_kernels.js';
+import { setMatmulPath, setMatmulWide, takesWide } from '../../engine/ops/matmul_kernels.js';
 import { rt } from '../../engine/tensor.js';
 import { checkOp, randn, randu, randint, setup } from '../helpers.js';
 
@@ -257,6 +257,26 @@ test('matmul, the wide block (32x32, no k tail): odd shapes, transposes, bias, g
     a.dispose();
     b.dispose();
   }
+});
+
+test('matmul: which products take the wide block', () => {
+  const l = (M: number, N: number, K: number, batch = 1) => ({ M, N, K, batch, strideA: 0, strideB: 0, transA: false, transB: false, accumulate: false });
+  assert.ok(takesWide(l(1024, 1024, 1024)), '1024^3');
+  assert.ok(takesWide(l(2048, 384, 128)), 'a base-preset projection');
+  assert.ok(takesWide(l(512, 64, 512, 16)), 'batched attention-sized products count the batch');
+  assert.ok(takesWide(l(4096, 300, 64)), 'N >= 256 wastes few columns');
+  assert.not.ok(takesWide(l(1024, 1024, 1022)), 'K not 4-aligned (no k tail)');
+  assert.not.ok(takesWide(l(4096, 200, 64)), 'N = 200 would waste a sixth of the last block');
+  // The tiny preset's largest products (demo: 32 x 160 tokens, width 32, MLP 64, vocabulary < 64).
+  assert.not.ok(takesWide(l(5120, 64, 32)), 'tiny MLP');
+  assert.not.ok(takesWide(l(5120, 32, 64)), 'tiny MLP back');
+  assert.not.ok(takesWide(l(5120, 60, 32)), 'tiny LM head');
+  setMatmulWide('always');
+  assert.ok(takesWide(l(8, 8, 8)), "'always'");
+  assert.not.ok(takesWide(l(8, 8, 7)), "'always' still needs 4-aligned K");
+  setMatmulWide('never');
+  assert.not.ok(takesWide(l(1024, 1024, 1024)), "'never'");
+  setMatmulWide('auto');
 });
 
 test('softmax and log-softmax', async () => {
