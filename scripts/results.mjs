@@ -58,6 +58,13 @@ if (k) {
 
   const f16 = find('attention f+b', (r) => r.shape[2] === 512 && r.dtype === 'f16');
   if (f16) lines.push(`- **f16 attention: ${f2(f16.speedup_vs_f32)}x the f32 kernel's speed.** It runs the one-row kernels (the subgroup kernels' unrolled bodies take minutes per variant to compile on llvmpipe); halving bytes does not help when the count of loads, not their width, is the cost.`);
+  // The same command run again, later the same day: how firm the bar figures are.
+  const k2 = read('kernels-lavapipe-rerun.json');
+  if (k2) {
+    const g = (name, pred = () => true) => k2.kernels.find((r) => r.name === name && pred(r));
+    const mm2 = g('matmul', (r) => r.shape[0] === 1024 && r.dtype === 'f32'), att2 = g('attention f+b', (r) => r.shape[2] === 512 && r.dtype === 'f32'), ac2 = g('accum+topk'), ln2 = g('layernorm f+b'), cs2 = g('copy (shader)');
+    lines.push(`- **The same command run again** (\`--json bench/results/kernels-lavapipe-rerun.json\`, ${k2.date}; FMA peak ${f2(k2.peak_gflops, 1)} GFLOP/s): matmul f32 1024^3 ${f2(mm2?.pct_peak, 1)}% of the peak (quartiles ${mm2?.pct_peak_quartiles?.map((x) => f2(x, 1)).join('..')}%), ${f2(mm2?.speedup_vs_peer)}x TensorFlow.js; attention f+b at T = 512 ${f2(att2?.speedup_vs_composite)}x our composite (quartiles ${att2?.speedup_vs_composite_quartiles?.join('..')}), ${f2(att2?.speedup_vs_peer)}x TensorFlow.js's composite; accumulator + top-k ${ac2?.pct_of_attention_forward}% of the attention forward; layernorm f+b ${f2(ln2?.gbps)} GB/s, ${f2(ln2 && cs2 ? (100 * ln2.gbps) / cs2.gbps : NaN, 0)}% of the shader copy. The attention's margin over the 2x bar is thin: the composite's matmuls take the wide block too.`);
+  }
   out.push(...lines, '');
 }
 const lc = read('load-costs-lavapipe.json');
