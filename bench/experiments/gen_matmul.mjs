@@ -359,9 +359,9 @@ export function genWide({ TM, TN }) {
 // loads ${TM} vec4s of A and ${TN / 8} of B for ${4 * TM * TN} FMAs (${(4 * TM * TN / (TM + TN / 8)).toFixed(0)} FMAs per vec4 load against
 // ${(4 * 4 * 16 / 6).toFixed(0)} in the 32 x 16 block). The accumulators spill to the stack in both (64 already
 // outnumber the CPU's 32 vector registers), a load and a store per accumulator per step, cheap
-// next to a storage load. 64 columns ran within 5% of 32 but took 3x as long to compile (13 s);
-// 96 and 128 ran slower, their step's machine code outgrowing the instruction cache (the
-// sweep: bench/RESULTS.md).
+// next to a storage load. 64 columns ran a few percent faster than 32 but took 3x as long to
+// compile (13 s); 96 and 128 ran slower, their step's machine code outgrowing the instruction
+// cache (the sweep: bench/RESULTS.md).
 // Same sums in the same order as matmul.wgsl: outputs are bit-identical to it.
 //
 // Entry points 'main_vec4' (TRANS_A = 0) and 'main_vec4_ta' (TRANS_A = 1, lane l owns the ${TM}

@@ -5,8 +5,8 @@
 //   entry points need 4-aligned sizes along the vec4 loads and 4-aligned batch strides.
 //   shaders/matmul_f16.wgsl is its f16-storage twin, 64x16 (f16 ran faster with 8 rows per lane).
 //   shaders/matmul_wide.wgsl is its vec4 entry points with a 32x32 block, for large products
-//   (fewer loads per FMA: 1.1-1.3x on lavapipe, bit-identical outputs, but about 4 s to compile
-//   per variant there, which only a large product repays).
+//   (fewer loads per FMA: 1.13-1.25x at 1024^3 on lavapipe, bit-identical outputs, but about
+//   4 s to compile per variant there, which only a large product repays).
 // - shaders/matmul_tiled.wgsl: workgroup-memory tiling, 64x64 per 256-invocation workgroup,
 //   for GPUs.
 // - shaders/matmul_simple.wgsl: one 4x4 block per invocation, the reference the others are
@@ -16,17 +16,19 @@ import { rt, Tensor } from '../tensor.js';
 
 // The C block one workgroup computes: the tile each generated shader's header names
 // (bench/experiments/gen_matmul.mjs: 8 x TM rows, TN columns; the shaders are generated with
-// TM = 4 for f32 and TM = 8 for f16, TN = 16, from the sweeps in bench/RESULTS.md).
+// TM = 4 for f32 and TM = 8 for f16, TN = 16, and TM = 4, TN = 32 for the wide block, from the
+// sweeps in bench/RESULTS.md).
 const F32_BLOCK = { rows: 32, cols: 16 };
 const F16_BLOCK = { rows: 64, cols: 16 };
 const WIDE_BLOCK = { rows: 32, cols: 32 };
 
 /**
  * Whether a vec4-eligible product takes the wide block. 'auto': when it is large (at least 2^25
- * multiply-adds: products of 2^27 and more ran 1.1-1.25x faster on lavapipe, small ones about
- * the same, and the compile must pay for itself; the tiny model's products stay below it), K
- * is 4-aligned (the wide kernel has no k tail) and the 32-column blocks waste at most about an
- * eighth of their columns (N a multiple of 32, or N >= 256). 'always' / 'never' force it (tests).
+ * multiply-adds: above that every measured shape ran as fast or faster wide on lavapipe, below
+ * it some ran slower, and each variant's compile must pay for itself; bench/RESULTS.md, "which
+ * products the wide block pays on"; the tiny model's products stay below it), K is 4-aligned
+ * (the wide kernel has no k tail) and the 32-column blocks waste at most about an eighth of
+ * their columns (N a multiple of 32, or N >= 256). 'always' / 'never' force it (tests).
  */
 export type MatmulWide = 'auto' | 'always' | 'never';
 let wideMode: MatmulWide = 'auto';
