@@ -15,7 +15,7 @@ import { diagnose, imageDependentShare, probeImageTokens } from '../train/diagno
 import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
-import { readJsonObject, train, TrainOptions } from '../train/trainer.js';
+import { EXTEND_MIN_GAIN, EXTEND_TOLERANCE, readJsonObject, train, TrainOptions } from '../train/trainer.js';
 
 export function intArg(name: string, min = 0) {
   return (v: string): number => {
@@ -30,6 +30,15 @@ export function floatArg(name: string, min = 0) {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UserError(`--${name} must be a number >= ${min}, got "${v}"`);
     return n;
+  };
+}
+
+/** A comma-separated list of positive integers, e.g. --stage-epochs 9,2,4,2. */
+export function intListArg(name: string) {
+  return (v: string): number[] => {
+    const parts = v.split(',').map((x) => x.trim());
+    if (parts.some((x) => !/^\d+$/.test(x) || Number(x) < 1)) throw new UserError(`--${name} must be a comma-separated list of positive integers, got "${v}"`);
+    return parts.map(Number);
   };
 }
 
@@ -112,6 +121,11 @@ export function registerTrainCommands(program: Command): void {
     .option('--verbose', 'a progress line every step, with GPU memory-pool statistics (in use vs allocated, cached, peaks, buffers created/reused)', false)
     .option('--align-weight <x>', 'weight of the alignment objective: image tokens predict the words for their cell (synthetic data only; 0: off)', floatArg('align-weight', 0), 1)
     .option('--no-captions', 'do not mix a caption of every training picture into stage 0 (synthetic data only)')
+    .option('--stage-epochs <list>', 'epochs of each stage, stage 0 first (e.g. 9,2,4,2; overrides --epochs0/--epochs where given)', intListArg('stage-epochs'))
+    .option('--max-epochs <n>', 'let a latent stage run up to n epochs: one more at a time while its validation accuracy is more than --extend-tolerance points below the stage before\'s', intArg('max-epochs', 1))
+    .option('--max-epochs0 <n>', 'let stage 0 run up to n epochs: one more at a time while its last epoch raised validation accuracy by --extend-min-gain points or more', intArg('max-epochs0', 1))
+    .option('--extend-tolerance <x>', 'points a latent stage may stay below the stage before and still end (with --max-epochs)', floatArg('extend-tolerance', -100), EXTEND_TOLERANCE)
+    .option('--extend-min-gain <x>', 'points of validation gain in an epoch that earn stage 0 another (with --max-epochs0)', floatArg('extend-min-gain', -100), EXTEND_MIN_GAIN)
     .action(async (o) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);
@@ -119,12 +133,15 @@ export function registerTrainCommands(program: Command): void {
       const existing = !o.resume && existsSync(o.out) ? latestTag(o.out) : null;
       if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
+      const stageCount = o.mode === 'nocot' ? 1 : o.stages + 1;
+      if (o.stageEpochs && o.stageEpochs.length > stageCount) throw new UserError(`--stage-epochs ${o.stageEpochs.join(',')}: ${o.stageEpochs.length} entries, but this run has ${stageCount} stage${stageCount > 1 ? 's' : ''} (0..${stageCount - 1})`);
       const opts: TrainOptions = {
         data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, epochsStage0: o.epochs0, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
-        verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions,
+        verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
+        extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain,
       };
       const r = await train(opts);
       console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);

@@ -1,0 +1,97 @@
+// Stages that run past their epochs while validation says they are still learning
+// (TrainOptions.maxEpochsPerStage / maxEpochsStage0, extendStage): the rule itself, a run that
+// extends every stage it may and one that extends none, and --resume inside an extended epoch.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeSynthDataset } from '../../train/data/synth/write.js';
+import { extendStage, train, TrainOptions } from '../../train/trainer.js';
+import { intListArg } from '../../cli/train_commands.js';
+import { FULL_LATENT } from '../../model/ivt.js';
+import { setup } from '../helpers.js';
+import { tempDir, throwsUserError } from './util.js';
+
+test.before(setup);
+
+const root = tempDir('ivt-stage-extension');
+const data = join(root, 'data');
+// 8 training problems in batches of 4: 2 steps an epoch.
+const base = (out: string): TrainOptions => ({
+  data, out, preset: 'tiny', stages: 2, epochsPerStage: 1, epochsStage0: 2, batch: 4, lr: 3e-3, weightDecay: 0.01, clip: 1, resetOptimizer: true, seed: 1,
+  checkpointEvery: 0, resume: false, mode: 'ivt', latent: FULL_LATENT, evalEachStage: false, logEvery: 1000, maxTrain: 8, maxVal: 6, log: () => {},
+});
+
+interface Line { step: number; stage: number; epoch: number; loss?: number; gate?: boolean; extend?: boolean; accuracy?: number }
+const metrics = (run: string): Line[] => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+const stepsByStage = (lines: Line[]) => lines.filter((l) => l.loss !== undefined).reduce<number[]>((a, l) => { a[l.stage] = (a[l.stage] ?? 0) + 1; return a; }, []);
+
+test.before(async () => {
+  await writeSynthDataset(data, { train: 12, val: 6, test: 4, seed: 5, startBy: 'cell', queries: ['colour'], wording: 'cell-value' });
+});
+
+test('the rule: stage 0 goes on while it gains, a latent stage while it is below the stage before, never past the most epochs', () => {
+  const r = { tolerance: 5, minGain: 1 };
+  assert.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 50, previousEpochAccuracy: 40 }));
+  assert.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 41, previousEpochAccuracy: 40 }));
+  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 40.5, previousEpochAccuracy: 40 }));
+  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 30, previousEpochAccuracy: 40 }));
+  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 50 }), 'no earlier accuracy: nothing to compare');
+  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 18, maxEpochs: 18, accuracy: 90, previousEpochAccuracy: 40 }), 'at the most epochs');
+  assert.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 57.5, previousStageAccuracy: 100 }));
+  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 95, previousStageAccuracy: 100 }), 'within the tolerance');
+  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 100, previousStageAccuracy: 90 }));
+  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 8, maxEpochs: 8, accuracy: 25, previousStageAccuracy: 100 }), 'at the most epochs');
+  assert.not.ok(extendStage({ ...r, stage: 1, epoch: 2, maxEpochs: 8, accuracy: 25 }), 'no reference: nothing to compare');
+});
+
+test('a run whose rule always says "more" trains every stage its most epochs; one whose rule never does, its own', async () => {
+  // A tolerance of -101 points asks a latent stage to beat the stage before by more than 100
+  // points, a gain of -101 accepts any change: both always extend. +101 never does.
+  const always = join(root, 'always');
+  const a = await train({ ...base(always), maxEpochsStage0: 4, maxEpochsPerStage: 3, extendTolerance: -101, extendMinGain: -101 });
+  assert.equal(a.trainedEpochs, [4, 3, 3]);
+  const lines = metrics(always);
+  assert.equal(stepsByStage(lines), [8, 6, 6], 'optimizer steps by stage');
+  const gates = lines.filter((l) => l.gate);
+  // Stage 0: the epoch before its own end, then each end; latent stages: each end.
+  assert.equal(gates.map((g) => [g.stage, g.epoch, g.extend ?? null]), [[0, 1, null], [0, 2, true], [0, 3, true], [0, 4, false], [1, 1, true], [1, 2, true], [1, 3, false], [2, 1, true], [2, 2, true], [2, 3, false]]);
+  for (const g of gates) assert.ok(g.accuracy! >= 0 && g.accuracy! <= 1, `accuracy ${g.accuracy}`);
+  // Each check is recorded at the step that ended its epoch.
+  assert.equal(gates.map((g) => g.step), [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+
+  const never = join(root, 'never');
+  const n = await train({ ...base(never), maxEpochsStage0: 4, maxEpochsPerStage: 3, extendTolerance: 101, extendMinGain: 101 });
+  assert.equal(n.trainedEpochs, [2, 1, 1]);
+  assert.equal(stepsByStage(metrics(never)), [4, 2, 2]);
+
+  // Without the options nothing is evaluated; explicit epochs per stage are followed.
+  const fixed = join(root, 'fixed');
+  const f = await train({ ...base(fixed), stageEpochs: [1, 2, 1] });
+  assert.equal(f.trainedEpochs, [1, 2, 1]);
+  const fl = metrics(fixed);
+  assert.equal(stepsByStage(fl), [2, 4, 2]);
+  assert.ok(fl.every((l) => !l.gate));
+});
+
+test('--resume inside an extended epoch continues exactly: the same losses, checks and stage lengths', async () => {
+  const opts = (out: string): TrainOptions => ({ ...base(out), maxEpochsPerStage: 3, extendTolerance: -101, checkpointEvery: 1 });
+  const whole = join(root, 'whole');
+  const w = await train(opts(whole));
+  const cut = join(root, 'cut');
+  // Stage 0: steps 1-4; stage 1: 5-10 (epoch 2, extended, is steps 7-8). Stop after step 7.
+  await train({ ...opts(cut), stopAfterSteps: 7 });
+  const c = await train({ ...opts(cut), resume: true });
+  assert.equal(c.trainedEpochs, w.trainedEpochs);
+  assert.equal(w.trainedEpochs, [2, 3, 3]);
+  const strip = (lines: Line[]) => lines.map((l) => ({ step: l.step, stage: l.stage, epoch: l.epoch, loss: l.loss, gate: l.gate, extend: l.extend, accuracy: l.accuracy }));
+  assert.equal(strip(metrics(cut)), strip(metrics(whole)));
+});
+
+test('--stage-epochs takes a list of positive integers', () => {
+  assert.equal(intListArg('stage-epochs')('9, 2,4,2'), [9, 2, 4, 2]);
+  throwsUserError(() => intListArg('stage-epochs')('9,0'), '--stage-epochs', 'positive integers', '"9,0"');
+  throwsUserError(() => intListArg('stage-epochs')('9,two'), '--stage-epochs');
+});
+
+test.run();
