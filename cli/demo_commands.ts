@@ -5,8 +5,9 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
 import { trainToy } from '../train/toy.js';
-import { DEMO_MIN_STEPS, DEMO_QUERIES, DEMO_START_BY, DEMO_WORDING, runDemo } from '../train/demo.js';
+import { DEMO_MAX_EPOCHS, DEMO_MAX_EPOCHS0, DEMO_MIN_STEPS, DEMO_QUERIES, DEMO_START_BY, DEMO_WORDING, runDemo } from '../train/demo.js';
 import { intArg, floatArg } from './train_commands.js';
+import { EXTEND_MIN_GAIN, EXTEND_TOLERANCE } from '../train/trainer.js';
 import { resolveSynthOptions, type StartBy, type Wording } from '../train/data/synth/spec.js';
 import { parseQueries } from '../train/data/cli.js';
 
@@ -21,6 +22,8 @@ export function registerDemoCommands(program: Command): void {
     .option('--test <n>', 'test problems', intArg('test', 1), 200)
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT; with captions each epoch is twice as many steps)', intArg('epochs0', 1), 9)
     .option('--epochs <n>', 'epochs per latent stage', intArg('epochs', 1), 2)
+    .option('--max-epochs0 <n>', `stage 0 may go on up to n epochs while an epoch still raises its validation accuracy by ${EXTEND_MIN_GAIN} point or more (--epochs0 for a fixed length)`, intArg('max-epochs0', 1), DEMO_MAX_EPOCHS0)
+    .option('--max-epochs <n>', `a latent stage may go on up to n epochs while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's (--epochs for a fixed length)`, intArg('max-epochs', 1), DEMO_MAX_EPOCHS)
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--lr <x>', 'learning rate of stage 0 and the no-CoT baseline', floatArg('lr'), 3e-3)
     .option('--latent-lr <x>', 'learning rate of the latent stages (full model and ablations)', floatArg('latent-lr'), 1e-3)
@@ -35,7 +38,7 @@ export function registerDemoCommands(program: Command): void {
     .action(async (o) => {
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
       const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording, minSteps: o.minSteps });
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, minSteps: synth.minSteps, log: (s) => console.log(s) });
+      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, maxEpochs0: o.maxEpochs0, maxEpochs: o.maxEpochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, minSteps: synth.minSteps, log: (s) => console.log(s) });
       console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
       await shutdownEngine();
     });

@@ -19,7 +19,7 @@ import { toSamples, extractAnswer } from './samples.js';
 import { diagnose, imageDependentShare } from './diagnose.js';
 import { answerStops, Tokenizer } from './tokenizer.js';
 import { loadCheckpoint } from './checkpoint.js';
-import { train, TrainOptions } from './trainer.js';
+import { EXTEND_MIN_GAIN, EXTEND_TOLERANCE, train, TrainOptions } from './trainer.js';
 import { barChartSvg, lineChartSvg, selectionPng, svgToPng } from './charts.js';
 import { FULL_LATENT } from '../model/ivt.js';
 
@@ -32,6 +32,14 @@ export const DEMO_WORDING: Wording = 'cell-value';
  * value. Mixed lengths measured worse on the full model (docs/grounding.md, "Mixed chain lengths").
  */
 export const DEMO_MIN_STEPS = 3;
+/**
+ * The most epochs of stage 0 and of each latent stage (DemoOptions.maxEpochs0, .maxEpochs):
+ * a stage goes on past its epochs while validation says it is still learning (extendStage in
+ * the trainer). Measured: with seed 3, 9 epochs of stage 0 left explicit CoT at 39% and 18 gave
+ * 100%; stage 2's picture read at a latent position appeared in epoch 3-4 instead of 1-2.
+ */
+export const DEMO_MAX_EPOCHS0 = 18;
+export const DEMO_MAX_EPOCHS = 8;
 
 export interface DemoOptions {
   out: string;
@@ -42,6 +50,9 @@ export interface DemoOptions {
   epochs: number;
   /** Epochs of stage 0 (explicit CoT needs longer than each latent stage). */
   epochs0: number;
+  /** Most epochs of stage 0 / of a latent stage when validation says it is still learning (default DEMO_MAX_EPOCHS0 / DEMO_MAX_EPOCHS; set equal to epochs0 / epochs for fixed stages). */
+  maxEpochs0?: number;
+  maxEpochs?: number;
   batch: number;
   lr: number;
   /** Learning rate of the latent stages (TrainOptions.latentLr); default lr. */
@@ -148,18 +159,22 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   };
   log('[2/5] curriculum: stage 0 (explicit CoT), then stages 1..3 (latent)');
   const ivtRun = join(runs, 'ivt');
-  await timed('curriculum (stages 0-3)', { ...base, out: ivtRun, epochsStage0: o.epochs0 });
+  const maxEpochs0 = o.maxEpochs0 ?? DEMO_MAX_EPOCHS0, maxEpochs = o.maxEpochs ?? DEMO_MAX_EPOCHS;
+  const main = await timed('curriculum (stages 0-3)', { ...base, out: ivtRun, epochsStage0: o.epochs0, maxEpochsStage0: maxEpochs0, maxEpochsPerStage: maxEpochs });
+  // What each stage trained (its own epochs, or more where validation extended it).
+  const stageEpochs = Array.from({ length: 4 }, (_, s) => main.trainedEpochs[s] ?? (s === 0 ? o.epochs0 : o.epochs));
+  log(`    epochs by stage: ${stageEpochs.join(' / ')}`);
   log('[3/5] baselines and ablations (same budget)');
   // No-CoT gets what the explicit-CoT model it is compared with got: the same problems and
   // captions for the same number of epochs (steps), answers instead of rationales. The
-  // ablations get what the full model's latent stages got.
-  await timed('no-CoT', { ...base, out: join(runs, 'nocot'), mode: 'nocot', stages: 0, epochsPerStage: o.epochs0 });
+  // ablations get what the full model's latent stages got, stage by stage.
+  await timed('no-CoT', { ...base, out: join(runs, 'nocot'), mode: 'nocot', stages: 0, epochsPerStage: stageEpochs[0]! });
   if (o.ablations) {
     // Ablations branch off the curriculum's stage-0 weights and train stages 1..3 their way.
-    const stage0 = { ...base, initFrom: ivtRun, initTag: 'stage-0', startStage: 1 };
+    const stage0 = { ...base, initFrom: ivtRun, initTag: 'stage-0', startStage: 1, stageEpochs };
     await timed('without latent text', { ...stage0, out: join(runs, 'no-text'), latent: { ...FULL_LATENT, latentText: false } });
     await timed('without latent vision', { ...stage0, out: join(runs, 'no-vision'), latent: { ...FULL_LATENT, latentVision: false } });
-    for (const n of FEWER_STAGES) await timed(`curriculum with ${stagesLabel(n)}`, { ...stage0, stages: n, out: join(runs, `stages-${n}`) });
+    for (const n of FEWER_STAGES) await timed(`curriculum with ${stagesLabel(n)}`, { ...stage0, stages: n, stageEpochs: stageEpochs.slice(0, n + 1), out: join(runs, `stages-${n}`) });
   }
 
   log('[4/5] evaluation on the test split');
@@ -255,7 +270,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const md = [
     '# IVT-LR demo report',
     '',
-    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}${o.latentLr !== undefined && o.latentLr !== o.lr ? ` (latent stages ${o.latentLr})` : ''}, AdamW state ${(o.resetOptimizer ?? true) ? 'reset at each stage' : 'carried across stages'}, ${o.epochs0} epochs of stage 0 and ${o.epochs} per latent stage, seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}, ${wording} rationale wording${minSteps < 3 ? `, chains of ${minSteps} to 3 steps mixed` : ''}; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
+    `Adapter: ${adapter}. Preset \`${o.preset}\`, ${o.train} training problems, batch ${o.batch}, lr ${o.lr}${o.latentLr !== undefined && o.latentLr !== o.lr ? ` (latent stages ${o.latentLr})` : ''}, AdamW state ${(o.resetOptimizer ?? true) ? 'reset at each stage' : 'carried across stages'}, epochs by stage ${stageEpochs.join(' / ')} (stage 0 from ${o.epochs0}${maxEpochs0 > o.epochs0 ? ` up to ${maxEpochs0}` : ''}, latent stages from ${o.epochs}${maxEpochs > o.epochs ? ` up to ${maxEpochs}` : ''}, see Training), seed ${o.seed}; questions: ${queries.join(' and ')}, starting at ${startBy === 'cell' ? 'a named cell' : 'a named object'}, ${wording} rationale wording${minSteps < 3 ? `, chains of ${minSteps} to 3 steps mixed` : ''}; ${grounding ? 'grounding on (alignment objective, weight 1, and a caption of every training picture in stage 0)' : 'grounding off'}. Test split: ${testRecs.length} problems. Whole demo: ${minutes.toFixed(1)} minutes.`,
     '',
     '## Accuracy, forward passes and latency (test split)',
     '',
@@ -266,7 +281,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     ...(byStageCount.length ? [
       '### By number of latent stages',
       '',
-      `The paper's stage-wise ablation: curricula with N = ${byStageCount.map((c) => c.stages).join(', ')} latent stages, each cutting the rationale into N steps (consecutive sentences merged, METHOD.md) and ending with all N latent; all branch off the same stage-0 weights and train ${o.epochs} epochs per latent stage. (The rows "IVT-LR stage s" above are instead the stages of one curriculum, with the steps after the s-th still written out.)`,
+      `The paper's stage-wise ablation: curricula with N = ${byStageCount.map((c) => c.stages).join(', ')} latent stages, each cutting the rationale into N steps (consecutive sentences merged, METHOD.md) and ending with all N latent; all branch off the same stage-0 weights and train the main curriculum's epochs for their stages (${stageEpochs.slice(1).join(' / ')}). (The rows "IVT-LR stage s" above are instead the stages of one curriculum, with the steps after the s-th still written out.)`,
       '',
       '| latent stages N | weights | accuracy | forward passes / question | ms / question |',
       '|---|---|---|---|---|',
@@ -296,6 +311,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
     '## Training',
     '',
+    ...gateLines(ivtRun),
     Object.entries(trainTimes).map(([k, v]) => `- ${k}: ${v.toFixed(0)} s`).join('\n'),
     '',
     '![loss](loss.png)',
@@ -308,7 +324,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
   ].join('\n');
   writeAtomic(join(rep, 'report.md'), md);
-  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, by_stage_count: byStageCount.map((c) => ({ stages: c.stages, label: c.row.label, accuracy: c.row.accuracy, avg_passes: c.row.avg_passes, ms_per_question: c.row.ms_per_question })), speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
+  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, by_stage_count: byStageCount.map((c) => ({ stages: c.stages, label: c.row.label, accuracy: c.row.accuracy, avg_passes: c.row.avg_passes, ms_per_question: c.row.ms_per_question })), stage_epochs: stageEpochs, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
   return { reportPath: join(rep, 'report.md'), summary: table };
 }
 
@@ -355,6 +371,24 @@ function byChainLength(rows: ModeRow[], testRecs: ProblemRecord[]): string[] {
       const g = r.by_group?.[stepsLabel(n)];
       return g ? `${(100 * g.accuracy).toFixed(1)}%` : '-';
     }).join(' | ')} |`),
+    '',
+  ];
+}
+
+/**
+ * The curriculum's validation checks that decided each stage's length (the trainer's "gate"
+ * lines in metrics.jsonl), as a table; nothing when no stage could be extended.
+ */
+function gateLines(run: string): string[] {
+  const gates = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { gate?: boolean; stage: number; epoch: number; accuracy: number; extend?: boolean; mode: string })
+    .filter((m) => m.gate);
+  if (!gates.length) return [];
+  return [
+    `Stage lengths: stage 0 goes on past its epochs while an epoch still raises its validation accuracy (explicit CoT) by ${EXTEND_MIN_GAIN} point${EXTEND_MIN_GAIN === 1 ? '' : 's'} or more; a latent stage goes on while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's. The validation checks:`,
+    '',
+    '| stage | after epoch | validation accuracy | mode | decision |',
+    '|---|---|---|---|---|',
+    ...gates.map((g) => `| ${g.stage} | ${g.epoch === 0 ? 'start (reference)' : g.epoch} | ${(100 * g.accuracy).toFixed(1)}% | ${g.mode} | ${g.extend === undefined ? '-' : g.extend ? 'one more epoch' : 'stage done'} |`),
     '',
   ];
 }

@@ -15,7 +15,7 @@ test.before(setup);
 test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete report', async () => {
   const out = tempDir('ivt-demo-test');
   const lines: string[] = [];
-  const r = await runDemo({ out, preset: 'tiny', train: 24, val: 8, test: 8, epochs0: 1, epochs: 1, batch: 8, lr: 3e-3, seed: 2, ablations: true, minSteps: 2, log: (s) => lines.push(s) });
+  const r = await runDemo({ out, preset: 'tiny', train: 24, val: 8, test: 8, epochs0: 1, epochs: 1, maxEpochs0: 2, maxEpochs: 2, batch: 8, lr: 3e-3, seed: 2, ablations: true, minSteps: 2, log: (s) => lines.push(s) });
   assert.is(r.reportPath, join(out, 'report', 'report.md'));
   // Grounding is on by default: the curriculum and the no-CoT baseline align image tokens and caption every picture.
   assert.is(lines.filter((l) => l.includes('grounding: alignment objective (weight 1), 24 captions mixed into stage 0')).length, 2, lines.join('\n'));
@@ -40,7 +40,16 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   for (const row of lat.rows) assert.is(row.n, 8);
   assert.ok(lat.spread.plain.every((x) => x > 0) && lat.spread.drafted.every((x) => x > 0));
   assert.ok(res.stage0_skills.some((g) => g.group === 'object at a cell (image lookup)'));
+  // Stage lengths: each stage trained its own epoch or, extended by validation, at most 2; the
+  // ablations trained the same, stage by stage.
+  const stageEpochs = (res as unknown as { stage_epochs: number[] }).stage_epochs;
+  assert.is(stageEpochs.length, 4);
+  assert.ok(stageEpochs.every((e) => e === 1 || e === 2), `stage epochs ${stageEpochs.join(' / ')}`);
+  const noTextSteps = readFileSync(join(out, 'runs', 'no-text', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number; stage: number; epoch: number })
+    .filter((m) => m.loss !== undefined);
+  for (let s = 1; s <= 3; s++) assert.is(new Set(noTextSteps.filter((m) => m.stage === s).map((m) => m.epoch)).size, stageEpochs[s], `no-text stage ${s} epochs`);
   const md = readFileSync(r.reportPath, 'utf8');
+  assert.ok(md.includes('| stage | after epoch | validation accuracy | mode | decision |'), 'report lacks the stage-length checks');
   for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '### By chain length', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
 });
 
