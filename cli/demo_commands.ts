@@ -5,8 +5,10 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
 import { trainToy } from '../train/toy.js';
-import { DEMO_MAX_EPOCHS, DEMO_MAX_EPOCHS0, DEMO_MIN_STEPS, DEMO_QUERIES, DEMO_START_BY, DEMO_WORDING, runDemo } from '../train/demo.js';
-import { intArg, floatArg } from './train_commands.js';
+import { DEMO_MAX_EPOCHS, DEMO_MAX_EPOCHS0, DEMO_MIN_STEPS, DEMO_QUERIES, DEMO_START_BY, DEMO_WORDING, runDemo, type DemoOptions } from '../train/demo.js';
+import { intArg, floatArg, intListArg } from './train_commands.js';
+import { runDemoSeeds } from '../train/seeds.js';
+import { UserError } from '../engine/errors.js';
 import { EXTEND_MIN_GAIN, EXTEND_TOLERANCE } from '../train/trainer.js';
 import { resolveSynthOptions, type StartBy, type Wording } from '../train/data/synth/spec.js';
 import { parseQueries } from '../train/data/cli.js';
@@ -29,17 +31,25 @@ export function registerDemoCommands(program: Command): void {
     .option('--latent-lr <x>', 'learning rate of the latent stages (full model and ablations)', floatArg('latent-lr'), 1e-3)
     .option('--keep-optimizer', 'carry AdamW\'s moments across stages (the reference code) instead of resetting them at each stage', false)
     .option('--seed <n>', 'seed', intArg('seed'), 1)
+    .option('--seeds <list>', 'the demo once per seed (e.g. 1,2,3) into OUT/seed-N, then OUT/seeds.md: every mode\'s accuracy by seed with mean, lowest and highest, and the bars by seed (a seed already run with the same options is read, not rerun)', intListArg('seeds'))
     .option('--no-ablations', 'skip the ablation runs (without latent text, without latent vision, curricula of 1 and 2 latent stages)')
     .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', DEMO_START_BY)
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', DEMO_QUERIES.join(','))
     .option('--wording <how>', 'rationale steps: cell-value (cell-first moves, then "green is the colour."), cell-first ("nine red square is one cell left.") or classic ("One cell left is nine red square.")', DEMO_WORDING)
     .option('--min-steps <n>', 'shortest reasoning chain in the data: problems have min-steps..3 steps, each length equally often (3: every problem has 3)', intArg('min-steps', 1), DEMO_MIN_STEPS)
     .option('--no-grounding', 'train without the alignment objective and the stage-0 captions')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
+      if (o.seeds && cmd.getOptionValueSource('seed') === 'cli') throw new UserError('--seed and --seeds: give one of them');
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
       const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording, minSteps: o.minSteps });
-      const r = await runDemo({ out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, maxEpochs0: o.maxEpochs0, maxEpochs: o.maxEpochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, minSteps: synth.minSteps, log: (s) => console.log(s) });
-      console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
+      const demo: DemoOptions = { out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, maxEpochs0: o.maxEpochs0, maxEpochs: o.maxEpochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, minSteps: synth.minSteps, log: (s) => console.log(s) };
+      if (o.seeds) {
+        const r = await runDemoSeeds(demo, o.seeds);
+        console.log(`\n${r.markdown}\nsummary: ${r.summaryPath}`);
+      } else {
+        const r = await runDemo(demo);
+        console.log(`\n${r.summary}\n\nreport: ${r.reportPath}`);
+      }
       await shutdownEngine();
     });
 
