@@ -9,7 +9,7 @@ import { DEMO_MAX_EPOCHS, DEMO_MAX_EPOCHS0, DEMO_MIN_STEPS, DEMO_QUERIES, DEMO_S
 import { intArg, floatArg, intListArg } from './train_commands.js';
 import { runDemoSeeds } from '../train/seeds.js';
 import { UserError } from '../engine/errors.js';
-import { EXTEND_MIN_GAIN, EXTEND_TOLERANCE } from '../train/trainer.js';
+import { EXTEND_PATIENCE, EXTEND_TOLERANCE } from '../train/trainer.js';
 import { resolveSynthOptions, type StartBy, type Wording } from '../train/data/synth/spec.js';
 import { parseQueries } from '../train/data/cli.js';
 
@@ -24,7 +24,7 @@ export function registerDemoCommands(program: Command): void {
     .option('--test <n>', 'test problems', intArg('test', 1), 200)
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT; with captions each epoch is twice as many steps)', intArg('epochs0', 1), 9)
     .option('--epochs <n>', 'epochs per latent stage', intArg('epochs', 1), 2)
-    .option('--max-epochs0 <n>', `stage 0 may go on up to n epochs while an epoch still raises its validation accuracy by ${EXTEND_MIN_GAIN} point or more (--epochs0 for a fixed length)`, intArg('max-epochs0', 1), DEMO_MAX_EPOCHS0)
+    .option('--max-epochs0 <n>', `stage 0 may go on up to n epochs until its best validation accuracy is ${EXTEND_PATIENCE} epochs old (--epochs0 for a fixed length)`, intArg('max-epochs0', 1), DEMO_MAX_EPOCHS0)
     .option('--max-epochs <n>', `a latent stage may go on up to n epochs while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's (--epochs for a fixed length)`, intArg('max-epochs', 1), DEMO_MAX_EPOCHS)
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--lr <x>', 'learning rate of stage 0 and the no-CoT baseline', floatArg('lr'), 3e-3)

@@ -15,7 +15,7 @@ import { diagnose, imageDependentShare, probeImageTokens } from '../train/diagno
 import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
-import { EXTEND_MIN_GAIN, EXTEND_TOLERANCE, readJsonObject, train, TrainOptions } from '../train/trainer.js';
+import { EXTEND_MIN_GAIN, EXTEND_PATIENCE, EXTEND_TOLERANCE, readJsonObject, train, TrainOptions } from '../train/trainer.js';
 
 export function intArg(name: string, min = 0) {
   return (v: string): number => {
@@ -123,9 +123,10 @@ export function registerTrainCommands(program: Command): void {
     .option('--no-captions', 'do not mix a caption of every training picture into stage 0 (synthetic data only)')
     .option('--stage-epochs <list>', 'epochs of each stage, stage 0 first (e.g. 9,2,4,2; overrides --epochs0/--epochs where given)', intListArg('stage-epochs'))
     .option('--max-epochs <n>', 'let a latent stage run up to n epochs: one more at a time while its validation accuracy is more than --extend-tolerance points below the stage before\'s', intArg('max-epochs', 1))
-    .option('--max-epochs0 <n>', 'let stage 0 run up to n epochs: one more at a time while its last epoch raised validation accuracy by --extend-min-gain points or more', intArg('max-epochs0', 1))
+    .option('--max-epochs0 <n>', 'let stage 0 run up to n epochs: one more at a time until its best validation accuracy is --extend-patience epochs old', intArg('max-epochs0', 1))
     .option('--extend-tolerance <x>', 'points a latent stage may stay below the stage before and still end (with --max-epochs)', floatArg('extend-tolerance', -100), EXTEND_TOLERANCE)
-    .option('--extend-min-gain <x>', 'points of validation gain in an epoch that earn stage 0 another (with --max-epochs0)', floatArg('extend-min-gain', -100), EXTEND_MIN_GAIN)
+    .option('--extend-patience <n>', 'stage 0 goes on (with --max-epochs0) until its best validation accuracy is n epochs old', intArg('extend-patience', 1), EXTEND_PATIENCE)
+    .option('--extend-min-gain <x>', 'points by which a validation accuracy must beat stage 0\'s best so far to count as a new best (with --max-epochs0)', floatArg('extend-min-gain', -100), EXTEND_MIN_GAIN)
     .action(async (o) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);
@@ -141,7 +142,7 @@ export function registerTrainCommands(program: Command): void {
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
         verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
-        extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain,
+        extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience,
       };
       const r = await train(opts);
       console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);

@@ -19,7 +19,7 @@ import { toSamples, extractAnswer } from './samples.js';
 import { diagnose, imageDependentShare } from './diagnose.js';
 import { answerStops, Tokenizer } from './tokenizer.js';
 import { loadCheckpoint } from './checkpoint.js';
-import { EXTEND_MIN_GAIN, EXTEND_TOLERANCE, train, TrainOptions } from './trainer.js';
+import { EXTEND_MIN_GAIN, EXTEND_PATIENCE, EXTEND_TOLERANCE, train, TrainOptions } from './trainer.js';
 import { barChartSvg, lineChartSvg, selectionPng, svgToPng } from './charts.js';
 import { FULL_LATENT } from '../model/ivt.js';
 
@@ -384,7 +384,7 @@ function gateLines(run: string): string[] {
     .filter((m) => m.gate);
   if (!gates.length) return [];
   return [
-    `Stage lengths: stage 0 goes on past its epochs while an epoch still raises its validation accuracy (explicit CoT) by ${EXTEND_MIN_GAIN} point${EXTEND_MIN_GAIN === 1 ? '' : 's'} or more; a latent stage goes on while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's. The validation checks:`,
+    `Stage lengths: stage 0 goes on past its epochs until its best validation accuracy (explicit CoT; a new best must beat the old by ${EXTEND_MIN_GAIN} point${EXTEND_MIN_GAIN === 1 ? '' : 's'}) is ${EXTEND_PATIENCE} epochs old; a latent stage goes on while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's. The validation checks:`,
     '',
     '| stage | after epoch | validation accuracy | mode | decision |',
     '|---|---|---|---|---|',

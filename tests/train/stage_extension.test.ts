@@ -30,14 +30,13 @@ test.before(async () => {
   await writeSynthDataset(data, { train: 12, val: 6, test: 4, seed: 5, startBy: 'cell', queries: ['colour'], wording: 'cell-value' });
 });
 
-test('the rule: stage 0 goes on while it gains, a latent stage while it is below the stage before, never past the most epochs', () => {
-  const r = { tolerance: 5, minGain: 1 };
-  assert.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 50, previousEpochAccuracy: 40 }));
-  assert.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 41, previousEpochAccuracy: 40 }));
-  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 40.5, previousEpochAccuracy: 40 }));
-  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 30, previousEpochAccuracy: 40 }));
-  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 50 }), 'no earlier accuracy: nothing to compare');
-  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 18, maxEpochs: 18, accuracy: 90, previousEpochAccuracy: 40 }), 'at the most epochs');
+test('the rule: stage 0 goes on until its best is `patience` epochs old, a latent stage while it is below the stage before, never past the most epochs', () => {
+  const r = { tolerance: 5, patience: 2 };
+  assert.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 50, bestEpoch: 9 }), 'a new best');
+  assert.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 78, bestEpoch: 8 }), 'one epoch without a new best');
+  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 78, bestEpoch: 7 }), 'two epochs without a new best');
+  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 50 }), 'no best yet: nothing to compare');
+  assert.not.ok(extendStage({ ...r, stage: 0, epoch: 18, maxEpochs: 18, accuracy: 90, bestEpoch: 18 }), 'at the most epochs');
   assert.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 57.5, previousStageAccuracy: 100 }));
   assert.not.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 95, previousStageAccuracy: 100 }), 'within the tolerance');
   assert.not.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 100, previousStageAccuracy: 90 }));
@@ -47,18 +46,20 @@ test('the rule: stage 0 goes on while it gains, a latent stage while it is below
 
 test('a run whose rule always says "more" trains every stage its most epochs; one whose rule never does, its own', async () => {
   // A tolerance of -101 points asks a latent stage to beat the stage before by more than 100
-  // points, a gain of -101 accepts any change: both always extend. +101 never does.
+  // points, and with a minimum gain of -101 every epoch is stage 0's new best: both always
+  // extend. With +101 nothing after the first check is a new best, and nothing is below by 101.
   const always = join(root, 'always');
   const a = await train({ ...base(always), maxEpochsStage0: 4, maxEpochsPerStage: 3, extendTolerance: -101, extendMinGain: -101 });
   assert.equal(a.trainedEpochs, [4, 3, 3]);
   const lines = metrics(always);
   assert.equal(stepsByStage(lines), [8, 6, 6], 'optimizer steps by stage');
   const gates = lines.filter((l) => l.gate);
-  // Stage 0: the epoch before its own end, then each end; latent stages: each end.
-  assert.equal(gates.map((g) => [g.stage, g.epoch, g.extend ?? null]), [[0, 1, null], [0, 2, true], [0, 3, true], [0, 4, false], [1, 1, true], [1, 2, true], [1, 3, false], [2, 1, true], [2, 2, true], [2, 3, false]]);
+  // Stage 0: the 2 epochs of patience before its own end (epoch 0: the starting weights), then
+  // each end; latent stages: each end.
+  assert.equal(gates.map((g) => [g.stage, g.epoch, g.extend ?? null]), [[0, 0, null], [0, 1, null], [0, 2, true], [0, 3, true], [0, 4, false], [1, 1, true], [1, 2, true], [1, 3, false], [2, 1, true], [2, 2, true], [2, 3, false]]);
   for (const g of gates) assert.ok(g.accuracy! >= 0 && g.accuracy! <= 1, `accuracy ${g.accuracy}`);
   // Each check is recorded at the step that ended its epoch.
-  assert.equal(gates.map((g) => g.step), [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+  assert.equal(gates.map((g) => g.step), [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
 
   const never = join(root, 'never');
   const n = await train({ ...base(never), maxEpochsStage0: 4, maxEpochsPerStage: 3, extendTolerance: 101, extendMinGain: 101 });
