@@ -23,8 +23,10 @@ export interface SeedBars {
   stepsMatter: boolean;
   /** IVT-LR's final stage at most 2 points below explicit CoT. */
   latentKeepsUp: boolean;
-  /** Stages 1 < 2 < 3, strictly. */
+  /** Stages 1 < 2 < 3 of the curriculum, strictly. */
   rising: boolean;
+  /** The paper's stage-wise ablation: curricula of 1 < 2 < 3 latent stages, strictly (null: not run). */
+  stageCountRising: boolean | null;
   /** Without latent text below the full model. */
   textNeeded: boolean | null;
   /** Without latent vision below the full model. */
@@ -46,10 +48,12 @@ export function seedBars(r: DemoResults): SeedBars {
   const s = [1, 2, 3].map((k) => get(`IVT-LR stage ${k}`));
   const full = s[2]!;
   const noText = acc(r, 'without latent text'), noVision = acc(r, 'without latent vision');
+  const n1 = acc(r, 'IVT-LR, 1 latent stage'), n2 = acc(r, 'IVT-LR, 2 latent stages');
   return {
     stepsMatter: cot - nocot >= 10,
     latentKeepsUp: full >= cot - 2,
     rising: s[0]! < s[1]! && s[1]! < s[2]!,
+    stageCountRising: n1 === null || n2 === null ? null : n1 < n2 && n2 < full,
     textNeeded: noText === null ? null : noText < full,
     visionNeeded: noVision === null ? null : noVision < full,
   };
@@ -75,6 +79,7 @@ export function seedsMarkdown(runs: SeedResult[]): string {
     ['explicit CoT >= no-CoT + 10 points', (b) => b.stepsMatter],
     ['IVT-LR stage 3 >= explicit CoT - 2 points', (b) => b.latentKeepsUp],
     ['stages rise: 1 < 2 < 3', (b) => b.rising],
+    ['curricula of N latent stages rise: N = 1 < 2 < 3', (b) => b.stageCountRising],
     ['without latent text < IVT-LR', (b) => b.textNeeded],
     ['without latent vision < IVT-LR', (b) => b.visionNeeded],
   ];

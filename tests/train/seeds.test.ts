@@ -8,29 +8,30 @@ import { DemoResults, runDemoSeeds, seedBars, seedsMarkdown } from '../../train/
 import { DemoOptions } from '../../train/demo.js';
 import { rejectsUserError, tempDir } from './util.js';
 
-const LABELS = ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'without latent text', 'without latent vision'];
+const LABELS = ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'without latent text', 'without latent vision', 'IVT-LR, 1 latent stage', 'IVT-LR, 2 latent stages'];
 
 function results(acc: number[], options: Record<string, unknown> = {}): DemoResults {
   return { options, rows: LABELS.map((label, i) => ({ label, accuracy: acc[i]! / 100, avg_passes: 1, ms_per_question: 1 })), stage_epochs: [12, 2, 3, 2], minutes: 8.4 };
 }
 
 test('the bars, seed by seed', () => {
-  const good = seedBars(results([25, 95, 96, 97, 98, 25, 60]));
-  assert.equal(good, { stepsMatter: true, latentKeepsUp: true, rising: true, textNeeded: true, visionNeeded: true });
-  const flat = seedBars(results([25, 100, 100, 99, 99, 25.5, 99]));
-  assert.equal(flat, { stepsMatter: true, latentKeepsUp: true, rising: false, textNeeded: true, visionNeeded: false });
-  const bad = seedBars(results([30, 39, 67, 26.5, 25, 25, 23]));
-  assert.equal(bad, { stepsMatter: false, latentKeepsUp: false, rising: false, textNeeded: false, visionNeeded: true });
+  const good = seedBars(results([25, 95, 96, 97, 98, 25, 60, 30, 75.5]));
+  assert.equal(good, { stepsMatter: true, latentKeepsUp: true, rising: true, stageCountRising: true, textNeeded: true, visionNeeded: true });
+  const flat = seedBars(results([25, 100, 100, 99, 99, 25.5, 99, 25, 25]));
+  assert.equal(flat, { stepsMatter: true, latentKeepsUp: true, rising: false, stageCountRising: false, textNeeded: true, visionNeeded: false });
+  const bad = seedBars(results([30, 39, 67, 26.5, 25, 25, 23, 24.5, 24.5]));
+  assert.equal(bad, { stepsMatter: false, latentKeepsUp: false, rising: false, stageCountRising: false, textNeeded: false, visionNeeded: true });
   // A row missing from a run without ablations is "not measured", not a pass.
   const noAbl = results([25, 95, 96, 97, 98, 0, 0]);
   noAbl.rows = noAbl.rows.slice(0, 5);
   assert.is(seedBars(noAbl).textNeeded, null);
+  assert.is(seedBars(noAbl).stageCountRising, null);
 });
 
 test('the table: every mode by seed with mean, lowest and highest', () => {
   const md = seedsMarkdown([
-    { seed: 1, dir: 'a', results: results([24, 100, 100, 99, 99, 25.5, 99]) },
-    { seed: 2, dir: 'b', results: results([26, 90, 98, 93, 97, 25, 25]) },
+    { seed: 1, dir: 'a', results: results([24, 100, 100, 99, 99, 25.5, 99, 25, 23.5]) },
+    { seed: 2, dir: 'b', results: results([26, 90, 98, 93, 97, 25, 25, 25.5, 75.5]) },
   ]);
   assert.ok(md.includes('| mode | seed 1 | seed 2 | mean | lowest | highest |'), md);
   assert.ok(md.includes('| explicit CoT (stage 0) | 100.0% | 90.0% | 95.0% | 90.0% | 100.0% |'), md);
@@ -38,6 +39,7 @@ test('the table: every mode by seed with mean, lowest and highest', () => {
   assert.ok(md.includes('| epochs by stage | 12 / 2 / 3 / 2 | 12 / 2 / 3 / 2 |'), md);
   assert.ok(md.includes('| without latent vision < IVT-LR | **no** | yes |'), md);
   assert.ok(md.includes('| stages rise: 1 < 2 < 3 | **no** | **no** |'), md);
+  assert.ok(md.includes('| curricula of N latent stages rise: N = 1 < 2 < 3 | **no** | yes |'), md);
 });
 
 test('a seed already run with the same options is read; with other options it is refused', async () => {
@@ -46,7 +48,7 @@ test('a seed already run with the same options is read; with other options it is
   for (const seed of [3, 4]) {
     mkdirSync(join(out, `seed-${seed}`, 'report'), { recursive: true });
     const { log: _log, ...rest } = opts;
-    writeFileSync(join(out, `seed-${seed}`, 'report', 'results.json'), JSON.stringify(results([25, 95, 96, 97, 98, 25, 60 - seed], { ...rest, out: join(out, `seed-${seed}`), seed })));
+    writeFileSync(join(out, `seed-${seed}`, 'report', 'results.json'), JSON.stringify(results([25, 95, 96, 97, 98, 25, 60 - seed, 25, 25], { ...rest, out: join(out, `seed-${seed}`), seed })));
   }
   const r = await runDemoSeeds(opts, [3, 4]);
   assert.is(r.summaryPath, join(out, 'seeds.md'));
