@@ -30,6 +30,11 @@ export interface SaveCheckpointOptions {
   tokenizerJson?: object;
   /** How many step-N checkpoints to keep (newest by N); default 3. Other tags and the one `latest` names are never deleted. */
   keep?: number;
+  /**
+   * Point `latest` at this checkpoint (default true). False for a snapshot kept aside, e.g. the
+   * best weights of a stage so far, which --resume must not continue from.
+   */
+  setLatest?: boolean;
 }
 
 export interface LoadCheckpointOptions {
@@ -196,9 +201,9 @@ export async function saveCheckpoint(runDir: string, o: SaveCheckpointOptions): 
       throw e;
     }
     await fsyncDir(root);
-    await writeFileAtomic(join(root, LATEST), o.tag + '\n');
+    if (o.setLatest !== false) await writeFileAtomic(join(root, LATEST), o.tag + '\n');
     if (replacing) await rm(old, { recursive: true, force: true });
-    await prune(root, o.keep ?? 3, o.tag);
+    if (o.setLatest !== false) await prune(root, o.keep ?? 3, o.tag);
     return dest;
   } catch (e) {
     if (e instanceof Error) e.message = `checkpoint ${o.tag} not saved (latest unchanged): ${e.message}`;

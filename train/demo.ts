@@ -380,15 +380,15 @@ function byChainLength(rows: ModeRow[], testRecs: ProblemRecord[]): string[] {
  * lines in metrics.jsonl), as a table; nothing when no stage could be extended.
  */
 function gateLines(run: string): string[] {
-  const gates = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { gate?: boolean; stage: number; epoch: number; accuracy: number; extend?: boolean; mode: string })
+  const gates = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { gate?: boolean; stage: number; epoch: number; accuracy: number; extend?: boolean; restored?: boolean; mode: string })
     .filter((m) => m.gate);
   if (!gates.length) return [];
   return [
-    `Stage lengths: stage 0 goes on past its epochs until its best validation accuracy (explicit CoT; a new best must beat the old by ${EXTEND_MIN_GAIN} point${EXTEND_MIN_GAIN === 1 ? '' : 's'}) is ${EXTEND_PATIENCE} epochs old; a latent stage goes on while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's. The validation checks:`,
+    `Stage lengths: stage 0 goes on past its epochs until its best validation accuracy (explicit CoT; a new best must beat the old by ${EXTEND_MIN_GAIN} point${EXTEND_MIN_GAIN === 1 ? '' : 's'}) is ${EXTEND_PATIENCE} epochs old, and ends with the weights of that best epoch; a latent stage goes on while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's. The validation checks:`,
     '',
     '| stage | after epoch | validation accuracy | mode | decision |',
     '|---|---|---|---|---|',
-    ...gates.map((g) => `| ${g.stage} | ${g.epoch === 0 ? 'start (reference)' : g.epoch} | ${(100 * g.accuracy).toFixed(1)}% | ${g.mode} | ${g.extend === undefined ? '-' : g.extend ? 'one more epoch' : 'stage done'} |`),
+    ...gates.map((g) => `| ${g.stage} | ${g.epoch === 0 ? 'start (reference)' : g.epoch} | ${(100 * g.accuracy).toFixed(1)}% | ${g.mode} | ${g.restored ? 'these weights restored: the stage ends with them' : g.extend === undefined ? '-' : g.extend ? 'one more epoch' : 'stage done'} |`),
     '',
   ];
 }

@@ -120,6 +120,9 @@ export const EXTEND_MIN_GAIN = 1;
  */
 export const EXTEND_PATIENCE = 2;
 
+/** The checkpoint holding stage 0's best weights so far while it may be extended (not `latest`). */
+export const BEST_STAGE0_TAG = 'stage-0-best';
+
 /** Epochs of a stage before any extension (TrainOptions.stageEpochs, epochsStage0, epochsPerStage). */
 export function epochsOfStage(o: Pick<TrainOptions, 'stageEpochs' | 'epochsStage0' | 'epochsPerStage'>, stage: number): number {
   return o.stageEpochs?.[stage] ?? (stage === 0 && o.epochsStage0 ? o.epochsStage0 : o.epochsPerStage);
@@ -438,11 +441,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const validate = (stage: number) => evaluate(model, valSamples, tok, modeOf(stage), { latentSteps: stage, batch: Math.min(o.batch * 2, 64) });
   const pct = (r: EvalResult) => 100 * r.accuracy;
   const patience = o.extendPatience ?? EXTEND_PATIENCE;
-  // A new best for stage 0's rule must beat the old one by the minimum gain.
-  const noteStage0 = (accuracy: number, epoch: number) => {
+  // A new best for stage 0's rule must beat the old one by the minimum gain. Its weights are
+  // kept aside (checkpoint BEST_STAGE0_TAG, not `latest`): stage 0 ends with them, not with
+  // the last epoch's, which on the demo's seed 2 had fallen from 100% to 68% two epochs later.
+  const noteStage0 = async (accuracy: number, epoch: number) => {
     if (state.bestAccuracy === undefined || accuracy >= state.bestAccuracy + (o.extendMinGain ?? EXTEND_MIN_GAIN)) {
       state.bestAccuracy = accuracy;
       state.bestEpoch = epoch;
+      await checkpoint(BEST_STAGE0_TAG, false);
     }
   };
   const gateRecord = (stage: number, epoch: number, r: EvalResult, extend?: boolean) =>
@@ -452,9 +458,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += epochsOf(s) * batchesOf(s);
   const faultAt = faultStep();
 
-  const checkpoint = async (tag: string) => {
+  const checkpoint = async (tag: string, setLatest = true) => {
     try {
-      await saveCheckpoint(o.out, { tag, params: model.ps.params, optimizer: opt, config: cfg, trainState: { ...state } as unknown as Record<string, unknown>, tokenizerJson: tok.toJSON() as unknown as Record<string, unknown> });
+      await saveCheckpoint(o.out, { tag, setLatest, params: model.ps.params, optimizer: opt, config: cfg, trainState: { ...state } as unknown as Record<string, unknown>, tokenizerJson: tok.toJSON() as unknown as Record<string, unknown> });
     } catch (e) {
       if (e instanceof GpuError || e instanceof UserError) throw e;
       // e.g. refused non-finite weights, disk full: the previous checkpoint is untouched.
@@ -477,7 +483,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       // Stage 0's rule looks back `patience` epochs from the end of its own: here, to the starting weights.
       if (state.stage === 0 && state.epoch === 0 && state.batchIndex === 0 && extensible(0) && epochsOf(0) - patience <= 0 && state.bestEpoch === undefined) {
         const r = await validate(0);
-        noteStage0(pct(r), 0);
+        await noteStage0(pct(r), 0);
         gateRecord(0, 0, r);
         log(`stage 0 (starting weights): val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
       }
@@ -540,7 +546,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (state.stage === 0 && extensible(0) && state.epoch >= ownEpochs - patience && state.epoch < ownEpochs) {
         if (tty) process.stdout.write('\n');
         const r = await validate(0);
-        noteStage0(pct(r), state.epoch);
+        await noteStage0(pct(r), state.epoch);
         gateRecord(0, state.epoch, r);
         log(`stage 0 epoch ${state.epoch}: val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
       }
@@ -550,7 +556,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (extensible(state.stage)) {
         stageResult = await validate(state.stage);
         const accuracy = pct(stageResult);
-        if (state.stage === 0) noteStage0(accuracy, state.epoch);
+        if (state.stage === 0) await noteStage0(accuracy, state.epoch);
         const more = extendStage({
           stage: state.stage, epoch: state.epoch, maxEpochs: maxEpochsOf(state.stage), accuracy, bestEpoch: state.bestEpoch, patience,
           previousStageAccuracy: state.previousStageAccuracy, tolerance: o.extendTolerance ?? EXTEND_TOLERANCE,
@@ -567,6 +573,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           continue;
         }
       }
+      // Stage 0 ends with its best weights (noteStage0) when a later epoch fell below them.
+      if (state.stage === 0 && extensible(0) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch) {
+        await loadCheckpoint(o.out, { params: model.ps.params, tag: BEST_STAGE0_TAG });
+        appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: 0, epoch: state.bestEpoch, mode: modeOf(0), accuracy: state.bestAccuracy! / 100, restored: true }) + '\n');
+        log(`stage 0: the weights after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`} restored (validation ${state.bestAccuracy!.toFixed(1)}%, the best)`);
+        stageResult = null;
+        state.previousStageAccuracy = state.bestAccuracy;
+      }
       // Stage end: evaluate, checkpoint, advance.
       const finished = state.stage;
       const trained = [...(state.trainedEpochs ?? [])];
@@ -581,7 +595,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         appendFileSync(metricsPath, JSON.stringify({ eval: true, step: state.step, stage: finished, ...result }) + '\n');
         log(`stage ${finished} done: val accuracy ${(result.accuracy * 100).toFixed(1)}% (${mode}, ${result.avg_passes.toFixed(1)} passes/question)`);
       }
-      state.previousStageAccuracy = stageResult ? pct(stageResult) : undefined;
+      state.previousStageAccuracy = stageResult ? pct(stageResult) : finished === 0 && state.bestEpoch !== undefined && extensible(0) ? state.bestAccuracy : undefined;
       state.stageEpochs = undefined;
       state.bestAccuracy = undefined;
       state.bestEpoch = undefined;

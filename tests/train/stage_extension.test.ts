@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
-import { extendStage, train, TrainOptions } from '../../train/trainer.js';
+import { BEST_STAGE0_TAG, extendStage, train, TrainOptions } from '../../train/trainer.js';
 import { intListArg } from '../../cli/train_commands.js';
 import { FULL_LATENT } from '../../model/ivt.js';
 import { setup } from '../helpers.js';
@@ -64,7 +64,16 @@ test('a run whose rule always says "more" trains every stage its most epochs; on
   const never = join(root, 'never');
   const n = await train({ ...base(never), maxEpochsStage0: 4, maxEpochsPerStage: 3, extendTolerance: 101, extendMinGain: 101 });
   assert.equal(n.trainedEpochs, [2, 1, 1]);
-  assert.equal(stepsByStage(metrics(never)), [4, 2, 2]);
+  const nl = metrics(never);
+  assert.equal(stepsByStage(nl), [4, 2, 2]);
+  // Its best was the starting weights (nothing after beat them by 101 points): stage 0 ends with
+  // them, restored from the snapshot kept aside, which `latest` never names.
+  const restored = nl.filter((l) => (l as { restored?: boolean }).restored);
+  assert.equal(restored.map((l) => [l.stage, l.epoch, l.step]), [[0, 0, 4]]);
+  const weights = (tag: string) => readFileSync(join(never, 'checkpoints', tag, 'model.safetensors'));
+  assert.ok(weights('stage-0').equals(weights(BEST_STAGE0_TAG)), 'stage 0 ends with the best weights');
+  assert.not.ok(weights('stage-0').equals(weights('stage-1')));
+  assert.is(readFileSync(join(never, 'checkpoints', 'latest'), 'utf8').trim(), 'stage-2');
 
   // Without the options nothing is evaluated; explicit epochs per stage are followed.
   const fixed = join(root, 'fixed');
