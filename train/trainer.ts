@@ -139,10 +139,10 @@ export function maxEpochsOfStage(o: Pick<TrainOptions, 'stageEpochs' | 'epochsSt
  * and at a different epoch for each seed (the picture read at a latent position: epoch 1 for
  * one seed, epoch 3-4 for another, docs/grounding.md), so a fixed budget either wastes time
  * on most seeds or fails on some. Stage 0 learns explicit CoT from scratch and has nothing to
- * compare with: it goes on while it still improves (early stopping with patience: until its best
- * accuracy is `patience` epochs old; bestEpoch 0 is the starting weights). A latent stage replaces one written step
- * by a latent one, which should cost little: it goes on while it is clearly below the stage
- * before it. Accuracies in points (0-100).
+ * compare with: it goes on while it still improves (early stopping with patience: until its
+ * best accuracy is `patience` epochs old; bestEpoch 0 is the starting weights). A latent stage
+ * replaces one written step by a latent one, which should cost little: it goes on while it is
+ * clearly below the stage before it. Accuracies in points (0-100).
  */
 export function extendStage(a: { stage: number; epoch: number; maxEpochs: number; accuracy: number; bestEpoch?: number; patience: number; previousStageAccuracy?: number; tolerance: number }): boolean {
   if (a.epoch >= a.maxEpochs) return false;

@@ -98,6 +98,22 @@ test('--resume inside an extended epoch continues exactly: the same losses, chec
   assert.equal(strip(metrics(cut)), strip(metrics(whole)));
 });
 
+test('--resume inside stage 0 past its best: the same checks, and it ends with the same best weights, read back from disk', async () => {
+  // A minimum gain of 101 points: the starting weights stay the best, stage 0 stops after its
+  // 2 epochs and restores them (epoch 0). The cut falls after the snapshot was written.
+  const opts = (out: string): TrainOptions => ({ ...base(out), stages: 1, maxEpochsStage0: 4, extendMinGain: 101, checkpointEvery: 1 });
+  const whole = join(root, 'whole0');
+  await train(opts(whole));
+  const cut = join(root, 'cut0');
+  await train({ ...opts(cut), stopAfterSteps: 3 });
+  await train({ ...opts(cut), resume: true });
+  const strip = (lines: Line[]) => lines.map((l) => ({ step: l.step, stage: l.stage, epoch: l.epoch, loss: l.loss, gate: l.gate, extend: l.extend, accuracy: l.accuracy }));
+  assert.equal(strip(metrics(cut)), strip(metrics(whole)));
+  const weights = (run: string, tag: string) => readFileSync(join(run, 'checkpoints', tag, 'model.safetensors'));
+  for (const tag of ['stage-0', 'stage-1']) assert.ok(weights(cut, tag).equals(weights(whole, tag)), `${tag} weights`);
+  assert.ok(weights(cut, 'stage-0').equals(weights(cut, BEST_STAGE0_TAG)));
+});
+
 test('--stage-epochs takes a list of positive integers', () => {
   assert.equal(intListArg('stage-epochs')('9, 2,4,2'), [9, 2, 4, 2]);
   throwsUserError(() => intListArg('stage-epochs')('9,0'), '--stage-epochs', 'positive integers', '"9,0"');
