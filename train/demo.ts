@@ -119,7 +119,10 @@ async function loadModel(run: string, tag?: string): Promise<{ model: IvtModel; 
   return { model, tok, cfg };
 }
 
-function writeAtomic(path: string, text: string): void {
+/** A line of a run's metrics.jsonl: a training step, a stage-end evaluation or a stage-length check ("gate"). */
+interface MetricsLine { step: number; stage: number; epoch: number; loss?: number; eval?: boolean; gate?: boolean; accuracy: number; extend?: boolean; restored?: boolean; mode: string }
+
+export function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);
@@ -238,7 +241,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const rep = join(o.out, 'report');
   mkdirSync(rep, { recursive: true });
   // Loss per step, with stage boundaries, from the curriculum's metrics log.
-  const metrics = readFileSync(join(ivtRun, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; stage: number; loss?: number; eval?: boolean });
+  const metrics = readFileSync(join(ivtRun, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsLine);
   const lossPts = metrics.filter((m) => !m.eval && m.loss !== undefined);
   const marks: { x: number; label: string }[] = [];
   lossPts.forEach((m, i) => { if (i === 0 || lossPts[i - 1].stage !== m.stage) marks.push({ x: m.step, label: `stage ${m.stage}` }); });
@@ -311,7 +314,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
     '## Training',
     '',
-    ...gateLines(ivtRun),
+    ...gateLines(metrics),
     Object.entries(trainTimes).map(([k, v]) => `- ${k}: ${v.toFixed(0)} s`).join('\n'),
     '',
     '![loss](loss.png)',
@@ -379,9 +382,8 @@ function byChainLength(rows: ModeRow[], testRecs: ProblemRecord[]): string[] {
  * The curriculum's validation checks that decided each stage's length (the trainer's "gate"
  * lines in metrics.jsonl), as a table; nothing when no stage could be extended.
  */
-function gateLines(run: string): string[] {
-  const gates = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { gate?: boolean; stage: number; epoch: number; accuracy: number; extend?: boolean; restored?: boolean; mode: string })
-    .filter((m) => m.gate);
+function gateLines(metrics: MetricsLine[]): string[] {
+  const gates = metrics.filter((m) => m.gate);
   if (!gates.length) return [];
   return [
     `Stage lengths: stage 0 goes on past its epochs until its best validation accuracy (explicit CoT; a new best must beat the old by ${EXTEND_MIN_GAIN} point${EXTEND_MIN_GAIN === 1 ? '' : 's'}) is ${EXTEND_PATIENCE} epochs old, and ends with the weights of that best epoch; a latent stage goes on while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's. The validation checks:`,

@@ -2,10 +2,11 @@
 // then one table of every mode's test accuracy by seed, with mean, lowest and highest, and the
 // demo's bars checked seed by seed. One run is one draw: a figure that holds for one seed and
 // not the next is worth knowing (METHOD.md: report seeds and variance, not one run).
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../engine/errors.js';
-import { DemoOptions, runDemo } from './demo.js';
+import { DemoOptions, runDemo, writeAtomic } from './demo.js';
+import { readJsonObject } from './trainer.js';
 
 /** What the summary reads from a demo's report/results.json. */
 export interface DemoResults {
@@ -107,14 +108,8 @@ function sameOptions(had: Record<string, unknown>, want: Record<string, unknown>
 }
 
 function readResults(path: string): DemoResults {
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${path}: cannot read (${(e as Error).message})`);
-  }
-  const r = v as DemoResults;
-  if (!r || typeof r !== 'object' || !Array.isArray(r.rows) || typeof r.options !== 'object' || typeof r.minutes !== 'number') throw new UserError(`${path}: not a demo's results.json (rows, options, minutes)`);
+  const r = readJsonObject(path) as unknown as DemoResults;
+  if (!Array.isArray(r.rows) || typeof r.options !== 'object' || typeof r.minutes !== 'number') throw new UserError(`${path}: not a demo's results.json (rows, options, minutes)`);
   return r;
 }
 
@@ -144,11 +139,7 @@ export async function runDemoSeeds(o: DemoOptions, seeds: number[]): Promise<{ s
   }
   const markdown = seedsMarkdown(runs);
   mkdirSync(o.out, { recursive: true });
-  const write = (name: string, text: string) => {
-    const tmp = join(o.out, `.${name}.tmp-${process.pid}`);
-    writeFileSync(tmp, text);
-    renameSync(tmp, join(o.out, name));
-  };
+  const write = (name: string, text: string) => writeAtomic(join(o.out, name), text);
   write('seeds.md', `# IVT-LR demo over ${seeds.length} seeds\n\n${markdown}`);
   write('seeds.json', JSON.stringify(runs.map((r) => ({ seed: r.seed, dir: r.dir, bars: seedBars(r.results), stage_epochs: r.results.stage_epochs, minutes: r.results.minutes, rows: r.results.rows.map((x) => ({ label: x.label, accuracy: x.accuracy })) })), null, 2) + '\n');
   return { summaryPath: join(o.out, 'seeds.md'), markdown };
