@@ -33,6 +33,15 @@ export function floatArg(name: string, min = 0) {
   };
 }
 
+/** A probability in [0, 1): 1 would never train the stage itself. */
+export function probabilityArg(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new UserError(`--${name} must be a probability in [0, 1), got "${v}"`);
+    return n;
+  };
+}
+
 /** A comma-separated list of positive integers, e.g. --stage-epochs 9,2,4,2. */
 export function intListArg(name: string) {
   return (v: string): number[] => {
@@ -127,6 +136,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--extend-tolerance <x>', 'points a latent stage may stay below the stage before and still end (with --max-epochs)', floatArg('extend-tolerance', -100), EXTEND_TOLERANCE)
     .option('--extend-patience <n>', 'stage 0 goes on (with --max-epochs0) until its best validation accuracy is n epochs old', intArg('extend-patience', 1), EXTEND_PATIENCE)
     .option('--extend-min-gain <x>', 'points by which a validation accuracy must beat stage 0\'s best so far to count as a new best (with --max-epochs0)', floatArg('extend-min-gain', -100), EXTEND_MIN_GAIN)
+    .option('--mix-stages <p>', 'stage mixing: in a latent stage, train each batch with probability p at an earlier stage (drawn uniformly), so the final model still works with fewer latent steps (0: off)', probabilityArg('mix-stages'), 0)
     .action(async (o) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);
@@ -142,7 +152,7 @@ export function registerTrainCommands(program: Command): void {
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
         verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
-        extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience,
+        extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience, mixStages: o.mixStages,
       };
       const r = await train(opts);
       console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);

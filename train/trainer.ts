@@ -102,6 +102,12 @@ export interface TrainOptions {
    */
   extendMinGain?: number;
   extendPatience?: number;
+  /**
+   * Stage mixing (Coconut's remedy for models that only work at the latent count they were last
+   * trained at): in a latent stage, each batch is trained with this probability at an earlier
+   * stage instead, drawn uniformly from 0..stage-1 (mixedStage). 0 or unset: off.
+   */
+  mixStages?: number;
   log?: (line: string) => void;
 }
 
@@ -199,6 +205,20 @@ export function epochBatches(groups: readonly (readonly number[])[], batch: numb
 
 /** Batches per epoch of epochBatches over groups of these sizes. */
 export const batchesPerEpochOf = (sizes: readonly number[], batch: number): number => sizes.reduce((a, n) => a + Math.ceil(n / batch), 0);
+
+/**
+ * The stage a batch of a latent stage is trained at under stage mixing (TrainOptions.mixStages):
+ * with probability p an earlier stage, drawn uniformly from 0..stage-1, else the stage itself.
+ * Why per batch and not per sample (Coconut draws per sample): a batch's latent steps run as one
+ * batched pass each, so one latent count per batch keeps every step as cheap as an unmixed one;
+ * over an epoch the share of mixed samples is the same. A pure function of (seed, stage, epoch,
+ * batch index), so --resume continues with the same draws.
+ */
+export function mixedStage(p: number, seed: number, stage: number, epoch: number, batchIndex: number): number {
+  if (!(p > 0) || stage === 0) return stage;
+  const rng = new InitRng((seed * 2654435761 + stage * 40503 + epoch * 7757 + batchIndex * 65537 + 12345) >>> 0);
+  return rng.uniform() < p ? Math.floor(rng.uniform() * stage) : stage;
+}
 
 /** Deterministic shuffle of [0, n) for (seed, stage, epoch). */
 export function epochOrder(n: number, seed: number, stage: number, epoch: number): number[] {
@@ -391,6 +411,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const groupsOf = (stage: number): number[][] => (stage === 0 && captionSamples.length
     ? [range(0, trainSamples.length), range(trainSamples.length, captionSamples.length)] : [range(0, samplesOf(stage).length)]);
   const valSamples = await toSamples(valRecs, tok, cfg);
+  if (o.mixStages !== undefined && !(o.mixStages >= 0 && o.mixStages < 1)) throw new UserError(`mixStages must be a probability in [0, 1), got ${o.mixStages}`);
   const stagesToTrain = Array.from({ length: (o.mode === 'nocot' ? 0 : o.stages) + 1 }, (_, s) => s);
   if (valSamples.length === 0 && stagesToTrain.some((s) => maxEpochsOfStage(o, s) > epochsOfStage(o, s))) {
     throw new UserError(`--max-epochs: ${o.data} has no validation problems to decide when a stage has finished learning`);
@@ -426,6 +447,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const evals: { stage: number; result: EvalResult }[] = [];
   const batchesOf = (stage: number) => batchesPerEpochOf(groupsOf(stage).map((g) => g.length), o.batch);
+  if (o.mixStages) log(`stage mixing: in the latent stages, ${o.mixStages} of the batches are trained at an earlier stage`);
   if (scenes && (alignWeight > 0 || captionSamples.length)) {
     log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
   }
@@ -492,7 +514,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       // One step in flight: step n+1 is recorded before step n's results are read, so the GPU
       // is busy while the host builds the graph. A step whose weights or results are needed
       // right away (a checkpoint, the epoch's end, a stop, an injected fault) is settled at once.
-      let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number } | null = null;
+      let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number; trainAt: number } | null = null;
       let lastSettled = performance.now();
       const settle = async (p: NonNullable<typeof pending>) => {
         const { loss, norm, alignLoss } = await p.finish();
@@ -505,7 +527,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const bad = checkStepFinite(state, loss, norm, log, p.step);
         const pool = rt().stats().pool;
         const rec = {
-          step: p.step, stage: state.stage, epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+          step: p.step, stage: state.stage, ...(p.trainAt !== state.stage ? { mixed_stage: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
           tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
         };
         appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
@@ -520,12 +542,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       while (state.batchIndex < batches.length) {
         const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
         if (faultAt === state.step + 1) injectFault(faultAt, log);
-        const finish = startTrainStep(model, opt, batch, state.stage, o.latent, o.mode === 'nocot', alignWeight, lrOf(state.stage));
+        const trainAt = o.mode === 'nocot' ? state.stage : mixedStage(o.mixStages ?? 0, o.seed, state.stage, state.epoch, state.batchIndex);
+        const finish = startTrainStep(model, opt, batch, trainAt, o.latent, o.mode === 'nocot', alignWeight, lrOf(state.stage));
         state.batchIndex++;
         state.step++;
         stepsThisRun++;
         const previous = pending;
-        pending = { finish, batch, step: state.step, epoch: state.epoch };
+        pending = { finish, batch, step: state.step, epoch: state.epoch, trainAt };
         if (previous) await settle(previous);
         const checkpointNow = o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0;
         const stopNow = o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps;
