@@ -23,7 +23,8 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
     assert.ok(existsSync(join(out, 'report', f)), `report/${f} missing`);
   }
   const res = JSON.parse(readFileSync(join(out, 'report', 'results.json'), 'utf8')) as { rows: { label: string; n: number; avg_passes: number; by_group: Record<string, { n: number; accuracy: number }> }[]; stage0_skills: { group: string }[] };
-  assert.equal(res.rows.map((x) => x.label), ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'IVT-LR, no KV cache', 'without latent text', 'without latent vision', 'IVT-LR, 1 latent stage', 'IVT-LR, 2 latent stages']);
+  assert.equal(res.rows.map((x) => x.label), ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'IVT-LR, no KV cache',
+    'IVT-LR stage-3 weights, 0 latent steps', 'IVT-LR stage-3 weights, 1 latent step', 'IVT-LR stage-3 weights, 2 latent steps', 'without latent text', 'without latent vision', 'IVT-LR, 1 latent stage', 'IVT-LR, 2 latent stages']);
   for (const row of res.rows) assert.is(row.n, 8);
   // With mixed chain lengths every mode is scored per length too.
   assert.equal(Object.keys(res.rows[0]!.by_group), ['2 steps', '3 steps']);
@@ -34,6 +35,11 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   const byCount = (res as unknown as { by_stage_count: { stages: number; avg_passes: number }[] }).by_stage_count;
   assert.equal(byCount.map((c) => c.stages), [1, 2, 3]);
   byCount.forEach((c) => assert.ok(c.avg_passes >= 1 + c.stages, `${c.stages} stages: ${c.avg_passes} passes`));
+  // The final weights with 0..3 latent steps (the rest written out); stage mixing is on by default.
+  const byLatent = (res as unknown as { by_latent_count: { latent_steps: number; avg_passes: number }[] }).by_latent_count;
+  assert.equal(byLatent.map((c) => c.latent_steps), [0, 1, 2, 3]);
+  byLatent.forEach((c) => assert.ok(c.avg_passes >= 1 + c.latent_steps, `${c.latent_steps} latent steps: ${c.avg_passes} passes`));
+  assert.ok(lines.some((l) => l.includes('stage mixing: in the latent stages, 0.2 of the batches are trained at an earlier stage')), 'mixing on by default');
   // Batch-1 latency: five modes, interleaved over the same test problems.
   const lat = (res as unknown as { latency_batch1: { rows: { mode: string; n: number; draft?: boolean }[]; chunk: number; spread: { plain: number[]; drafted: number[] } } }).latency_batch1;
   assert.equal(lat.rows.map((x) => x.mode + (x.draft ? '+draft' : '')), ['cot', 'ivt', 'ivt-recompute', 'cot+draft', 'ivt+draft']);
@@ -50,7 +56,7 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   for (let s = 1; s <= 3; s++) assert.is(new Set(noTextSteps.filter((m) => m.stage === s).map((m) => m.epoch)).size, stageEpochs[s], `no-text stage ${s} epochs`);
   const md = readFileSync(r.reportPath, 'utf8');
   assert.ok(md.includes('| stage | after epoch | validation accuracy | mode | decision |'), 'report lacks the stage-length checks');
-  for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '### By chain length', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
+  for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '### The final weights with fewer latent steps', '### By chain length', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
 });
 
 test('a rerun into the same folder refuses data generated with other options, before any training', async () => {
