@@ -33,6 +33,13 @@ export function floatArg(name: string, min = 0) {
   };
 }
 
+/** --latent-steps: each latent step inserts top-k image tokens, never one twice. */
+function checkLatentSteps(n: number | undefined, cfg: IvtConfig): void {
+  if (n !== undefined && n * cfg.topK > imageTokens(cfg)) {
+    throw new UserError(`--latent-steps ${n}: ${n} steps x top-${cfg.topK} exceed the model's ${imageTokens(cfg)} image tokens`);
+  }
+}
+
 /** A probability in [0, 1): 1 would never train the stage itself. */
 export function probabilityArg(name: string) {
   return (v: string): number => {
@@ -180,9 +187,7 @@ export function registerTrainCommands(program: Command): void {
       // The run's files, the data and the images are checked before the GPU starts.
       const run = readRun(o.run);
       const { tok, cfg } = run;
-      if (o.latentSteps !== undefined && o.latentSteps * cfg.topK > imageTokens(cfg)) {
-        throw new UserError(`--latent-steps ${o.latentSteps}: ${o.latentSteps} steps x top-${cfg.topK} exceed the model's ${imageTokens(cfg)} image tokens`);
-      }
+      checkLatentSteps(o.latentSteps, cfg);
       const { recs, samples } = await splitSamples(o, tok, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
@@ -241,6 +246,8 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--question <text>', 'question text')
     .requiredOption('--choices <list>', 'choices separated by |, e.g. "red|green|blue|yellow"')
     .addOption(new Option('--mode <mode>', 'inference mode').choices(EVAL_MODES).default('ivt'))
+    .option('--latent-steps <n>', 'latent steps, the later steps written out (default: the model\'s; a model trained with --mix-stages works with fewer)', intArg('latent-steps'))
+    .option('--tag <tag>', 'checkpoint tag (default: latest)')
     .action(async (o) => {
       const choices = String(o.choices).split('|').map((c) => c.trim()).filter(Boolean);
       if (choices.length < 2) throw new UserError('--choices needs at least two options separated by |');
@@ -249,12 +256,14 @@ export function registerTrainCommands(program: Command): void {
       const { tok, cfg } = run;
       const rec = { id: 'cli', split: 'test' as const, question: o.question, hint: '', choices, answerIndex: 0, rationale: '', steps: [], imagePath: o.image };
       const [sample] = await toSamples([rec], tok, cfg);
-      const { model } = await loadRun(o.run, undefined, run);
-      const s = modeSettings(o.mode as EvalMode, cfg.latentSteps);
+      checkLatentSteps(o.latentSteps, cfg);
+      const { model } = await loadRun(o.run, o.tag, run);
+      const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps);
       const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.steps < cfg.latentSteps ? 96 : s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
       const text = tok.decode(g.tokens[0].filter((t) => t !== tok.eos), { skipSpecial: true });
       const idx = extractAnswer(text, choices.length);
       if (o.mode === 'cot') console.log(`rationale:\n${text}`);
+      else if (s.steps < cfg.latentSteps && o.mode !== 'nocot') console.log(`written after the ${s.steps} latent step${s.steps === 1 ? '' : 's'}:\n${text}`);
       g.selections.forEach((sel, i) => {
         const side = cfg.imageSize / cfg.patch;
         console.log(`latent step ${i + 1} selected patches: ${sel[0].map((j) => `#${j} (row ${Math.floor(j / side) + 1}, col ${(j % side) + 1})`).join(', ')}`);

@@ -138,6 +138,7 @@ const cases: Case[] = [
   { name: 'train unknown flag', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--bogus'], expect: ['--bogus'], absent: NO_RUN },
   { name: 'train --out is a file', args: (d) => { writeFileSync(join(d, 'out'), 'x'); return trainOn(DS, d); }, expect: ['--out', 'not a folder'], code: 2 },
   { name: 'train --init-from not a run', args: (d) => { mkdirSync(join(d, 'empty')); return trainOn(DS, d).concat(['--init-from', join(d, 'empty')]); }, expect: ['--init-from', 'not a training run'], absent: NO_RUN, code: 2 },
+  { name: 'train --mix-stages 1', args: (d) => trainOn(DS, d).concat(['--mix-stages', '1']), expect: ['--mix-stages', 'probability'], absent: NO_RUN, code: 2 },
   { name: 'train into an existing run without --resume', args: (d) => ['train', '--data', DS, '--out', copyRun(d), ...TRAIN], expect: ['already holds a training run', '--resume'], unchanged: ['run'], code: 2 },
   { name: 'train --resume: model.safetensors truncated', args: (d) => { const r = runWith(d, join(latestRel(), 'model.safetensors'), (b) => b.subarray(0, b.length - 100)); return ['train', '--data', DS, '--out', r, ...TRAIN, '--resume']; }, expect: ['model.safetensors', 'not a valid safetensors file'], unchanged: ['run'], code: 2 },
   { name: 'train --resume: train_state.json field mistyped', args: (d) => { const r = runWith(d, join(latestRel(), 'train_state.json'), (b) => JSON.stringify({ ...JSON.parse(b.toString('utf8')), batchIndex: 'two' })); return ['train', '--data', DS, '--out', r, ...TRAIN, '--resume']; }, expect: ['train_state.json', 'field "batchIndex"'], unchanged: ['run'], code: 2 },
@@ -162,6 +163,7 @@ const cases: Case[] = [
   { name: 'eval --latent-steps too many', args: (d) => evalOn(RUN, d).concat(['--latent-steps', '50']), expect: ['--latent-steps 50', 'image tokens'], absent: NO_JSON, code: 2 },
   { name: 'eval --json is a folder', args: (d) => { mkdirSync(join(d, 'res.json')); return evalOn(RUN, d); }, expect: ['--json', 'is a folder'], code: 2 },
   { name: 'infer --image missing', args: (d) => ['infer', '--run', RUN, '--image', join(d, 'nope.png'), '--question', 'q?', '--choices', 'a|b'], expect: ['nope.png', 'cannot read image'], code: 2 },
+  { name: 'infer --latent-steps too many', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a|b', '--latent-steps', '50'], expect: ['--latent-steps 50', 'image tokens'], code: 2 },
   { name: 'infer --choices one option', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a'], expect: ['--choices needs at least two'], code: 2 },
   // ---- `ivt data synth`: nothing written on failure ---------------------------------------------
   { name: 'synth --train negative', args: (d) => ['data', 'synth', '--out', join(d, 'X'), '--train=-5'], expect: ['--train must be in'], absent: ['X'], code: 2 },

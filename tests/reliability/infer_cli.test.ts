@@ -1,0 +1,40 @@
+// `ivt infer` end to end through the real CLI: one picture and question in, the answer out, with
+// the rationale (cot), the patches each latent step selected (ivt), and, with --latent-steps
+// fewer than the model's, the steps written after the latent ones.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ivt, tempDir, withoutDawnNoise } from './cli.js';
+
+const base = tempDir('infer');
+const DS = join(base, 'ds');
+const RUN = join(base, 'run');
+
+test('ivt infer: answer, rationale, selected patches and fewer latent steps', async () => {
+  const synth = await ivt(['data', 'synth', '--out', DS, '--train', '8', '--val', '2', '--test', '2', '--start-by', 'cell', '--queries', 'colour', '--wording', 'cell-value']);
+  assert.is(synth.code, 0, synth.stderr);
+  const made = await ivt(['train', '--data', DS, '--out', RUN, '--stages', '2', '--epochs', '1', '--batch', '8', '--no-eval', '--checkpoint-every', '0', '--mix-stages', '0.5']);
+  assert.is(made.code, 0, made.stdout + made.stderr);
+  const problems = JSON.parse(readFileSync(join(DS, 'problems.json'), 'utf8')) as Record<string, { question: string; choices: string[]; split: string }>;
+  const [id, p] = Object.entries(problems).find(([, q]) => q.split === 'test')!;
+  const args = ['infer', '--run', RUN, '--image', join(DS, 'images', 'test', id, 'image.png'), '--question', p.question, '--choices', p.choices.join('|')];
+  const run = async (extra: string[]) => {
+    const r = await ivt([...args, ...extra]);
+    const out = withoutDawnNoise(r.stdout + r.stderr);
+    assert.is(r.code, 0, out);
+    assert.match(out, /^answer: (\([A-D]\) \w+|none could be extracted from ".*")$/m);
+    return out;
+  };
+  const latent = await run([]);
+  assert.equal(latent.match(/^latent step \d selected patches: #\d+ \(row \d, col \d\)(, #\d+ \(row \d, col \d\)){3}$/gm)?.length, 2, latent);
+  assert.ok(!latent.includes('written after'), latent);
+  const fewer = await run(['--latent-steps', '1']);
+  assert.equal(fewer.match(/^latent step \d selected patches/gm)?.length, 1, fewer);
+  assert.match(fewer, /^written after the 1 latent step:$/m);
+  const cot = await run(['--mode', 'cot', '--tag', 'stage-0']);
+  assert.match(cot, /^rationale:$/m);
+  assert.ok(!cot.includes('selected patches'), cot);
+});
+
+test.run();
