@@ -194,7 +194,7 @@ export function registerTrainCommands(program: Command): void {
         latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length,
         groupOf: (i) => stepsLabel(recs[i].steps.length), keepPredictions: Boolean(o.predictions), draftAnswer: Boolean(o.draftAnswer),
       });
-      console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
+      console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed${res.unparsed ? `; with the answer line read where it does not start a line: ${(res.lenient_accuracy * 100).toFixed(1)}%` : ''}), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
       for (const [k, v] of Object.entries(res.by_group ?? {})) console.log(`  ${k}: ${(v.accuracy * 100).toFixed(1)}% of ${v.n}`);
       const { predictions, ...summary } = res;
       if (o.predictions) {

@@ -4,7 +4,7 @@ import { rt } from '../engine/tensor.js';
 import { IvtModel, LatentOptions, Sample, FULL_LATENT } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { answerDraft, answerStops, Tokenizer } from './tokenizer.js';
-import { extractAnswer } from './samples.js';
+import { extractAnswer, extractAnswerLenient } from './samples.js';
 
 export type EvalMode = 'nocot' | 'cot' | 'ivt' | 'ivt-no-text' | 'ivt-no-vision' | 'ivt-recompute';
 export const EVAL_MODES: EvalMode[] = ['nocot', 'cot', 'ivt', 'ivt-no-text', 'ivt-no-vision', 'ivt-recompute'];
@@ -16,6 +16,11 @@ export interface EvalResult {
   accuracy: number;
   /** Answers that could not be extracted (counted wrong). */
   unparsed: number;
+  /**
+   * Accuracy with the answer line's letter read even where the line does not start a line
+   * (extractAnswerLenient): a diagnosis of unparsed answers, not the accuracy.
+   */
+  lenient_accuracy: number;
   avg_passes: number;
   ms_per_question: number;
   /** Whether the answer line's template was verified in one pass (generate's draft). */
@@ -55,7 +60,7 @@ export function stepsLabel(steps: number): string {
 export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean }): Promise<EvalResult> {
   const s = modeSettings(mode, opts.latentSteps);
   const maxNew = opts.maxNew ?? (s.steps < model.cfg.latentSteps && mode !== 'nocot' ? 96 : s.maxNew);
-  let right = 0, unparsed = 0, passes = 0;
+  let right = 0, lenientRight = 0, unparsed = 0, passes = 0;
   const groups = new Map<string, { n: number; right: number }>();
   const predictions: { index: number; answer: number; text: string }[] = [];
   const stop = answerStops(tok, 26);
@@ -69,6 +74,7 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
       const text = tok.decode(ids.filter((t) => t !== tok.eos), { skipSpecial: true });
       const pred = extractAnswer(text, opts.numChoices?.(i + b) ?? 4);
       if (pred < 0) unparsed++;
+      if (extractAnswerLenient(text, opts.numChoices?.(i + b) ?? 4) === batch[b].answerIndex) lenientRight++;
       const ok = pred === batch[b].answerIndex;
       if (ok) right++;
       passes += g.passes[b];
@@ -86,7 +92,7 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
   return {
     mode, latentSteps: s.steps, n: samples.length, ...(draft ? { draft: true } : {}),
     accuracy: samples.length ? right / samples.length : 0,
-    unparsed, avg_passes: samples.length ? passes / samples.length : 0,
+    unparsed, lenient_accuracy: samples.length ? lenientRight / samples.length : 0, avg_passes: samples.length ? passes / samples.length : 0,
     ms_per_question: samples.length ? ms / samples.length : 0,
     ...(opts.groupOf ? { by_group: Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, { n: v.n, accuracy: v.right / v.n }])) } : {}),
     ...(opts.keepPredictions ? { predictions } : {}),

@@ -97,8 +97,21 @@ export function positionsNeeded(s: Sample, cfg: IvtConfig): number {
 
 /** Strict answer extraction: the generated text must end with exactly the answer line. */
 export function extractAnswer(text: string, numChoices: number): number {
-  const m = /(?:^|\n)Therefore, the answer is ([A-Z])\s*$/.exec(text);
+  return letterIndex(/(?:^|\n)Therefore, the answer is ([A-Z])\s*$/.exec(text), numChoices);
+}
+
+/**
+ * Lenient extraction, for diagnosis only (never the reported accuracy): the text must still end
+ * with the answer line, which need not start a line. A model run with fewer latent steps than it
+ * was trained with writes the start of a step and the answer line right after it
+ * ("seven redTherefore, the answer is A"): strict extraction rejects it, this one reads the letter.
+ */
+export function extractAnswerLenient(text: string, numChoices: number): number {
+  return letterIndex(/Therefore, the answer is ([A-Z])\s*$/.exec(text), numChoices);
+}
+
+function letterIndex(m: RegExpExecArray | null, numChoices: number): number {
   if (!m) return -1;
-  const idx = m[1].charCodeAt(0) - 65;
+  const idx = m[1]!.charCodeAt(0) - 65;
   return idx < numChoices ? idx : -1;
 }
