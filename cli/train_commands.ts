@@ -11,7 +11,7 @@ import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
-import { diagnose, imageDependentShare, probeImageTokens } from '../train/diagnose.js';
+import { diagnose, imageDependentShare, inputNorms, probeImageTokens } from '../train/diagnose.js';
 import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
@@ -234,7 +234,10 @@ export function registerTrainCommands(program: Command): void {
       console.log(`image-dependent share of the image tokens: ${(100 * share).toFixed(1)}% (variance across pictures over mean square; the rest is the same for every picture)`);
       const probe = synthetic ? await probeImageTokens(model, samples, recs.map((r) => scenes!.get(r.id))) : null;
       if (probe) console.log(`linear probe on the image tokens (${probe.tokens} tokens, 30% held out): colour ${(100 * probe.colour).toFixed(1)}%, shape ${(100 * probe.shape).toFixed(1)}% (5 classes with "empty")`);
-      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe }, null, 2) + '\n');
+      // What the language model reads, by norm (METHOD.md: the recycled state against a token embedding).
+      const norms = cfg.latentSteps > 0 ? await inputNorms(model, samples, cfg.latentSteps) : null;
+      if (norms) console.log(`input norms (mean L2): token embeddings ${norms.token.toFixed(3)}, image tokens ${norms.image.toFixed(3)}; ${norms.steps.map((st, i) => `latent step ${i + 1}: hidden state ${st.hidden.toFixed(3)}, fed back as ${st.input.toFixed(3)}`).join('; ')}`);
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe, input_norms: norms }, null, 2) + '\n');
       await shutdownEngine();
     });
 

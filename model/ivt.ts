@@ -141,7 +141,7 @@ export class IvtModel {
    * to the cache beyond its length, which is not advanced over them: the caller advances it if
    * it accepts the draft, and otherwise the next pass overwrites them.
    */
-  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; images: Tensor; draftHidden?: Tensor } {
+  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; images: Tensor; draftHidden?: Tensor; recycled: { hidden: Tensor; input: Tensor }[] } {
     const B = samples.length, J = this.J, k = this.cfg.topK, D = this.cfg.dim;
     const img = this.vision.forward(concatPatches(samples), B);
     const imgFlat = E.reshape(img, [B * J, D]);
@@ -155,6 +155,9 @@ export class IvtModel {
     const nextPos = Int32Array.from(pad, (p) => Tp - p);
     const chosen = needScores ? fillRaw(E.empty([B, J], 'u32'), 0) : null;
     const selections: Tensor[] = [];
+    // Each step's recycled hidden state and the latent input made from it (for diagnosis: METHOD.md
+    // asks for the recycled state's norm beside a token embedding's).
+    const recycled: { hidden: Tensor; input: Tensor }[] = [];
     let draftHidden: Tensor | undefined;
     for (let i = 0; i < steps; i++) {
       const parts: Tensor[] = [];
@@ -163,12 +166,11 @@ export class IvtModel {
         selections.push(sel);
         parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));
       }
-      if (lo.latentText) {
-        const src = lo.detach ? E.noGrad(() => E.clone(last)) : last;
-        parts.push(E.mul(src, this.latentScale));
-      } else {
-        parts.push(E.add(E.zeros([B, 1, D]), this.latentPlaceholder));
-      }
+      const input = lo.latentText
+        ? E.mul(lo.detach ? E.noGrad(() => E.clone(last)) : last, this.latentScale)
+        : E.add(E.zeros([B, 1, D]), this.latentPlaceholder);
+      parts.push(input);
+      recycled.push({ hidden: last, input });
       const Ti = parts.reduce((a, p) => a + p.shape[1], 0);
       const L = draft && i === steps - 1 ? draft.length : 0;
       if (L > 0) parts.push(E.reshape(E.embedding(this.wte, fromArray(Int32Array.from({ length: B * L }, (_, j) => draft![j % L]!), [B * L], 'i32')), [B, L, D]));
@@ -182,7 +184,7 @@ export class IvtModel {
       if (L > 0) draftHidden = E.slice(h, 1, Ti, Ti + L);
       for (let b = 0; b < B; b++) nextPos[b] += Ti;
     }
-    return { last, nextPos, keyStart, selections, images: imgFlat, draftHidden };
+    return { last, nextPos, keyStart, selections, images: imgFlat, draftHidden, recycled };
   }
 
   /**

@@ -16,7 +16,7 @@ import { isObject, readJsonFile } from './data/validate.js';
 import { UserError } from '../engine/errors.js';
 import { evaluate, EvalMode, EvalResult, modeSettings, stepsLabel } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
-import { diagnose, imageDependentShare } from './diagnose.js';
+import { diagnose, imageDependentShare, inputNorms, type InputNorms } from './diagnose.js';
 import { answerStops, Tokenizer } from './tokenizer.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { EXTEND_MIN_GAIN, EXTEND_PATIENCE, EXTEND_TOLERANCE, train, TrainOptions } from './trainer.js';
@@ -240,6 +240,14 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     model.ps.dispose();
     return { groups, share };
   })();
+  // The final model's inputs by norm: the recycled state against a token embedding (METHOD.md).
+  const norms: InputNorms = await (async () => {
+    const { model, tok, cfg } = await loadModel(ivtRun, 'stage-3');
+    const r = await inputNorms(model, await toSamples(valRecs, tok, cfg), 3);
+    model.ps.dispose();
+    return r;
+  })();
+  log(`    stage 3, input norms: token embeddings ${norms.token.toFixed(2)}, image tokens ${norms.image.toFixed(2)}, recycled states ${norms.steps.map((st) => st.hidden.toFixed(2)).join(' / ')} fed back as ${norms.steps.map((st) => st.input.toFixed(2)).join(' / ')}`);
   for (const g of skills.groups) log(`    stage 0, teacher-forced: ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}% (another problem's picture: ${(100 * g.accuracyOtherImage).toFixed(1)}%)`);
   log(`    stage 0, image-dependent share of the image tokens: ${(100 * skills.share).toFixed(1)}%`);
 
@@ -337,6 +345,16 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
     `Image-dependent share of the image tokens (variance across pictures over mean square, the rest being the same vector for every picture): ${(100 * skills.share).toFixed(1)}%.`,
     '',
+    '## What the language model reads, by norm',
+    '',
+    `Mean L2 norms with the stage-3 weights on the ${valRecs.length} validation problems (\`ivt diagnose\`). A recycled hidden state can be far larger than a token embedding (METHOD.md: reported for Coconut, with instability and poor transfer to other latent counts); the model feeds it back through a learned per-dimension scale.`,
+    '',
+    '| input | norm |',
+    '|---|---|',
+    `| token embeddings (the prompts' tokens) | ${norms.token.toFixed(3)} |`,
+    `| image tokens | ${norms.image.toFixed(3)} |`,
+    ...norms.steps.map((st, i) => `| latent step ${i + 1}: hidden state / fed back after the scale | ${st.hidden.toFixed(3)} / ${st.input.toFixed(3)} |`),
+    '',
     '## Training',
     '',
     ...gateLines(metrics),
@@ -352,7 +370,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
   ].join('\n');
   writeAtomic(join(rep, 'report.md'), md);
-  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, by_stage_count: byStageCount.map((c) => ({ stages: c.stages, label: c.row.label, accuracy: c.row.accuracy, avg_passes: c.row.avg_passes, ms_per_question: c.row.ms_per_question })), by_latent_count: byLatentCount.map((r) => ({ latent_steps: r.latentSteps, accuracy: r.accuracy, avg_passes: r.avg_passes, ms_per_question: r.ms_per_question })), stage_epochs: stageEpochs, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
+  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, by_stage_count: byStageCount.map((c) => ({ stages: c.stages, label: c.row.label, accuracy: c.row.accuracy, avg_passes: c.row.avg_passes, ms_per_question: c.row.ms_per_question })), by_latent_count: byLatentCount.map((r) => ({ latent_steps: r.latentSteps, accuracy: r.accuracy, avg_passes: r.avg_passes, ms_per_question: r.ms_per_question })), stage_epochs: stageEpochs, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, input_norms: norms, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
   return { reportPath: join(rep, 'report.md'), summary: table };
 }
 

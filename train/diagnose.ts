@@ -8,6 +8,7 @@
 // group per reasoning step.
 import * as E from '../engine/index.js';
 import { IvtModel, Sample, FULL_LATENT, concatPatches } from '../model/ivt.js';
+import { KvCache } from '../model/kv_cache.js';
 import { COLOURS, SHAPES } from './data/synth/spec.js';
 import type { Scene } from './data/synth/scene.js';
 import { Tokenizer } from './tokenizer.js';
@@ -239,4 +240,49 @@ function ridgeProbe(X: number[][], y: number[], K: number): number {
     if (best === y[i]) right++;
   }
   return right / (n - fit);
+}
+
+/** Mean L2 norms of what the language model reads (inputNorms). */
+export interface InputNorms {
+  /** Token embeddings of the prompts' tokens. */
+  token: number;
+  /** Image tokens (vision encoder and projector output). */
+  image: number;
+  /** Per latent step: the recycled last-layer hidden state, and the latent input made from it (after the learned scale). */
+  steps: { hidden: number; input: number }[];
+}
+
+/**
+ * The norms METHOD.md asks to measure: a recycled hidden state can be far larger than a token
+ * embedding (reported for Coconut, with instability and poor transfer to other latent counts),
+ * which is why the model scales it by a learned per-dimension factor before feeding it back.
+ * Means over `samples`, with `steps` latent steps (full latent mode), 32 problems per pass.
+ */
+export async function inputNorms(model: IvtModel, samples: Sample[], steps: number): Promise<InputNorms> {
+  const D = model.cfg.dim;
+  const rowNorms = (a: Float32Array): number[] => Array.from({ length: a.length / D }, (_, r) => Math.hypot(...a.subarray(r * D, (r + 1) * D)));
+  const wte = (await model.wte.toArray()) as Float32Array;
+  let tokenSum = 0, tokenN = 0, imageSum = 0, imageN = 0;
+  const stepSums = Array.from({ length: steps }, () => ({ hidden: 0, input: 0 }));
+  for (const s of samples) for (const t of s.prompt) { tokenSum += Math.hypot(...wte.subarray(t * D, (t + 1) * D)); tokenN++; }
+  for (let i = 0; i < samples.length; i += 32) {
+    const batch = samples.slice(i, i + 32);
+    const capacity = model.J + Math.max(...batch.map((s) => s.prompt.length)) + steps * (model.cfg.topK + 1);
+    const cache = new KvCache(model.cfg.layers, 'buffer', batch.length, D, capacity);
+    try {
+      await E.noGrad(() => E.tidyAsync(async () => {
+        const p = model.latentPrefix(batch, steps, FULL_LATENT, cache);
+        const img = rowNorms((await p.images.toArray()) as Float32Array);
+        imageSum += img.reduce((a, x) => a + x, 0);
+        imageN += img.length;
+        for (let j = 0; j < steps; j++) {
+          for (const key of ['hidden', 'input'] as const) stepSums[j]![key] += rowNorms((await p.recycled[j]![key].toArray()) as Float32Array).reduce((a, x) => a + x, 0);
+        }
+      }));
+    } finally {
+      cache.dispose();
+    }
+  }
+  const n = samples.length;
+  return { token: tokenSum / Math.max(tokenN, 1), image: imageSum / Math.max(imageN, 1), steps: stepSums.map((x) => ({ hidden: x.hidden / n, input: x.input / n })) };
 }

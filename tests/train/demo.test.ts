@@ -40,6 +40,9 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   assert.equal(byLatent.map((c) => c.latent_steps), [0, 1, 2, 3]);
   byLatent.forEach((c) => assert.ok(c.avg_passes >= 1 + c.latent_steps, `${c.latent_steps} latent steps: ${c.avg_passes} passes`));
   assert.ok(lines.some((l) => l.includes('stage mixing: in the latent stages, 0.2 of the batches are trained at an earlier stage')), 'mixing on by default');
+  const norms = (res as unknown as { input_norms: { token: number; image: number; steps: { hidden: number; input: number }[] } }).input_norms;
+  assert.is(norms.steps.length, 3);
+  for (const v of [norms.token, norms.image, ...norms.steps.flatMap((st) => [st.hidden, st.input])]) assert.ok(Number.isFinite(v) && v > 0, `norm ${v}`);
   // Batch-1 latency: five modes, interleaved over the same test problems.
   const lat = (res as unknown as { latency_batch1: { rows: { mode: string; n: number; draft?: boolean }[]; chunk: number; spread: { plain: number[]; drafted: number[] } } }).latency_batch1;
   assert.equal(lat.rows.map((x) => x.mode + (x.draft ? '+draft' : '')), ['cot', 'ivt', 'ivt-recompute', 'cot+draft', 'ivt+draft']);
@@ -56,7 +59,7 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   for (let s = 1; s <= 3; s++) assert.is(new Set(noTextSteps.filter((m) => m.stage === s).map((m) => m.epoch)).size, stageEpochs[s], `no-text stage ${s} epochs`);
   const md = readFileSync(r.reportPath, 'utf8');
   assert.ok(md.includes('| stage | after epoch | validation accuracy | mode | decision |'), 'report lacks the stage-length checks');
-  for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '### The final weights with fewer latent steps', '### By chain length', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
+  for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '### The final weights with fewer latent steps', '### By chain length', '## What the language model reads, by norm', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
 });
 
 test('a rerun into the same folder refuses data generated with other options, before any training', async () => {

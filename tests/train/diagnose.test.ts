@@ -7,8 +7,9 @@ import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { cellName, pathCells } from '../../train/data/synth/scene.js';
 import { buildTokenizer, trainingTexts } from '../../train/tokenizer.js';
 import { toSamples } from '../../train/samples.js';
-import { diagnose, imageDependentShare, probeImageTokens, withNextPicture } from '../../train/diagnose.js';
-import { IvtModel } from '../../model/ivt.js';
+import { diagnose, imageDependentShare, inputNorms, probeImageTokens, withNextPicture } from '../../train/diagnose.js';
+import { IvtModel, concatPatches } from '../../model/ivt.js';
+import * as E from '../../engine/index.js';
 import { preset } from '../../model/config.js';
 import { setup } from '../helpers.js';
 
@@ -151,6 +152,31 @@ test('image dependence: another picture changes nothing when all pictures are th
   next.forEach((s, i) => {
     assert.ok(s.patches === varied[(i + 1) % varied.length]!.patches && s.prompt === varied[i]!.prompt && s.steps === varied[i]!.steps);
   });
+  model.ps.dispose();
+});
+
+test('input norms: token embeddings and image tokens as read back, each recycled state before and after its learned scale', async () => {
+  const { tok, cfg, samples } = await synthetic(14, 7, 'cell', 'cell-value');
+  const model = new IvtModel(cfg, tok.pad);
+  const D = cfg.dim;
+  E.rt().upload(model.latentScale.storage.buffer, model.latentScale.byteOffset, new Float32Array(D).fill(0.5));
+  const got = await inputNorms(model, samples, 2);
+  const norm = (a: Float32Array, r: number) => Math.sqrt(a.subarray(r * D, (r + 1) * D).reduce((x, v) => x + v * v, 0));
+  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-5 * Math.abs(b), `${what}: ${a} vs ${b}`);
+  const wte = (await model.wte.toArray()) as Float32Array;
+  const tokens = samples.flatMap((s) => s.prompt);
+  close(got.token, tokens.reduce((x, t) => x + norm(wte, t), 0) / tokens.length, 'token embeddings');
+  const img = E.noGrad(() => E.tidy(() => E.keep(model.vision.forward(concatPatches(samples), samples.length))));
+  const ia = (await img.toArray()) as Float32Array;
+  img.dispose();
+  const rows = ia.length / D;
+  close(got.image, Array.from({ length: rows }, (_, r) => norm(ia, r)).reduce((x, v) => x + v, 0) / rows, 'image tokens');
+  assert.is(got.steps.length, 2);
+  for (const [i, st] of got.steps.entries()) {
+    // After the final layer norm at its initial gain 1 and bias 0, every row has norm sqrt(D).
+    assert.ok(Math.abs(st.hidden - Math.sqrt(D)) < 1e-3 * Math.sqrt(D), `step ${i + 1} hidden ${st.hidden}`);
+    close(st.input, 0.5 * st.hidden, `step ${i + 1} latent input`);
+  }
   model.ps.dispose();
 });
 
