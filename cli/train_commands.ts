@@ -143,6 +143,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--extend-tolerance <x>', 'points a latent stage may stay below the stage before and still end (with --max-epochs)', floatArg('extend-tolerance', -100), EXTEND_TOLERANCE)
     .option('--extend-patience <n>', 'stage 0 goes on (with --max-epochs0) until its best validation accuracy is n epochs old', intArg('extend-patience', 1), EXTEND_PATIENCE)
     .option('--extend-min-gain <x>', 'points by which a validation accuracy must beat stage 0\'s best so far to count as a new best (with --max-epochs0)', floatArg('extend-min-gain', -100), EXTEND_MIN_GAIN)
+    .option('--steps <n>', 'optimizer steps per stage instead of epochs (a stage may end mid-epoch or run into the next)', intArg('steps', 1))
+    .option('--steps0 <n>', 'optimizer steps of stage 0 (default: --steps)', intArg('steps0', 1))
     .option('--mix-stages <p>', 'stage mixing: in a latent stage, train each batch with probability p at an earlier stage (drawn uniformly), so the final model still works with fewer latent steps (0: off)', probabilityArg('mix-stages'), 0)
     .action(async (o) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
@@ -160,6 +162,7 @@ export function registerTrainCommands(program: Command): void {
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
         verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
         extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience, mixStages: o.mixStages,
+        stepsPerStage: o.steps, stepsStage0: o.steps0,
       };
       const r = await train(opts);
       console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);

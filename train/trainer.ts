@@ -108,6 +108,14 @@ export interface TrainOptions {
    * stage instead, drawn uniformly from 0..stage-1 (mixedStage). 0 or unset: off.
    */
   mixStages?: number;
+  /**
+   * Optimizer steps per stage instead of epochs (stage 0: stepsStage0 if given). A stage then
+   * ends after that many steps, mid-epoch if need be; the data order is the epochs' as ever, so
+   * a stage longer than an epoch goes on into the next one. Not with the epoch-based stage
+   * lengths (stageEpochs, maxEpochsPerStage, maxEpochsStage0).
+   */
+  stepsPerStage?: number;
+  stepsStage0?: number;
   log?: (line: string) => void;
 }
 
@@ -132,6 +140,11 @@ export const BEST_STAGE0_TAG = 'stage-0-best';
 /** Epochs of a stage before any extension (TrainOptions.stageEpochs, epochsStage0, epochsPerStage). */
 export function epochsOfStage(o: Pick<TrainOptions, 'stageEpochs' | 'epochsStage0' | 'epochsPerStage'>, stage: number): number {
   return o.stageEpochs?.[stage] ?? (stage === 0 && o.epochsStage0 ? o.epochsStage0 : o.epochsPerStage);
+}
+
+/** Optimizer steps of a stage when stages are measured in steps (TrainOptions.stepsPerStage), else null. */
+export function stepsOfStage(o: Pick<TrainOptions, 'stepsPerStage' | 'stepsStage0'>, stage: number): number | null {
+  return (stage === 0 ? o.stepsStage0 ?? o.stepsPerStage : o.stepsPerStage) ?? null;
 }
 
 /** The most epochs a stage may train: its own, or more where extension is on. */
@@ -171,8 +184,10 @@ export interface TrainState {
   bestEpoch?: number;
   /** Validation accuracy (points) of the stage before the current one (a latent stage's extension rule). */
   previousStageAccuracy?: number;
-  /** Epochs each finished stage trained, by stage (null: not trained in this run). */
+  /** Epochs each finished stage trained, by stage (null: not trained in this run); with steps per stage, the epochs it began. */
   trainedEpochs?: (number | null)[];
+  /** Optimizer steps taken in the current stage (TrainOptions.stepsPerStage). */
+  stageStep?: number;
 }
 
 export interface TrainResult {
@@ -412,6 +427,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     ? [range(0, trainSamples.length), range(trainSamples.length, captionSamples.length)] : [range(0, samplesOf(stage).length)]);
   const valSamples = await toSamples(valRecs, tok, cfg);
   if (o.mixStages !== undefined && !(o.mixStages >= 0 && o.mixStages < 1)) throw new UserError(`mixStages must be a probability in [0, 1), got ${o.mixStages}`);
+  for (const [name, v] of [['--steps', o.stepsPerStage], ['--steps0', o.stepsStage0]] as const) {
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) throw new UserError(`${name} must be a positive integer, got ${v}`);
+  }
+  if ((o.stepsPerStage !== undefined || o.stepsStage0 !== undefined) && (o.stageEpochs || o.maxEpochsPerStage !== undefined || o.maxEpochsStage0 !== undefined)) {
+    throw new UserError('--steps / --steps0 measure stages in optimizer steps: not with --stage-epochs, --max-epochs or --max-epochs0, which measure them in epochs');
+  }
   const stagesToTrain = Array.from({ length: (o.mode === 'nocot' ? 0 : o.stages) + 1 }, (_, s) => s);
   if (valSamples.length === 0 && stagesToTrain.some((s) => maxEpochsOfStage(o, s) > epochsOfStage(o, s))) {
     throw new UserError(`--max-epochs: ${o.data} has no validation problems to decide when a stage has finished learning`);
@@ -477,7 +498,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage, epoch, mode: modeOf(stage), accuracy: r.accuracy, ...(extend !== undefined ? { extend } : {}) }) + '\n');
   const lrOf = (stage: number) => (stage > 0 && o.latentLr !== undefined ? o.latentLr : o.lr);
   let totalSteps = 0;
-  for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += epochsOf(s) * batchesOf(s);
+  for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += stepsOfStage(o, s) ?? epochsOf(s) * batchesOf(s);
+  const stageStepsReached = () => { const n = stepsOfStage(o, state.stage); return n !== null && (state.stageStep ?? 0) >= n; };
   const faultAt = faultStep();
 
   const checkpoint = async (tag: string, setLatest = true) => {
@@ -514,7 +536,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       // One step in flight: step n+1 is recorded before step n's results are read, so the GPU
       // is busy while the host builds the graph. A step whose weights or results are needed
       // right away (a checkpoint, the epoch's end, a stop, an injected fault) is settled at once.
-      let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number; trainAt: number } | null = null;
+      let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number; trainAt: number; stageStep?: number } | null = null;
       let lastSettled = performance.now();
       const settle = async (p: NonNullable<typeof pending>) => {
         const { loss, norm, alignLoss } = await p.finish();
@@ -534,25 +556,27 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const elapsed = (now - t0) / 1000;
         const done = stepsThisRun - (pending && pending !== p ? 1 : 0);
         const eta = (elapsed / Math.max(done, 1)) * Math.max(totalSteps - p.step, 0);
-        const line = `stage ${state.stage} epoch ${p.epoch + 1}/${state.stageEpochs ?? epochsOf(state.stage)} step ${p.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s` +
+        const within = p.stageStep !== undefined ? `step ${p.stageStep}/${stepsOfStage(o, state.stage)} of the stage (epoch ${p.epoch + 1})` : `epoch ${p.epoch + 1}/${state.stageEpochs ?? epochsOf(state.stage)}`;
+        const line = `stage ${state.stage} ${within} step ${p.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s` +
           (o.verbose ? `  | ${poolLine()}` : '');
         if (tty && !o.verbose) process.stdout.write(`\r${line}   `);
         else if (o.verbose || p.step % o.logEvery === 0) log(line);
       };
-      while (state.batchIndex < batches.length) {
+      while (state.batchIndex < batches.length && !stageStepsReached()) {
         const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
         if (faultAt === state.step + 1) injectFault(faultAt, log);
         const trainAt = o.mode === 'nocot' ? state.stage : mixedStage(o.mixStages ?? 0, o.seed, state.stage, state.epoch, state.batchIndex);
         const finish = startTrainStep(model, opt, batch, trainAt, o.latent, o.mode === 'nocot', alignWeight, lrOf(state.stage));
         state.batchIndex++;
         state.step++;
+        if (stepsOfStage(o, state.stage) !== null) state.stageStep = (state.stageStep ?? 0) + 1;
         stepsThisRun++;
         const previous = pending;
-        pending = { finish, batch, step: state.step, epoch: state.epoch, trainAt };
+        pending = { finish, batch, step: state.step, epoch: state.epoch, trainAt, stageStep: state.stageStep };
         if (previous) await settle(previous);
         const checkpointNow = o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0;
         const stopNow = o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps;
-        if (checkpointNow || stopNow || state.batchIndex >= batches.length || faultAt === state.step + 1) {
+        if (checkpointNow || stopNow || state.batchIndex >= batches.length || stageStepsReached() || faultAt === state.step + 1) {
           await settle(pending);
           pending = null;
         }
@@ -573,7 +597,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         gateRecord(0, state.epoch, r);
         log(`stage 0 epoch ${state.epoch}: val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
       }
-      if (state.epoch < (state.stageEpochs ?? ownEpochs)) continue;
+      const stepsOfThis = stepsOfStage(o, state.stage);
+      if (stepsOfThis !== null ? !stageStepsReached() : state.epoch < (state.stageEpochs ?? ownEpochs)) continue;
       if (tty) process.stdout.write('\n');
       let stageResult: EvalResult | null = null;
       if (extensible(state.stage)) {
@@ -620,6 +645,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       state.previousStageAccuracy = stageResult ? pct(stageResult) : finished === 0 && state.bestEpoch !== undefined && extensible(0) ? state.bestAccuracy : undefined;
       state.stageEpochs = undefined;
+      state.stageStep = undefined;
       state.bestAccuracy = undefined;
       state.bestEpoch = undefined;
       state.epoch = 0;
@@ -658,6 +684,9 @@ function checkTrainState(raw: Record<string, unknown>, where: string, batchesPer
   // Written by runs that extend stages (TrainOptions.maxEpochsPerStage); absent otherwise.
   if (raw.stageEpochs !== undefined && (typeof raw.stageEpochs !== 'number' || !Number.isSafeInteger(raw.stageEpochs) || raw.stageEpochs < 1)) {
     throw new UserError(`${where}: field "stageEpochs" must be a positive integer, got ${JSON.stringify(raw.stageEpochs)}`);
+  }
+  if (raw.stageStep !== undefined && (typeof raw.stageStep !== 'number' || !Number.isSafeInteger(raw.stageStep) || raw.stageStep < 0)) {
+    throw new UserError(`${where}: field "stageStep" must be a non-negative integer, got ${JSON.stringify(raw.stageStep)}`);
   }
   if (raw.bestEpoch !== undefined && (typeof raw.bestEpoch !== 'number' || !Number.isSafeInteger(raw.bestEpoch) || raw.bestEpoch < 0)) {
     throw new UserError(`${where}: field "bestEpoch" must be a non-negative integer, got ${JSON.stringify(raw.bestEpoch)}`);

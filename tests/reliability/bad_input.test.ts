@@ -138,6 +138,8 @@ const cases: Case[] = [
   { name: 'train unknown flag', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--bogus'], expect: ['--bogus'], absent: NO_RUN },
   { name: 'train --out is a file', args: (d) => { writeFileSync(join(d, 'out'), 'x'); return trainOn(DS, d); }, expect: ['--out', 'not a folder'], code: 2 },
   { name: 'train --init-from not a run', args: (d) => { mkdirSync(join(d, 'empty')); return trainOn(DS, d).concat(['--init-from', join(d, 'empty')]); }, expect: ['--init-from', 'not a training run'], absent: NO_RUN, code: 2 },
+  { name: 'train --steps 0', args: (d) => trainOn(DS, d).concat(['--steps', '0']), expect: ['--steps must be >= 1'], absent: NO_RUN, code: 2 },
+  { name: 'train --steps with --max-epochs', args: (d) => trainOn(DS, d).concat(['--steps', '3', '--max-epochs', '4']), expect: ['--steps', '--max-epochs'], absent: NO_RUN, code: 2 },
   { name: 'train --mix-stages 1', args: (d) => trainOn(DS, d).concat(['--mix-stages', '1']), expect: ['--mix-stages', 'probability'], absent: NO_RUN, code: 2 },
   { name: 'train into an existing run without --resume', args: (d) => ['train', '--data', DS, '--out', copyRun(d), ...TRAIN], expect: ['already holds a training run', '--resume'], unchanged: ['run'], code: 2 },
   { name: 'train --resume: model.safetensors truncated', args: (d) => { const r = runWith(d, join(latestRel(), 'model.safetensors'), (b) => b.subarray(0, b.length - 100)); return ['train', '--data', DS, '--out', r, ...TRAIN, '--resume']; }, expect: ['model.safetensors', 'not a valid safetensors file'], unchanged: ['run'], code: 2 },
