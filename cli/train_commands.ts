@@ -6,7 +6,7 @@ import { UserError } from '../engine/errors.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import * as E from '../engine/index.js';
 import { IvtConfig, imageTokens, validateConfig } from '../model/config.js';
-import { IvtModel, FULL_LATENT, type Sample } from '../model/ivt.js';
+import { IvtModel, FULL_LATENT, type LatentOptions, type Sample } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
@@ -146,8 +146,12 @@ export function registerTrainCommands(program: Command): void {
     .option('--steps <n>', 'optimizer steps per stage instead of epochs (a stage may end mid-epoch or run into the next)', intArg('steps', 1))
     .option('--steps0 <n>', 'optimizer steps of stage 0 (default: --steps)', intArg('steps0', 1))
     .option('--mix-stages <p>', 'stage mixing: in a latent stage, train each batch with probability p at an earlier stage (drawn uniformly), so the final model still works with fewer latent steps (0: off)', probabilityArg('mix-stages'), 0)
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
+      // An epoch count given for a stage measured in steps would be ignored without a word.
+      const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+      if (o.steps !== undefined && given('epochs')) throw new UserError('--steps and --epochs: give one of them (a stage is measured in optimizer steps or in epochs)');
+      if ((o.steps !== undefined || o.steps0 !== undefined) && given('epochs0')) throw new UserError(`${o.steps0 !== undefined ? '--steps0' : '--steps'} and --epochs0: give one of them for stage 0`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);
       // Training afresh into an existing run would overwrite its metrics and mix checkpoints.
       const existing = !o.resume && existsSync(o.out) ? latestTag(o.out) : null;
@@ -190,6 +194,7 @@ export function registerTrainCommands(program: Command): void {
       // The run's files, the data and the images are checked before the GPU starts.
       const run = readRun(o.run);
       const { tok, cfg } = run;
+      if (o.latentSteps !== undefined && (o.mode === 'cot' || o.mode === 'nocot')) throw new UserError(`--latent-steps with --mode ${o.mode}: that mode has no latent steps`);
       checkLatentSteps(o.latentSteps, cfg);
       const { recs, samples } = await splitSamples(o, tok, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
@@ -237,9 +242,13 @@ export function registerTrainCommands(program: Command): void {
       console.log(`image-dependent share of the image tokens: ${(100 * share).toFixed(1)}% (variance across pictures over mean square; the rest is the same for every picture)`);
       const probe = synthetic ? await probeImageTokens(model, samples, recs.map((r) => scenes!.get(r.id))) : null;
       if (probe) console.log(`linear probe on the image tokens (${probe.tokens} tokens, 30% held out): colour ${(100 * probe.colour).toFixed(1)}%, shape ${(100 * probe.shape).toFixed(1)}% (5 classes with "empty")`);
-      // What the language model reads, by norm (METHOD.md: the recycled state against a token embedding).
-      const norms = cfg.latentSteps > 0 ? await inputNorms(model, samples, cfg.latentSteps) : null;
-      if (norms) console.log(`input norms (mean L2): token embeddings ${norms.token.toFixed(3)}, image tokens ${norms.image.toFixed(3)}; ${norms.steps.map((st, i) => `latent step ${i + 1}: hidden state ${st.hidden.toFixed(3)}, fed back as ${st.input.toFixed(3)}`).join('; ')}`);
+      // What the language model reads, by norm (METHOD.md: the recycled state against a token
+      // embedding), in the run's own latent mode; not for weights never trained with latent steps.
+      const runOpts = existsSync(join(o.run, 'options.json')) ? readJsonObject(join(o.run, 'options.json')) : {};
+      const lo = { ...FULL_LATENT, ...(typeof runOpts.latent === 'object' && runOpts.latent !== null ? runOpts.latent as Partial<LatentOptions> : {}) };
+      const latentWeights = cfg.latentSteps > 0 && runOpts.mode !== 'nocot' && !/^stage-0(-|$)/.test(o.tag ?? '');
+      const norms = latentWeights ? await inputNorms(model, samples, cfg.latentSteps, lo) : null;
+      if (norms) console.log(`input norms (mean L2): token embeddings ${norms.token.toFixed(3)}, image tokens ${norms.image.toFixed(3)}; ${norms.steps.map((st, i) => `latent step ${i + 1}: hidden state ${st.hidden.toFixed(3)}, fed back as ${st.input.toFixed(3)}${lo.latentText ? '' : ' (the learned placeholder: a run without latent text)'}`).join('; ')}`);
       if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe, input_norms: norms }, null, 2) + '\n');
       await shutdownEngine();
     });
@@ -262,6 +271,7 @@ export function registerTrainCommands(program: Command): void {
       const { tok, cfg } = run;
       const rec = { id: 'cli', split: 'test' as const, question: o.question, hint: '', choices, answerIndex: 0, rationale: '', steps: [], imagePath: o.image };
       const [sample] = await toSamples([rec], tok, cfg);
+      if (o.latentSteps !== undefined && (o.mode === 'cot' || o.mode === 'nocot')) throw new UserError(`--latent-steps with --mode ${o.mode}: that mode has no latent steps`);
       checkLatentSteps(o.latentSteps, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps);

@@ -196,13 +196,13 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
   const ds = await loadDataset(dataDir, { missingImage: 'error' });
   const testRecs = ds.records.filter((r) => r.split === 'test');
   const rows: ModeRow[] = [];
-  const evalRow = async (label: string, run: string, tag: string | undefined, mode: EvalMode, latentSteps: number, into = rows) => {
+  const evalRow = async (label: string, run: string, tag: string | undefined, mode: EvalMode, latentSteps: number) => {
     const { model, tok, cfg } = await loadModel(run, tag);
     const samples = await toSamples(testRecs, tok, cfg);
     const r = await evaluate(model, samples, tok, mode, { latentSteps, batch: Math.min(64, o.batch * 2), numChoices: (i) => testRecs[i].choices.length, groupOf: (i) => stepsLabel(testRecs[i].steps.length) });
     model.ps.dispose();
     const row = { ...r, label, run, tag: tag ?? 'latest' };
-    into.push(row);
+    rows.push(row);
     log(`    ${label.padEnd(28)} accuracy ${(100 * r.accuracy).toFixed(1).padStart(5)}%  passes ${r.avg_passes.toFixed(1).padStart(5)}  ${r.ms_per_question.toFixed(1).padStart(7)} ms/question`);
     return row;
   };
@@ -318,7 +318,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     ] : []),
     '### The final weights with fewer latent steps',
     '',
-    `The stage-3 weights run with n latent steps and the remaining 3 - n steps written out (n = 0: explicit CoT). A curriculum trained stage by stage only works at the latent count it was trained at last; stage mixing (${(o.mixStages ?? DEMO_MIX_STAGES) > 0 ? `here: each latent-stage batch trained at an earlier stage with probability ${o.mixStages ?? DEMO_MIX_STAGES}` : 'off in this run'}) keeps the others.`,
+    `The stage-3 weights run with n latent steps and the steps after them written out (n = 0: explicit CoT). A curriculum trained stage by stage tends to work only at the latent count it was trained at last; stage mixing (${(o.mixStages ?? DEMO_MIX_STAGES) > 0 ? `here: each latent-stage batch trained at an earlier stage with probability ${o.mixStages ?? DEMO_MIX_STAGES}` : 'off in this run'}) is meant to keep the others.`,
     '',
     '| latent steps | accuracy | forward passes / question | ms / question |',
     '|---|---|---|---|',

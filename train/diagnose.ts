@@ -7,7 +7,7 @@
 // to read the picture (and no mode can beat chance until it does). Other datasets get one
 // group per reasoning step.
 import * as E from '../engine/index.js';
-import { IvtModel, Sample, FULL_LATENT, concatPatches } from '../model/ivt.js';
+import { IvtModel, Sample, FULL_LATENT, concatPatches, type LatentOptions } from '../model/ivt.js';
 import { KvCache } from '../model/kv_cache.js';
 import { COLOURS, SHAPES } from './data/synth/spec.js';
 import type { Scene } from './data/synth/scene.js';
@@ -256,9 +256,10 @@ export interface InputNorms {
  * The norms METHOD.md asks to measure: a recycled hidden state can be far larger than a token
  * embedding (reported for Coconut, with instability and poor transfer to other latent counts),
  * which is why the model scales it by a learned per-dimension factor before feeding it back.
- * Means over `samples`, with `steps` latent steps (full latent mode), 32 problems per pass.
+ * Means over `samples`, with `steps` latent steps in the run's latent mode `lo` (an ablation
+ * without latent text feeds back its placeholder), 32 problems per pass.
  */
-export async function inputNorms(model: IvtModel, samples: Sample[], steps: number): Promise<InputNorms> {
+export async function inputNorms(model: IvtModel, samples: Sample[], steps: number, lo: LatentOptions = FULL_LATENT): Promise<InputNorms> {
   const D = model.cfg.dim;
   const rowNorms = (a: Float32Array): number[] => Array.from({ length: a.length / D }, (_, r) => Math.hypot(...a.subarray(r * D, (r + 1) * D)));
   const wte = (await model.wte.toArray()) as Float32Array;
@@ -271,7 +272,7 @@ export async function inputNorms(model: IvtModel, samples: Sample[], steps: numb
     const cache = new KvCache(model.cfg.layers, 'buffer', batch.length, D, capacity);
     try {
       await E.noGrad(() => E.tidyAsync(async () => {
-        const p = model.latentPrefix(batch, steps, FULL_LATENT, cache);
+        const p = model.latentPrefix(batch, steps, lo, cache);
         const img = rowNorms((await p.images.toArray()) as Float32Array);
         imageSum += img.reduce((a, x) => a + x, 0);
         imageN += img.length;

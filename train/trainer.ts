@@ -378,6 +378,7 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     cfg = readJson(runCfg) as unknown as IvtConfig;
     validateConfig(cfg, runCfg);
     if (o.mode === 'ivt' && cfg.latentSteps !== o.stages) throw new UserError(`--resume with --stages ${o.stages}: the run in ${o.out} trains ${cfg.latentSteps} latent stages (${runCfg})`);
+    checkResumedSchedule(o, join(o.out, 'options.json'));
   } else if (o.initFrom) {
     const initCfg = join(o.initFrom, 'config.json');
     if (!existsSync(initCfg)) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
@@ -430,8 +431,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   for (const [name, v] of [['--steps', o.stepsPerStage], ['--steps0', o.stepsStage0]] as const) {
     if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) throw new UserError(`${name} must be a positive integer, got ${v}`);
   }
-  if ((o.stepsPerStage !== undefined || o.stepsStage0 !== undefined) && (o.stageEpochs || o.maxEpochsPerStage !== undefined || o.maxEpochsStage0 !== undefined)) {
-    throw new UserError('--steps / --steps0 measure stages in optimizer steps: not with --stage-epochs, --max-epochs or --max-epochs0, which measure them in epochs');
+  // Epoch-based stage lengths only where a stage is not measured in steps.
+  const stepsFlag = o.stepsPerStage !== undefined ? '--steps' : '--steps0';
+  if ((o.stepsPerStage !== undefined || o.stepsStage0 !== undefined) && (o.stageEpochs || o.maxEpochsStage0 !== undefined)) {
+    throw new UserError(`${stepsFlag} measures stage 0 in optimizer steps: not with --stage-epochs or --max-epochs0, which measure it in epochs`);
+  }
+  if (o.stepsPerStage !== undefined && o.maxEpochsPerStage !== undefined) {
+    throw new UserError('--steps measures the latent stages in optimizer steps: not with --max-epochs, which measures them in epochs');
   }
   const stagesToTrain = Array.from({ length: (o.mode === 'nocot' ? 0 : o.stages) + 1 }, (_, s) => s);
   if (valSamples.length === 0 && stagesToTrain.some((s) => maxEpochsOfStage(o, s) > epochsOfStage(o, s))) {
@@ -468,7 +474,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const evals: { stage: number; result: EvalResult }[] = [];
   const batchesOf = (stage: number) => batchesPerEpochOf(groupsOf(stage).map((g) => g.length), o.batch);
-  if (o.mixStages) log(`stage mixing: in the latent stages, ${o.mixStages} of the batches are trained at an earlier stage`);
+  if (o.mixStages && o.mode === 'ivt' && o.stages > 0) log(`stage mixing: in the latent stages, ${o.mixStages} of the batches are trained at an earlier stage`);
   if (scenes && (alignWeight > 0 || captionSamples.length)) {
     log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
   }
@@ -672,6 +678,23 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const result = { runDir: o.out, state, evals, trainedEpochs: state.trainedEpochs ?? [], msPerStep, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
   opt.destroy();
   return result;
+}
+
+/**
+ * What decides which batch trains at which stage must match the run being resumed, or the
+ * resumed run silently becomes another curriculum: stage mixing and stages measured in steps.
+ * (A run's options.json written before these options existed reads as their defaults.)
+ */
+function checkResumedSchedule(o: TrainOptions, file: string): void {
+  if (!existsSync(file)) return;
+  const had = readJsonObject(file);
+  const flags: [string, keyof TrainOptions, unknown][] = [['--mix-stages', 'mixStages', 0], ['--steps', 'stepsPerStage', undefined], ['--steps0', 'stepsStage0', undefined]];
+  for (const [flag, key, dflt] of flags) {
+    const before = had[key] ?? dflt, now = o[key] ?? dflt;
+    if (before !== now) {
+      throw new UserError(`--resume: the run in ${o.out} was trained with ${flag} ${before === undefined ? '(not given)' : String(before)}, this command gives ${now === undefined ? 'none' : String(now)} (${file}); resume with the same ${flag}`);
+    }
+  }
 }
 
 /** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */

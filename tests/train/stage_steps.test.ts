@@ -48,17 +48,24 @@ test('each stage trains its steps: past an epoch\'s end, or ending mid-epoch; th
   assert.equal(steps(mixed).map((l) => l.stage), [0, 1, 1, 2, 2]);
 });
 
-test('--resume inside a stage measured in steps continues exactly', async () => {
-  const opts = (out: string): TrainOptions => ({ ...base(out), stepsPerStage: 3, checkpointEvery: 1 });
+test('--resume inside a stage measured in steps, or right at its last step mid-epoch, continues exactly; with stage mixing too', async () => {
+  // Stage 0 (with its captions: 4 steps an epoch): steps 1-3; stage 1: steps 4-6 (its third step
+  // starts epoch 1); stage 2: steps 7-9. Mixing draws an earlier stage for some latent batches.
+  const opts = (out: string): TrainOptions => ({ ...base(out), stepsPerStage: 3, checkpointEvery: 1, mixStages: 0.5, captions: true });
   const whole = join(root, 'whole');
   await train(opts(whole));
-  const cut = join(root, 'cut');
-  // Stage 0: steps 1-3 (its third step starts epoch 1); stage 1: steps 4-6. Stop after step 5.
-  await train({ ...opts(cut), stopAfterSteps: 5 });
-  await train({ ...opts(cut), resume: true });
-  const strip = (ls: Line[]) => ls.map((l) => ({ step: l.step, stage: l.stage, epoch: l.epoch, loss: l.loss }));
-  assert.equal(strip(steps(cut)), strip(steps(whole)));
+  const strip = (ls: Line[]) => ls.map((l) => ({ step: l.step, stage: l.stage, epoch: l.epoch, loss: l.loss, mixed: (l as { mixed_stage?: number }).mixed_stage }));
   assert.equal(steps(whole).map((l) => l.stage), [0, 0, 0, 1, 1, 1, 2, 2, 2]);
+  assert.ok(steps(whole).some((l) => (l as { mixed_stage?: number }).mixed_stage !== undefined), 'some batch mixed');
+  for (const stop of [3, 5]) {
+    const cut = join(root, `cut-${stop}`);
+    await train({ ...opts(cut), stopAfterSteps: stop });
+    await train({ ...opts(cut), resume: true });
+    assert.equal(strip(steps(cut)), strip(steps(whole)), `stopped after step ${stop}`);
+  }
+  // Resuming with another schedule would silently train another curriculum: refused.
+  await rejectsUserError(() => train({ ...opts(whole), mixStages: 0, resume: true }), '--resume', '--mix-stages 0.5');
+  await rejectsUserError(() => train({ ...opts(whole), stepsPerStage: 4, resume: true }), '--resume', '--steps 3');
 });
 
 test('steps and epoch-based stage lengths together are refused, and so are bad step counts', async () => {
