@@ -33,8 +33,9 @@ export function floatArg(name: string, min = 0) {
   };
 }
 
-/** --latent-steps: each latent step inserts top-k image tokens, never one twice. */
-function checkLatentSteps(n: number | undefined, cfg: IvtConfig): void {
+/** --latent-steps: only for latent modes; each latent step inserts top-k image tokens, never one twice. */
+function checkLatentSteps(n: number | undefined, mode: string, cfg: IvtConfig): void {
+  if (n !== undefined && (mode === 'cot' || mode === 'nocot')) throw new UserError(`--latent-steps with --mode ${mode}: that mode has no latent steps`);
   if (n !== undefined && n * cfg.topK > imageTokens(cfg)) {
     throw new UserError(`--latent-steps ${n}: ${n} steps x top-${cfg.topK} exceed the model's ${imageTokens(cfg)} image tokens`);
   }
@@ -194,8 +195,7 @@ export function registerTrainCommands(program: Command): void {
       // The run's files, the data and the images are checked before the GPU starts.
       const run = readRun(o.run);
       const { tok, cfg } = run;
-      if (o.latentSteps !== undefined && (o.mode === 'cot' || o.mode === 'nocot')) throw new UserError(`--latent-steps with --mode ${o.mode}: that mode has no latent steps`);
-      checkLatentSteps(o.latentSteps, cfg);
+      checkLatentSteps(o.latentSteps, o.mode, cfg);
       const { recs, samples } = await splitSamples(o, tok, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
@@ -271,8 +271,7 @@ export function registerTrainCommands(program: Command): void {
       const { tok, cfg } = run;
       const rec = { id: 'cli', split: 'test' as const, question: o.question, hint: '', choices, answerIndex: 0, rationale: '', steps: [], imagePath: o.image };
       const [sample] = await toSamples([rec], tok, cfg);
-      if (o.latentSteps !== undefined && (o.mode === 'cot' || o.mode === 'nocot')) throw new UserError(`--latent-steps with --mode ${o.mode}: that mode has no latent steps`);
-      checkLatentSteps(o.latentSteps, cfg);
+      checkLatentSteps(o.latentSteps, o.mode, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps);
       const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.steps < cfg.latentSteps ? 96 : s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });

@@ -8,22 +8,17 @@ import { join } from 'node:path';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { BEST_STAGE0_TAG, extendStage, train, TrainOptions } from '../../train/trainer.js';
 import { intListArg } from '../../cli/train_commands.js';
-import { FULL_LATENT } from '../../model/ivt.js';
 import { setup } from '../helpers.js';
-import { tempDir, throwsUserError } from './util.js';
+import { tempDir, throwsUserError, tinyRunOptions, metricsLines } from './util.js';
 
 test.before(setup);
 
 const root = tempDir('ivt-stage-extension');
 const data = join(root, 'data');
-// 8 training problems in batches of 4: 2 steps an epoch.
-const base = (out: string): TrainOptions => ({
-  data, out, preset: 'tiny', stages: 2, epochsPerStage: 1, epochsStage0: 2, batch: 4, lr: 3e-3, weightDecay: 0.01, clip: 1, resetOptimizer: true, seed: 1,
-  checkpointEvery: 0, resume: false, mode: 'ivt', latent: FULL_LATENT, evalEachStage: false, logEvery: 1000, maxTrain: 8, maxVal: 6, log: () => {},
-});
+const base = (out: string): TrainOptions => tinyRunOptions(data, out, { epochsStage0: 2 });
 
 interface Line { step: number; stage: number; epoch: number; loss?: number; gate?: boolean; extend?: boolean; accuracy?: number }
-const metrics = (run: string): Line[] => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+const metrics = (run: string): Line[] => metricsLines<Line>(run);
 const stepsByStage = (lines: Line[]) => lines.filter((l) => l.loss !== undefined).reduce<number[]>((a, l) => { a[l.stage] = (a[l.stage] ?? 0) + 1; return a; }, []);
 
 test.before(async () => {

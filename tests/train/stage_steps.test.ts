@@ -3,26 +3,20 @@
 // --resume inside such a stage continues exactly.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { stepsOfStage, train, TrainOptions } from '../../train/trainer.js';
-import { FULL_LATENT } from '../../model/ivt.js';
 import { setup } from '../helpers.js';
-import { rejectsUserError, tempDir } from './util.js';
+import { rejectsUserError, tempDir, tinyRunOptions, metricsLines } from './util.js';
 
 test.before(setup);
 
 const root = tempDir('ivt-stage-steps');
 const data = join(root, 'data');
-// 8 training problems in batches of 4: 2 steps an epoch.
-const base = (out: string): TrainOptions => ({
-  data, out, preset: 'tiny', stages: 2, epochsPerStage: 1, batch: 4, lr: 3e-3, weightDecay: 0.01, clip: 1, resetOptimizer: true, seed: 1,
-  checkpointEvery: 0, resume: false, mode: 'ivt', latent: FULL_LATENT, evalEachStage: false, logEvery: 1000, maxTrain: 8, maxVal: 6, log: () => {},
-});
+const base = (out: string): TrainOptions => tinyRunOptions(data, out);
 
 interface Line { step: number; stage: number; epoch: number; loss?: number }
-const steps = (run: string): Line[] => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).filter((l) => l.loss !== undefined);
+const steps = (run: string): Line[] => metricsLines<Line>(run).filter((l) => l.loss !== undefined);
 
 test.before(async () => {
   await writeSynthDataset(data, { train: 12, val: 6, test: 4, seed: 5, startBy: 'cell', queries: ['colour'], wording: 'cell-value' });

@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
 import { UserError } from '../../engine/errors.js';
+import { FULL_LATENT } from '../../model/ivt.js';
+import type { TrainOptions } from '../../train/trainer.js';
 
 const made: string[] = [];
 process.on('exit', () => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
@@ -46,4 +49,20 @@ export async function rejectsUserError(fn: () => Promise<unknown>, ...patterns: 
   }
   assert.unreachable('expected a UserError, but nothing was thrown');
   throw new Error('unreachable');
+}
+
+/**
+ * A tiny curriculum run for the trainer's schedule tests: `tiny` preset, 2 latent stages, 8
+ * training problems in batches of 4 (2 steps an epoch), no evaluation; `over` sets the rest.
+ */
+export function tinyRunOptions(data: string, out: string, over: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    data, out, preset: 'tiny', stages: 2, epochsPerStage: 1, batch: 4, lr: 3e-3, weightDecay: 0.01, clip: 1, resetOptimizer: true, seed: 1,
+    checkpointEvery: 0, resume: false, mode: 'ivt', latent: FULL_LATENT, evalEachStage: false, logEvery: 1000, maxTrain: 8, maxVal: 6, log: () => {}, ...over,
+  };
+}
+
+/** A run's metrics.jsonl, one object per line. */
+export function metricsLines<T>(run: string): T[] {
+  return readFileSync(`${run}/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T);
 }
