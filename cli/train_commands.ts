@@ -11,7 +11,7 @@ import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
-import { diagnose, imageDependentShare, inputNorms, probeImageTokens } from '../train/diagnose.js';
+import { diagnose, imageDependentShare, inputNorms, probeImageTokens, selectionHits, selectionHitsLines } from '../train/diagnose.js';
 import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
@@ -113,6 +113,7 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--out <dir>', 'run folder (checkpoints, metrics.jsonl, config, tokenizer)')
     .addOption(new Option('--preset <name>', 'model size').choices(['tiny', 'small', 'base']).default('tiny'))
     .option('--stages <n>', 'latent stages after stage 0', intArg('stages', 0), 3)
+    .option('--top-k <n>', 'image embeddings selected per latent step (default: the preset\'s, or the --init-from run\'s; the model has no weight that depends on it)', intArg('top-k', 1))
     .option('--epochs <n>', 'epochs per stage', intArg('epochs', 1), 2)
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT usually needs more than a latent stage; default: --epochs)', intArg('epochs0', 1))
     .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
@@ -161,7 +162,7 @@ export function registerTrainCommands(program: Command): void {
       const stageCount = o.mode === 'nocot' ? 1 : o.stages + 1;
       if (o.stageEpochs && o.stageEpochs.length > stageCount) throw new UserError(`--stage-epochs ${o.stageEpochs.join(',')}: ${o.stageEpochs.length} entries, but this run has ${stageCount} stage${stageCount > 1 ? 's' : ''} (0..${stageCount - 1})`);
       const opts: TrainOptions = {
-        data: o.data, out: o.out, preset: o.preset, stages: o.stages, epochsPerStage: o.epochs, epochsStage0: o.epochs0, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
+        data: o.data, out: o.out, preset: o.preset, stages: o.stages, topK: o.topK, epochsPerStage: o.epochs, epochsStage0: o.epochs0, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
@@ -249,7 +250,9 @@ export function registerTrainCommands(program: Command): void {
       const latentWeights = cfg.latentSteps > 0 && runOpts.mode !== 'nocot' && !/^stage-0(-|$)/.test(o.tag ?? '');
       const norms = latentWeights ? await inputNorms(model, samples, cfg.latentSteps, lo) : null;
       if (norms) console.log(`input norms (mean L2): token embeddings ${norms.token.toFixed(3)}, image tokens ${norms.image.toFixed(3)}; ${norms.steps.map((st, i) => `latent step ${i + 1}: hidden state ${st.hidden.toFixed(3)}, fed back as ${st.input.toFixed(3)}${lo.latentText ? '' : ' (the learned placeholder: a run without latent text)'}`).join('; ')}`);
-      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe, input_norms: norms }, null, 2) + '\n');
+      const hits = latentWeights && synthetic ? await selectionHits(model, samples, recs.map((r) => scenes!.get(r.id)!), cfg.latentSteps, lo) : null;
+      if (hits) for (const line of selectionHitsLines(hits)) console.log(line);
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe, input_norms: norms, selection_hits: hits }, null, 2) + '\n');
       await shutdownEngine();
     });
 

@@ -70,6 +70,7 @@ export function validateConfig(cfg: IvtConfig, where: string): void {
   if (cfg.visionDim % cfg.visionHeads !== 0 || (cfg.visionDim / cfg.visionHeads) % 4 !== 0) throw new UserError(`${where}: visionDim ${cfg.visionDim} must split into ${cfg.visionHeads} heads of a multiple of 4`);
   if (cfg.imageSize % cfg.patch !== 0) throw new UserError(`${where}: imageSize ${cfg.imageSize} is not a multiple of patch ${cfg.patch}`);
   const J = (cfg.imageSize / cfg.patch) ** 2;
+  if (cfg.topK > J) throw new UserError(`${where}: top-${cfg.topK} exceeds the ${J} image tokens`);
   if (cfg.topK * cfg.latentSteps > J) throw new UserError(`${where}: ${cfg.latentSteps} latent steps x top-${cfg.topK} exceed the ${J} image tokens`);
 }
 

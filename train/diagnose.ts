@@ -10,7 +10,7 @@ import * as E from '../engine/index.js';
 import { IvtModel, Sample, FULL_LATENT, concatPatches, type LatentOptions } from '../model/ivt.js';
 import { KvCache } from '../model/kv_cache.js';
 import { COLOURS, SHAPES } from './data/synth/spec.js';
-import type { Scene } from './data/synth/scene.js';
+import { pathCells, type Scene } from './data/synth/scene.js';
 import { Tokenizer } from './tokenizer.js';
 
 export interface TokenGroup {
@@ -242,6 +242,22 @@ function ridgeProbe(X: number[][], y: number[], K: number): number {
   return right / (n - fit);
 }
 
+type LatentPrefix = ReturnType<IvtModel['latentPrefix']>;
+
+/** Runs the latent prefix (no gradients) over `samples`, 32 problems at a time, and hands each batch's result to `visit`. */
+async function eachLatentPrefix(model: IvtModel, samples: Sample[], steps: number, lo: LatentOptions, visit: (batch: Sample[], p: LatentPrefix) => Promise<void>): Promise<void> {
+  for (let i = 0; i < samples.length; i += 32) {
+    const batch = samples.slice(i, i + 32);
+    const capacity = model.J + Math.max(...batch.map((s) => s.prompt.length)) + steps * (model.cfg.topK + 1);
+    const cache = new KvCache(model.cfg.layers, 'buffer', batch.length, model.cfg.dim, capacity);
+    try {
+      await E.noGrad(() => E.tidyAsync(async () => visit(batch, model.latentPrefix(batch, steps, lo, cache))));
+    } finally {
+      cache.dispose();
+    }
+  }
+}
+
 /** Mean L2 norms of what the language model reads (inputNorms). */
 export interface InputNorms {
   /** Token embeddings of the prompts' tokens. */
@@ -266,24 +282,100 @@ export async function inputNorms(model: IvtModel, samples: Sample[], steps: numb
   let tokenSum = 0, tokenN = 0, imageSum = 0, imageN = 0;
   const stepSums = Array.from({ length: steps }, () => ({ hidden: 0, input: 0 }));
   for (const s of samples) for (const t of s.prompt) { tokenSum += Math.hypot(...wte.subarray(t * D, (t + 1) * D)); tokenN++; }
-  for (let i = 0; i < samples.length; i += 32) {
-    const batch = samples.slice(i, i + 32);
-    const capacity = model.J + Math.max(...batch.map((s) => s.prompt.length)) + steps * (model.cfg.topK + 1);
-    const cache = new KvCache(model.cfg.layers, 'buffer', batch.length, D, capacity);
-    try {
-      await E.noGrad(() => E.tidyAsync(async () => {
-        const p = model.latentPrefix(batch, steps, lo, cache);
-        const img = rowNorms((await p.images.toArray()) as Float32Array);
-        imageSum += img.reduce((a, x) => a + x, 0);
-        imageN += img.length;
-        for (let j = 0; j < steps; j++) {
-          for (const key of ['hidden', 'input'] as const) stepSums[j]![key] += rowNorms((await p.recycled[j]![key].toArray()) as Float32Array).reduce((a, x) => a + x, 0);
-        }
-      }));
-    } finally {
-      cache.dispose();
+  await eachLatentPrefix(model, samples, steps, lo, async (_, p) => {
+    const img = rowNorms((await p.images.toArray()) as Float32Array);
+    imageSum += img.reduce((a, x) => a + x, 0);
+    imageN += img.length;
+    for (let j = 0; j < steps; j++) {
+      for (const key of ['hidden', 'input'] as const) stepSums[j]![key] += rowNorms((await p.recycled[j]![key].toArray()) as Float32Array).reduce((a, x) => a + x, 0);
     }
-  }
+  });
   const n = samples.length;
   return { token: tokenSum / Math.max(tokenN, 1), image: imageSum / Math.max(imageN, 1), steps: stepSums.map((x) => ({ hidden: x.hidden / n, input: x.input / n })) };
+}
+
+/** Where latent vision looked (selectionHits): per latent step, how often its selection held each cell of the chain. */
+export interface SelectionHits {
+  /** Image embeddings selected per latent step, and the image tokens they are chosen from. */
+  k: number;
+  tokens: number;
+  /** The share of a random selection of k tokens that holds a given cell: k / tokens. */
+  chance: number;
+  /** The chain's cells in order: "start", "after move 1", ...; the last is the cell the question asks about. */
+  cells: string[];
+  /** Problems whose chain has each cell (chains of different lengths). */
+  counts: number[];
+  /** [latent step][cell]: share of those problems whose step selected that cell's image token. */
+  hits: number[][];
+}
+
+/**
+ * The cells of a synthetic problem's chain (start, then one per move) as image-token indices,
+ * or null where a cell is not exactly one image token (the patch grid is not the scene's grid).
+ */
+export function chainTokens(scene: Scene, patchSide: number): number[] | null {
+  if (patchSide !== scene.grid) return null;
+  return pathCells(scene).map(([r, c]) => r * scene.grid + c);
+}
+
+/**
+ * Tallies selections against chains: `selections[step][problem]` are the image-token indices
+ * a latent step selected for a problem, `chains[problem]` its chain's cells as image-token
+ * indices. Pure, so it is tested on hand-made selections.
+ */
+export function tallySelections(selections: number[][][], chains: number[][], k: number, tokens: number): SelectionHits {
+  const longest = Math.max(0, ...chains.map((c) => c.length));
+  const cells = Array.from({ length: longest }, (_, j) => (j === 0 ? 'start' : `after move ${j}`));
+  const counts = cells.map((_, j) => chains.filter((c) => c.length > j).length);
+  const hits = selections.map((step) => {
+    const tally = new Array<number>(longest).fill(0);
+    chains.forEach((chain, b) => chain.forEach((cell, j) => { if (step[b]!.includes(cell)) tally[j]!++; }));
+    return tally.map((t, j) => t / Math.max(counts[j]!, 1));
+  });
+  return { k, tokens, chance: k / tokens, cells, counts, hits };
+}
+
+/**
+ * Does latent vision look where the reasoning is? The paper inserts at each latent step the k
+ * image embeddings the model attends to most, on the premise that attention focuses on the
+ * regions the reasoning needs. On synthetic data the chain's cells are known, so this measures
+ * it: with `steps` latent steps in latent mode `lo`, the share of problems whose step-i
+ * selection holds each cell of the chain, against the share a random selection would hold
+ * (k / image tokens). Null when the latent mode inserts no image embeddings, or a cell is not
+ * one image token.
+ */
+export async function selectionHits(model: IvtModel, samples: Sample[], scenes: Scene[], steps: number, lo: LatentOptions = FULL_LATENT): Promise<SelectionHits | null> {
+  const side = Math.round(Math.sqrt(model.J));
+  const chains = scenes.map((s) => chainTokens(s, side));
+  if (!lo.latentVision || steps === 0 || chains.some((c) => c === null)) return null;
+  const k = model.cfg.topK;
+  const selections: number[][][] = Array.from({ length: steps }, () => []);
+  await eachLatentPrefix(model, samples, steps, lo, async (batch, p) => {
+    for (let j = 0; j < steps; j++) {
+      // Selections index the batch's flattened image tokens: row b's start at b * J.
+      const flat = await p.selections[j]!.toArray();
+      batch.forEach((_, b) => selections[j]!.push(Array.from(flat.slice(b * k, (b + 1) * k), (x) => x - b * model.J)));
+    }
+  });
+  return tallySelections(selections, chains as number[][], k, model.J);
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+/** selectionHits as plain lines (ivt diagnose). */
+export function selectionHitsLines(h: SelectionHits): string[] {
+  return [
+    `where latent vision looked: share of problems whose latent step selected each cell of the chain (top-${h.k} of ${h.tokens} image tokens: a random selection holds a given cell ${pct(h.chance)} of the time)`,
+    `  ${''.padEnd(14)} ${h.cells.map((c) => c.padStart(13)).join(' ')}`,
+    ...h.hits.map((row, i) => `  ${`latent step ${i + 1}`.padEnd(14)} ${row.map((x) => pct(x).padStart(13)).join(' ')}`),
+  ];
+}
+
+/** selectionHits as a markdown table (the demo report). */
+export function selectionHitsMarkdown(h: SelectionHits): string[] {
+  return [
+    `| | ${h.cells.join(' | ')} |`,
+    `|---|${h.cells.map(() => '---|').join('')}`,
+    ...h.hits.map((row, i) => `| latent step ${i + 1} | ${row.map(pct).join(' | ')} |`),
+  ];
 }

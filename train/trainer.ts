@@ -40,6 +40,12 @@ export interface TrainOptions {
   overrides?: Partial<IvtConfig>;
   /** Latent stages after stage 0 (default 3). */
   stages: number;
+  /**
+   * Image embeddings selected per latent step (default: the preset's, or the --init-from run's).
+   * No weight depends on it, so a run branching off another run's stage 0 may change it (the
+   * paper's ablation over k).
+   */
+  topK?: number;
   epochsPerStage: number;
   /** Epochs of stage 0 if different (explicit CoT is the hardest stage to learn from scratch). */
   epochsStage0?: number;
@@ -378,6 +384,7 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     cfg = readJson(runCfg) as unknown as IvtConfig;
     validateConfig(cfg, runCfg);
     if (o.mode === 'ivt' && cfg.latentSteps !== o.stages) throw new UserError(`--resume with --stages ${o.stages}: the run in ${o.out} trains ${cfg.latentSteps} latent stages (${runCfg})`);
+    if (o.topK !== undefined && cfg.topK !== o.topK) throw new UserError(`--resume with --top-k ${o.topK}: the run in ${o.out} selects ${cfg.topK} image embeddings per latent step (${runCfg})`);
     checkResumedSchedule(o, join(o.out, 'options.json'));
   } else if (o.initFrom) {
     const initCfg = join(o.initFrom, 'config.json');
@@ -387,12 +394,13 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     validateConfig(cfg, initCfg);
     // The weights do not depend on the number of latent steps: a run branching off another
     // run's stage 0 may train a curriculum of another length (the stage-count ablation).
-    if (o.mode === 'ivt' && o.stages !== cfg.latentSteps) {
-      cfg = { ...cfg, latentSteps: o.stages };
+    // Nor on k, the image embeddings selected per latent step.
+    if ((o.mode === 'ivt' && o.stages !== cfg.latentSteps) || (o.topK !== undefined && o.topK !== cfg.topK)) {
+      cfg = { ...cfg, latentSteps: o.mode === 'ivt' ? o.stages : cfg.latentSteps, topK: o.topK ?? cfg.topK };
       try {
         validateConfig(cfg, initCfg);
       } catch (e) {
-        if (e instanceof UserError) throw new UserError(`--init-from ${o.initFrom} --stages ${o.stages}: ${e.message.replace(/^.*?: /, '')}`);
+        if (e instanceof UserError) throw new UserError(`--init-from ${o.initFrom} --stages ${o.stages}${o.topK !== undefined ? ` --top-k ${o.topK}` : ''}: ${e.message.replace(/^.*?: /, '')}`);
         throw e;
       }
     }
@@ -400,9 +408,9 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     const captionTexts = scenes && o.captions ? train.map((r) => CAPTION_PROMPT + captionSentences(scenes.get(r.id)!).map(stepText).join('')) : [];
     tok = buildTokenizer([...trainingTexts(train), ...captionTexts]);
     try {
-      cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages });
+      cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages, ...(o.topK !== undefined ? { topK: o.topK } : {}) });
     } catch (e) {
-      if (e instanceof UserError) throw new UserError(`--preset ${o.preset} --stages ${o.stages}: ${e.message.replace(/^config: /, '')}`);
+      if (e instanceof UserError) throw new UserError(`--preset ${o.preset} --stages ${o.stages}${o.topK !== undefined ? ` --top-k ${o.topK}` : ''}: ${e.message.replace(/^config: /, '')}`);
       throw e;
     }
   }

@@ -7,8 +7,9 @@ import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { cellName, pathCells } from '../../train/data/synth/scene.js';
 import { buildTokenizer, trainingTexts } from '../../train/tokenizer.js';
 import { toSamples } from '../../train/samples.js';
-import { diagnose, imageDependentShare, inputNorms, probeImageTokens, withNextPicture } from '../../train/diagnose.js';
-import { IvtModel, concatPatches } from '../../model/ivt.js';
+import { chainTokens, diagnose, imageDependentShare, inputNorms, probeImageTokens, selectionHits, selectionHitsLines, selectionHitsMarkdown, tallySelections, withNextPicture } from '../../train/diagnose.js';
+import { generate } from '../../model/generate.js';
+import { FULL_LATENT, IvtModel, concatPatches } from '../../model/ivt.js';
 import * as E from '../../engine/index.js';
 import { preset } from '../../model/config.js';
 import { setup } from '../helpers.js';
@@ -177,6 +178,44 @@ test('input norms: token embeddings and image tokens as read back, each recycled
     assert.ok(Math.abs(st.hidden - Math.sqrt(D)) < 1e-3 * Math.sqrt(D), `step ${i + 1} hidden ${st.hidden}`);
     close(st.input, 0.5 * st.hidden, `step ${i + 1} latent input`);
   }
+  model.ps.dispose();
+});
+
+test('selection tally: the share of problems whose step selected each chain cell, over the problems whose chain has it', () => {
+  // Problem 0: chain 5 -> 6 -> 10; problem 1: chain 3 -> 7 (one move); problem 2: chain 0 -> 1 -> 2.
+  const chains = [[5, 6, 10], [3, 7], [0, 1, 2]];
+  const selections = [
+    [[5, 9], [7, 3], [15, 14]], // step 1: problem 0 start, problem 1 start and move 1
+    [[10, 6], [0, 1], [2, 3]], // step 2: problem 0 move 1 and move 2, problem 2 move 2
+  ];
+  const h = tallySelections(selections, chains, 2, 16);
+  assert.equal(h.cells, ['start', 'after move 1', 'after move 2']);
+  assert.equal(h.counts, [3, 3, 2]);
+  assert.is(h.chance, 2 / 16);
+  assert.equal(h.hits, [[2 / 3, 1 / 3, 0], [0, 1 / 3, 1]]);
+  const lines = selectionHitsLines(h);
+  assert.match(lines[0]!, /top-2 of 16 image tokens.*12\.5%/);
+  assert.match(lines[3]!, /latent step 2\s+0\.0%\s+33\.3%\s+100\.0%/);
+  assert.equal(selectionHitsMarkdown(h).slice(2), ['| latent step 1 | 66.7% | 33.3% | 0.0% |', '| latent step 2 | 0.0% | 33.3% | 100.0% |']);
+});
+
+test('chain tokens: a cell is the image token at row * grid + col, and none where the patch grid is not the scene grid', () => {
+  const [p] = generateSplit(resolveSynthOptions({ seed: 3, startBy: 'cell', wording: 'cell-value' }), 'train', 1);
+  const cells = pathCells(p!.scene);
+  assert.equal(chainTokens(p!.scene, 4), cells.map(([r, c]) => r * 4 + c));
+  assert.is(chainTokens(p!.scene, 8), null);
+});
+
+test('selection hits: the selections of the latent prefix, as generation reports them, across batches of 32', async () => {
+  const { problems, tok, cfg, samples } = await synthetic(15, 37, 'cell', 'cell-value');
+  const model = new IvtModel(cfg, tok.pad);
+  const got = await selectionHits(model, samples, problems.map((p) => p.scene), 3);
+  const g = await generate(model, samples, { latentSteps: 3, latent: FULL_LATENT, maxNewTokens: 1, eos: tok.eos, withSelections: true });
+  const want = tallySelections(g.selections, problems.map((p) => chainTokens(p.scene, 4)!), cfg.topK, model.J);
+  assert.equal(got, want);
+  assert.is(got!.hits.length, 3);
+  // The latent mode without latent vision selects nothing.
+  assert.is(await selectionHits(model, samples, problems.map((p) => p.scene), 3, { ...FULL_LATENT, latentVision: false }), null);
   model.ps.dispose();
 });
 

@@ -61,4 +61,22 @@ test('a run branching off stage 0 trains its own number of latent stages; resume
   await rejectsUserError(() => prepareRun({ ...base(branch, 2), resume: true }), '--resume with --stages 2', 'trains 1 latent stages');
 });
 
+test('--top-k: a fresh run and a branch off stage 0 select their own k; too many for the image, or another k on resume, is refused', async () => {
+  const fresh = await prepareRun({ ...base(join(root, 'k2'), 3), topK: 2 });
+  assert.is(fresh.cfg.topK, 2);
+  assert.is((await prepareRun(base(join(root, 'k-default'), 3))).cfg.topK, 4, 'the tiny preset\'s k');
+  const stage0 = join(root, 'stage0');
+  const branch = join(root, 'branch-k1');
+  await train({ ...base(branch, 2), initFrom: stage0, initTag: 'stage-0', startStage: 1, topK: 1 });
+  const cfg = JSON.parse(readFileSync(join(branch, 'config.json'), 'utf8')) as { latentSteps: number; topK: number };
+  assert.equal([cfg.latentSteps, cfg.topK], [2, 1]);
+  // Three steps of six would need 18 of the 16 image tokens.
+  await rejectsUserError(() => prepareRun({ ...base(join(root, 'k6'), 3), topK: 6 }), '--top-k 6', 'exceed the 16 image tokens');
+  await rejectsUserError(() => prepareRun({ ...base(join(root, 'k6b'), 3), initFrom: stage0, topK: 6 }), `--init-from ${stage0} --stages 3 --top-k 6`, 'exceed the 16 image tokens');
+  await rejectsUserError(() => prepareRun({ ...base(branch, 2), resume: true, topK: 3 }), '--resume with --top-k 3', 'selects 1 image embeddings per latent step');
+  // The same k (or none given) resumes.
+  assert.is((await prepareRun({ ...base(branch, 2), resume: true, topK: 1 })).cfg.topK, 1);
+  assert.is((await prepareRun({ ...base(branch, 2), resume: true })).cfg.topK, 1);
+});
+
 test.run();
