@@ -11,7 +11,7 @@ import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
 import { evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
-import { diagnose, imageDependentShare, inputNorms, probeImageTokens, selectionHits, selectionHitsLines } from '../train/diagnose.js';
+import { diagnose, imageDependentShare, inputNorms, probeImageTokens, visionFocus, visionFocusLines } from '../train/diagnose.js';
 import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
@@ -250,9 +250,9 @@ export function registerTrainCommands(program: Command): void {
       const latentWeights = cfg.latentSteps > 0 && runOpts.mode !== 'nocot' && !/^stage-0(-|$)/.test(o.tag ?? '');
       const norms = latentWeights ? await inputNorms(model, samples, cfg.latentSteps, lo) : null;
       if (norms) console.log(`input norms (mean L2): token embeddings ${norms.token.toFixed(3)}, image tokens ${norms.image.toFixed(3)}; ${norms.steps.map((st, i) => `latent step ${i + 1}: hidden state ${st.hidden.toFixed(3)}, fed back as ${st.input.toFixed(3)}${lo.latentText ? '' : ' (the learned placeholder: a run without latent text)'}`).join('; ')}`);
-      const hits = latentWeights && synthetic ? await selectionHits(model, samples, recs.map((r) => scenes!.get(r.id)!), cfg.latentSteps, lo) : null;
-      if (hits) for (const line of selectionHitsLines(hits)) console.log(line);
-      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe, input_norms: norms, selection_hits: hits }, null, 2) + '\n');
+      const focus = latentWeights && synthetic ? await visionFocus(model, samples, recs.map((r) => scenes!.get(r.id)!), cfg.latentSteps, lo) : null;
+      if (focus) for (const line of visionFocusLines(focus)) console.log(line);
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe, input_norms: norms, vision_focus: focus }, null, 2) + '\n');
       await shutdownEngine();
     });
 

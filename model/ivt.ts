@@ -141,7 +141,7 @@ export class IvtModel {
    * to the cache beyond its length, which is not advanced over them: the caller advances it if
    * it accepts the draft, and otherwise the next pass overwrites them.
    */
-  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; images: Tensor; draftHidden?: Tensor; recycled: { hidden: Tensor; input: Tensor }[] } {
+  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; scores: Tensor[]; images: Tensor; draftHidden?: Tensor; recycled: { hidden: Tensor; input: Tensor }[] } {
     const B = samples.length, J = this.J, k = this.cfg.topK, D = this.cfg.dim;
     const img = this.vision.forward(concatPatches(samples), B);
     const imgFlat = E.reshape(img, [B * J, D]);
@@ -155,6 +155,9 @@ export class IvtModel {
     const nextPos = Int32Array.from(pad, (p) => Tp - p);
     const chosen = needScores ? fillRaw(E.empty([B, J], 'u32'), 0) : null;
     const selections: Tensor[] = [];
+    // Each step's selection scores (i32 [B, J], 2^-24 units), kept for diagnosis: where the
+    // position before the slot attended, before earlier choices are excluded.
+    const scores: Tensor[] = [];
     // Each step's recycled hidden state and the latent input made from it (for diagnosis: METHOD.md
     // asks for the recycled state's norm beside a token embedding's).
     const recycled: { hidden: Tensor; input: Tensor }[] = [];
@@ -164,6 +167,7 @@ export class IvtModel {
       if (lo.latentVision) {
         const sel = E.selectTopK(acc!, chosen!, k, i * k);
         selections.push(sel);
+        scores.push(acc!);
         parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));
       }
       const input = lo.latentText
@@ -184,7 +188,7 @@ export class IvtModel {
       if (L > 0) draftHidden = E.slice(h, 1, Ti, Ti + L);
       for (let b = 0; b < B; b++) nextPos[b] += Ti;
     }
-    return { last, nextPos, keyStart, selections, images: imgFlat, draftHidden, recycled };
+    return { last, nextPos, keyStart, selections, scores, images: imgFlat, draftHidden, recycled };
   }
 
   /**

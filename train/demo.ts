@@ -16,7 +16,7 @@ import { isObject, readJsonFile } from './data/validate.js';
 import { UserError } from '../engine/errors.js';
 import { evaluate, EvalMode, EvalResult, modeSettings, stepsLabel } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
-import { diagnose, imageDependentShare, inputNorms, selectionHits, selectionHitsMarkdown, type InputNorms } from './diagnose.js';
+import { diagnose, imageDependentShare, inputNorms, visionFocus, visionFocusMarkdown, type InputNorms } from './diagnose.js';
 import { readScenes } from './data/synth/lookups.js';
 import { answerStops, Tokenizer } from './tokenizer.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -249,14 +249,14 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     return r;
   })();
   // Where latent vision looked: each latent step's selection against the chain's cells.
-  const hits = await (async () => {
+  const focus = await (async () => {
     const { model, tok, cfg } = await loadModel(ivtRun, 'stage-3');
     const scenes = readScenes(dataDir);
-    const r = await selectionHits(model, await toSamples(testRecs, tok, cfg), testRecs.map((rec) => scenes.get(rec.id)!), 3);
+    const r = await visionFocus(model, await toSamples(testRecs, tok, cfg), testRecs.map((rec) => scenes.get(rec.id)!), 3);
     model.ps.dispose();
     return r;
   })();
-  if (hits) log(`    stage 3, selections holding the asked cell: ${hits.hits.map((h, i) => `step ${i + 1} ${(100 * h[h.length - 1]!).toFixed(1)}%`).join(', ')} (a random selection: ${(100 * hits.chance).toFixed(1)}%)`);
+  if (focus) log(`    stage 3, latent vision on the asked cell: attention share ${focus.attention.map((a) => `${(100 * a[a.length - 1]!).toFixed(1)}%`).join(' / ')}, inserted by then ${focus.inserted.map((a) => `${(100 * a[a.length - 1]!).toFixed(1)}%`).join(' / ')}`);
   log(`    stage 3, input norms: token embeddings ${norms.token.toFixed(2)}, image tokens ${norms.image.toFixed(2)}, recycled states ${norms.steps.map((st) => st.hidden.toFixed(2)).join(' / ')} fed back as ${norms.steps.map((st) => st.input.toFixed(2)).join(' / ')}`);
   for (const g of skills.groups) log(`    stage 0, teacher-forced: ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}% (another problem's picture: ${(100 * g.accuracyOtherImage).toFixed(1)}%)`);
   log(`    stage 0, image-dependent share of the image tokens: ${(100 * skills.share).toFixed(1)}%`);
@@ -374,10 +374,10 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
     '## What latent vision looked at',
     '',
-    ...(hits ? [
-      `Each latent step inserts the ${hits.k} image embeddings (of ${hits.tokens}) that the position before its slot attends to most, summed over layers and heads. The chain's cells are known here, so this measures whether that attention is on them: the share of the ${testRecs.length} test problems whose step selected each cell (\`ivt diagnose\`, stage-3 weights). A selection of ${hits.k} random tokens holds a given cell ${(100 * hits.chance).toFixed(1)}% of the time.`,
+    ...(focus ? [
+      `Each latent step inserts the ${focus.k} image embeddings (of ${focus.tokens}) that the position before its slot attends to most, summed over layers and heads, leaving out those inserted at earlier steps. The chain's cells are known here, so this measures whether that attention is on them (\`ivt diagnose\`, stage-3 weights, the ${testRecs.length} test problems): the mean share of each step's attention onto the image tokens that goes to each cell (${(100 / focus.tokens).toFixed(1)}% where it is spread evenly), and the share of problems whose cell has been inserted by that step (random selections: ${focus.inserted.map((_, i) => `${Math.min(100, (100 * (i + 1) * focus.k) / focus.tokens).toFixed(0)}%`).join(', ')}).`,
       '',
-      ...selectionHitsMarkdown(hits),
+      ...visionFocusMarkdown(focus),
       '',
     ] : []),
     'Test images with the image patches selected at each latent step outlined (colour and number = step).',
@@ -386,7 +386,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '',
   ].join('\n');
   writeAtomic(join(rep, 'report.md'), md);
-  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, by_stage_count: byStageCount.map((c) => ({ stages: c.stages, label: c.row.label, accuracy: c.row.accuracy, avg_passes: c.row.avg_passes, ms_per_question: c.row.ms_per_question })), by_latent_count: byLatentCount.map((r) => ({ latent_steps: r.latentSteps, accuracy: r.accuracy, avg_passes: r.avg_passes, ms_per_question: r.ms_per_question })), stage_epochs: stageEpochs, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, input_norms: norms, selection_hits: hits, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
+  writeAtomic(join(rep, 'results.json'), JSON.stringify({ adapter, options: { ...o, log: undefined }, rows, by_stage_count: byStageCount.map((c) => ({ stages: c.stages, label: c.row.label, accuracy: c.row.accuracy, avg_passes: c.row.avg_passes, ms_per_question: c.row.ms_per_question })), by_latent_count: byLatentCount.map((r) => ({ latent_steps: r.latentSteps, accuracy: r.accuracy, avg_passes: r.avg_passes, ms_per_question: r.ms_per_question })), stage_epochs: stageEpochs, speedup_latency: speedup, fewer_passes: fewer, stage0_skills: skills.groups, stage0_image_dependent_share: skills.share, input_norms: norms, vision_focus: focus, latency_batch1: latency, train_seconds: trainTimes, minutes }, null, 2) + '\n');
   return { reportPath: join(rep, 'report.md'), summary: table };
 }
 

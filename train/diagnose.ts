@@ -294,19 +294,27 @@ export async function inputNorms(model: IvtModel, samples: Sample[], steps: numb
   return { token: tokenSum / Math.max(tokenN, 1), image: imageSum / Math.max(imageN, 1), steps: stepSums.map((x) => ({ hidden: x.hidden / n, input: x.input / n })) };
 }
 
-/** Where latent vision looked (selectionHits): per latent step, how often its selection held each cell of the chain. */
-export interface SelectionHits {
+/** Where latent vision looked (visionFocus): per latent step, what it attended to and inserted of the chain's cells. */
+export interface VisionFocus {
   /** Image embeddings selected per latent step, and the image tokens they are chosen from. */
   k: number;
   tokens: number;
-  /** The share of a random selection of k tokens that holds a given cell: k / tokens. */
-  chance: number;
   /** The chain's cells in order: "start", "after move 1", ...; the last is the cell the question asks about. */
   cells: string[];
   /** Problems whose chain has each cell (chains of different lengths). */
   counts: number[];
-  /** [latent step][cell]: share of those problems whose step selected that cell's image token. */
-  hits: number[][];
+  /**
+   * [latent step][cell]: the mean share of the selection scores (the attention of the position
+   * before the slot onto the image tokens, summed over layers and heads) that goes to the cell;
+   * 1 / tokens where attention is spread evenly.
+   */
+  attention: number[][];
+  /**
+   * [latent step][cell]: the share of problems whose cell is among the image embeddings inserted
+   * so far (steps 1..i): a cell is inserted once at most, since each step excludes earlier
+   * choices. Random selections: min(1, i * k / tokens).
+   */
+  inserted: number[][];
 }
 
 /**
@@ -319,63 +327,79 @@ export function chainTokens(scene: Scene, patchSide: number): number[] | null {
 }
 
 /**
- * Tallies selections against chains: `selections[step][problem]` are the image-token indices
- * a latent step selected for a problem, `chains[problem]` its chain's cells as image-token
- * indices. Pure, so it is tested on hand-made selections.
+ * Tallies latent vision against the chains: `scores[step][problem]` are a step's selection
+ * scores over the image tokens, `selections[step][problem]` the image-token indices it inserted,
+ * `chains[problem]` the chain's cells as image-token indices. Pure, so it is tested on
+ * hand-made inputs.
  */
-export function tallySelections(selections: number[][][], chains: number[][], k: number, tokens: number): SelectionHits {
+export function tallyVisionFocus(scores: number[][][], selections: number[][][], chains: number[][], k: number, tokens: number): VisionFocus {
   const longest = Math.max(0, ...chains.map((c) => c.length));
   const cells = Array.from({ length: longest }, (_, j) => (j === 0 ? 'start' : `after move ${j}`));
   const counts = cells.map((_, j) => chains.filter((c) => c.length > j).length);
-  const hits = selections.map((step) => {
-    const tally = new Array<number>(longest).fill(0);
-    chains.forEach((chain, b) => chain.forEach((cell, j) => { if (step[b]!.includes(cell)) tally[j]!++; }));
-    return tally.map((t, j) => t / Math.max(counts[j]!, 1));
+  const perCell = (value: (step: number, b: number, cell: number) => number) => scores.map((_, i) => {
+    const sum = new Array<number>(longest).fill(0);
+    chains.forEach((chain, b) => chain.forEach((cell, j) => { sum[j]! += value(i, b, cell); }));
+    return sum.map((x, j) => x / Math.max(counts[j]!, 1));
   });
-  return { k, tokens, chance: k / tokens, cells, counts, hits };
+  const attention = perCell((i, b, cell) => {
+    const row = scores[i]![b]!, total = row.reduce((a, x) => a + x, 0);
+    return total > 0 ? row[cell]! / total : 0;
+  });
+  const inserted = perCell((i, b, cell) => (selections.slice(0, i + 1).some((step) => step[b]!.includes(cell)) ? 1 : 0));
+  return { k, tokens, cells, counts, attention, inserted };
 }
 
 /**
  * Does latent vision look where the reasoning is? The paper inserts at each latent step the k
  * image embeddings the model attends to most, on the premise that attention focuses on the
  * regions the reasoning needs. On synthetic data the chain's cells are known, so this measures
- * it: with `steps` latent steps in latent mode `lo`, the share of problems whose step-i
- * selection holds each cell of the chain, against the share a random selection would hold
- * (k / image tokens). Null when the latent mode inserts no image embeddings, or a cell is not
- * one image token.
+ * it, with `steps` latent steps in latent mode `lo`: how much of each step's selection scores
+ * goes to each cell of the chain, and which cells have been inserted by then. Null when the
+ * latent mode inserts no image embeddings, or a cell is not one image token.
  */
-export async function selectionHits(model: IvtModel, samples: Sample[], scenes: Scene[], steps: number, lo: LatentOptions = FULL_LATENT): Promise<SelectionHits | null> {
+export async function visionFocus(model: IvtModel, samples: Sample[], scenes: Scene[], steps: number, lo: LatentOptions = FULL_LATENT): Promise<VisionFocus | null> {
   const side = Math.round(Math.sqrt(model.J));
   const chains = scenes.map((s) => chainTokens(s, side));
   if (!lo.latentVision || steps === 0 || chains.some((c) => c === null)) return null;
-  const k = model.cfg.topK;
+  const k = model.cfg.topK, J = model.J;
   const selections: number[][][] = Array.from({ length: steps }, () => []);
+  const scores: number[][][] = Array.from({ length: steps }, () => []);
   await eachLatentPrefix(model, samples, steps, lo, async (batch, p) => {
     for (let j = 0; j < steps; j++) {
       // Selections index the batch's flattened image tokens: row b's start at b * J.
       const flat = await p.selections[j]!.toArray();
-      batch.forEach((_, b) => selections[j]!.push(Array.from(flat.slice(b * k, (b + 1) * k), (x) => x - b * model.J)));
+      const sc = await p.scores[j]!.toArray();
+      batch.forEach((_, b) => {
+        selections[j]!.push(Array.from(flat.slice(b * k, (b + 1) * k), (x) => x - b * J));
+        scores[j]!.push(Array.from(sc.slice(b * J, (b + 1) * J)));
+      });
     }
   });
-  return tallySelections(selections, chains as number[][], k, model.J);
+  return tallyVisionFocus(scores, selections, chains as number[][], k, J);
 }
 
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
-/** selectionHits as plain lines (ivt diagnose). */
-export function selectionHitsLines(h: SelectionHits): string[] {
+/** visionFocus as plain lines (ivt diagnose). */
+export function visionFocusLines(f: VisionFocus): string[] {
+  const table = (rows: number[][]) => [
+    `  ${''.padEnd(14)} ${f.cells.map((c) => c.padStart(13)).join(' ')}`,
+    ...rows.map((row, i) => `  ${`latent step ${i + 1}`.padEnd(14)} ${row.map((x) => pct(x).padStart(13)).join(' ')}`),
+  ];
   return [
-    `where latent vision looked: share of problems whose latent step selected each cell of the chain (top-${h.k} of ${h.tokens} image tokens: a random selection holds a given cell ${pct(h.chance)} of the time)`,
-    `  ${''.padEnd(14)} ${h.cells.map((c) => c.padStart(13)).join(' ')}`,
-    ...h.hits.map((row, i) => `  ${`latent step ${i + 1}`.padEnd(14)} ${row.map((x) => pct(x).padStart(13)).join(' ')}`),
+    `where latent vision looked, by cell of the chain: the share of each step's attention onto the ${f.tokens} image tokens (summed over layers and heads) that goes to the cell (spread evenly: ${pct(1 / f.tokens)})`,
+    ...table(f.attention),
+    `and the share of problems with the cell among the image embeddings inserted by that step (top-${f.k} a step, no repeats; random: ${f.inserted.map((_, i) => pct(Math.min(1, ((i + 1) * f.k) / f.tokens))).join(', ')})`,
+    ...table(f.inserted),
   ];
 }
 
-/** selectionHits as a markdown table (the demo report). */
-export function selectionHitsMarkdown(h: SelectionHits): string[] {
-  return [
-    `| | ${h.cells.join(' | ')} |`,
-    `|---|${h.cells.map(() => '---|').join('')}`,
-    ...h.hits.map((row, i) => `| latent step ${i + 1} | ${row.map(pct).join(' | ')} |`),
+/** visionFocus as two markdown tables (the demo report): attention shares, then cells inserted. */
+export function visionFocusMarkdown(f: VisionFocus): string[] {
+  const table = (what: string, rows: number[][]) => [
+    `| ${what} | ${f.cells.join(' | ')} |`,
+    `|---|${f.cells.map(() => '---|').join('')}`,
+    ...rows.map((row, i) => `| latent step ${i + 1} | ${row.map(pct).join(' | ')} |`),
   ];
+  return [...table('attention share', f.attention), '', ...table('inserted by then', f.inserted)];
 }

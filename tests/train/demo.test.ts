@@ -44,12 +44,14 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   assert.is(norms.steps.length, 3);
   for (const v of [norms.token, norms.image, ...norms.steps.flatMap((st) => [st.hidden, st.input])]) assert.ok(Number.isFinite(v) && v > 0, `norm ${v}`);
   // Where latent vision looked: a row per latent step, a column per chain cell (2-3 step chains here).
-  const hits = (res as unknown as { selection_hits: { cells: string[]; counts: number[]; hits: number[][]; chance: number } }).selection_hits;
-  assert.equal(hits.cells, ['start', 'after move 1', 'after move 2']);
-  assert.is(hits.counts[0], 8);
-  assert.is(hits.hits.length, 3);
-  for (const row of hits.hits) for (const x of row) assert.ok(x >= 0 && x <= 1, `hit share ${x}`);
-  assert.ok(readFileSync(r.reportPath, 'utf8').includes('| | start | after move 1 | after move 2 |'), 'report lacks the selection table');
+  const focus = (res as unknown as { vision_focus: { cells: string[]; counts: number[]; attention: number[][]; inserted: number[][] } }).vision_focus;
+  assert.equal(focus.cells, ['start', 'after move 1', 'after move 2']);
+  assert.is(focus.counts[0], 8);
+  for (const table of [focus.attention, focus.inserted]) {
+    assert.is(table.length, 3);
+    for (const row of table) for (const x of row) assert.ok(x >= 0 && x <= 1, `share ${x}`);
+  }
+  assert.ok(readFileSync(r.reportPath, 'utf8').includes('| attention share | start | after move 1 | after move 2 |'), 'report lacks the latent-vision tables');
   // Batch-1 latency: five modes, interleaved over the same test problems.
   const lat = (res as unknown as { latency_batch1: { rows: { mode: string; n: number; draft?: boolean }[]; chunk: number; spread: { plain: number[]; drafted: number[] } } }).latency_batch1;
   assert.equal(lat.rows.map((x) => x.mode + (x.draft ? '+draft' : '')), ['cot', 'ivt', 'ivt-recompute', 'cot+draft', 'ivt+draft']);

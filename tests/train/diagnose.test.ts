@@ -7,8 +7,9 @@ import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { cellName, pathCells } from '../../train/data/synth/scene.js';
 import { buildTokenizer, trainingTexts } from '../../train/tokenizer.js';
 import { toSamples } from '../../train/samples.js';
-import { chainTokens, diagnose, imageDependentShare, inputNorms, probeImageTokens, selectionHits, selectionHitsLines, selectionHitsMarkdown, tallySelections, withNextPicture } from '../../train/diagnose.js';
+import { chainTokens, diagnose, imageDependentShare, inputNorms, probeImageTokens, tallyVisionFocus, visionFocus, visionFocusLines, visionFocusMarkdown, withNextPicture } from '../../train/diagnose.js';
 import { generate } from '../../model/generate.js';
+import { KvCache } from '../../model/kv_cache.js';
 import { FULL_LATENT, IvtModel, concatPatches } from '../../model/ivt.js';
 import * as E from '../../engine/index.js';
 import { preset } from '../../model/config.js';
@@ -181,22 +182,31 @@ test('input norms: token embeddings and image tokens as read back, each recycled
   model.ps.dispose();
 });
 
-test('selection tally: the share of problems whose step selected each chain cell, over the problems whose chain has it', () => {
+test('vision focus tally: attention shares on the chain cells, and the cells inserted so far, over the problems whose chain has them', () => {
   // Problem 0: chain 5 -> 6 -> 10; problem 1: chain 3 -> 7 (one move); problem 2: chain 0 -> 1 -> 2.
   const chains = [[5, 6, 10], [3, 7], [0, 1, 2]];
-  const selections = [
-    [[5, 9], [7, 3], [15, 14]], // step 1: problem 0 start, problem 1 start and move 1
-    [[10, 6], [0, 1], [2, 3]], // step 2: problem 0 move 1 and move 2, problem 2 move 2
+  const row = (mass: Record<number, number>) => Array.from({ length: 16 }, (_, j) => mass[j] ?? 0);
+  const scores = [
+    [row({ 5: 2, 9: 1, 0: 1 }), row({ 3: 1, 7: 3 }), row({ 15: 1 })],
+    [row({ 10: 1, 6: 1 }), row({}), row({ 2: 3, 3: 1 })], // problem 1 attends to no image token: share 0
   ];
-  const h = tallySelections(selections, chains, 2, 16);
-  assert.equal(h.cells, ['start', 'after move 1', 'after move 2']);
-  assert.equal(h.counts, [3, 3, 2]);
-  assert.is(h.chance, 2 / 16);
-  assert.equal(h.hits, [[2 / 3, 1 / 3, 0], [0, 1 / 3, 1]]);
-  const lines = selectionHitsLines(h);
-  assert.match(lines[0]!, /top-2 of 16 image tokens.*12\.5%/);
-  assert.match(lines[3]!, /latent step 2\s+0\.0%\s+33\.3%\s+100\.0%/);
-  assert.equal(selectionHitsMarkdown(h).slice(2), ['| latent step 1 | 66.7% | 33.3% | 0.0% |', '| latent step 2 | 0.0% | 33.3% | 100.0% |']);
+  const selections = [
+    [[5, 9], [7, 3], [15, 14]],
+    [[10, 6], [0, 1], [2, 3]],
+  ];
+  const f = tallyVisionFocus(scores, selections, chains, 2, 16);
+  assert.equal(f.cells, ['start', 'after move 1', 'after move 2']);
+  assert.equal(f.counts, [3, 3, 2]);
+  assert.equal(f.attention, [[(0.5 + 0.25) / 3, 0.75 / 3, 0], [0, 0.5 / 3, (0.5 + 0.75) / 2]]);
+  // Inserted counts earlier steps: by step 2 problem 0's whole chain is in, problem 2's last cell only.
+  assert.equal(f.inserted, [[2 / 3, 1 / 3, 0], [2 / 3, 2 / 3, 1]]);
+  const lines = visionFocusLines(f);
+  assert.match(lines[0]!, /16 image tokens.*spread evenly: 6\.3%/);
+  assert.match(lines[3]!, /latent step 2\s+0\.0%\s+16\.7%\s+62\.5%/);
+  assert.match(lines[4]!, /top-2 a step.*random: 12\.5%, 25\.0%/);
+  const md = visionFocusMarkdown(f);
+  assert.equal(md.slice(2, 4), ['| latent step 1 | 25.0% | 25.0% | 0.0% |', '| latent step 2 | 0.0% | 16.7% | 62.5% |']);
+  assert.equal(md.slice(5), ['| inserted by then | start | after move 1 | after move 2 |', '|---|---|---|---|', '| latent step 1 | 66.7% | 33.3% | 0.0% |', '| latent step 2 | 66.7% | 66.7% | 100.0% |']);
 });
 
 test('chain tokens: a cell is the image token at row * grid + col, and none where the patch grid is not the scene grid', () => {
@@ -206,16 +216,32 @@ test('chain tokens: a cell is the image token at row * grid + col, and none wher
   assert.is(chainTokens(p!.scene, 8), null);
 });
 
-test('selection hits: the selections of the latent prefix, as generation reports them, across batches of 32', async () => {
+test('vision focus: the latent prefix\'s scores and selections, as generation reports them, across batches of 32', async () => {
   const { problems, tok, cfg, samples } = await synthetic(15, 37, 'cell', 'cell-value');
   const model = new IvtModel(cfg, tok.pad);
-  const got = await selectionHits(model, samples, problems.map((p) => p.scene), 3);
+  const got = await visionFocus(model, samples, problems.map((p) => p.scene), 3);
+  assert.ok(got);
+  // Inserted cells: the selections generation reports (the same latent prefix).
   const g = await generate(model, samples, { latentSteps: 3, latent: FULL_LATENT, maxNewTokens: 1, eos: tok.eos, withSelections: true });
-  const want = tallySelections(g.selections, problems.map((p) => chainTokens(p.scene, 4)!), cfg.topK, model.J);
-  assert.equal(got, want);
-  assert.is(got!.hits.length, 3);
+  const chains = problems.map((p) => chainTokens(p.scene, 4)!);
+  assert.equal(got!.inserted, tallyVisionFocus(g.selections.map((step) => step.map(() => new Array(16).fill(1))), g.selections, chains, cfg.topK, model.J).inserted);
+  for (const row of got!.attention) for (const x of row) assert.ok(x > 0 && x < 1, `attention share ${x}`);
+  // The scores are the selection's: step 1 excludes nothing, so it takes the k highest scores.
+  const cache = new KvCache(cfg.layers, 'buffer', 5, cfg.dim, 200);
+  await E.noGrad(() => E.tidyAsync(async () => {
+    const p = model.latentPrefix(samples.slice(0, 5), 3, FULL_LATENT, cache);
+    assert.is(p.scores.length, 3);
+    const sc = await p.scores[0]!.toArray(), sel = await p.selections[0]!.toArray();
+    for (let b = 0; b < 5; b++) {
+      const row = Array.from(sc.slice(b * 16, (b + 1) * 16));
+      const picked = Array.from(sel.slice(b * cfg.topK, (b + 1) * cfg.topK), (x) => x - b * 16);
+      const best = row.map((v, j) => [v, j] as const).sort((x, y) => y[0] - x[0] || x[1] - y[1]).slice(0, cfg.topK).map(([, j]) => j);
+      assert.equal(picked, best, `problem ${b}`);
+    }
+  }));
+  cache.dispose();
   // The latent mode without latent vision selects nothing.
-  assert.is(await selectionHits(model, samples, problems.map((p) => p.scene), 3, { ...FULL_LATENT, latentVision: false }), null);
+  assert.is(await visionFocus(model, samples, problems.map((p) => p.scene), 3, { ...FULL_LATENT, latentVision: false }), null);
   model.ps.dispose();
 });
 
