@@ -128,6 +128,7 @@ export function registerTrainCommands(program: Command): void {
     .addOption(new Option('--mode <mode>', 'ivt: the curriculum; nocot: answer-only baseline').choices(['ivt', 'nocot']).default('ivt'))
     .option('--no-latent-text', 'ablation: a learned placeholder instead of the recycled hidden state')
     .option('--no-latent-vision', 'ablation: no image embeddings inserted at latent steps')
+    .option('--random-latent-vision', 'control: the image embeddings inserted at latent steps drawn at random (fixed per problem) instead of by attention', false)
     .option('--detach-latents', 'stop gradients at the recycled hidden state (the reference code\'s variant)', false)
     .option('--start-stage <n>', 'first stage to train', intArg('start-stage'), 0)
     .option('--init-from <run>', 'start from another run\'s weights (ablations branch off a stage-0 run)')
@@ -159,12 +160,13 @@ export function registerTrainCommands(program: Command): void {
       const existing = !o.resume && existsSync(o.out) ? latestTag(o.out) : null;
       if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
+      if (o.randomLatentVision && !o.latentVision) throw new UserError('--random-latent-vision and --no-latent-vision: give one of them (random image embeddings, or none)');
       const stageCount = o.mode === 'nocot' ? 1 : o.stages + 1;
       if (o.stageEpochs && o.stageEpochs.length > stageCount) throw new UserError(`--stage-epochs ${o.stageEpochs.join(',')}: ${o.stageEpochs.length} entries, but this run has ${stageCount} stage${stageCount > 1 ? 's' : ''} (0..${stageCount - 1})`);
       const opts: TrainOptions = {
         data: o.data, out: o.out, preset: o.preset, stages: o.stages, topK: o.topK, epochsPerStage: o.epochs, epochsStage0: o.epochs0, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
-        resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents },
+        resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents, ...(o.randomLatentVision ? { randomVision: true } : {}) },
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
         verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
         extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience, mixStages: o.mixStages,

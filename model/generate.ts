@@ -8,7 +8,8 @@
 import * as E from '../engine/index.js';
 import { fromArray, Tensor, tidyAsync } from '../engine/tensor.js';
 import { KvCache } from './kv_cache.js';
-import { IvtModel, LatentOptions, Sample, FULL_LATENT, concatPatches } from './ivt.js';
+import { IvtModel, LatentOptions, Sample, concatPatches } from './ivt.js';
+import { randomVisionIndices } from './random_vision.js';
 
 export interface GenerateOptions {
   latentSteps: number;
@@ -191,7 +192,7 @@ function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: 
     const T = seq.shape[1];
     const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
     const useCache = i === steps;
-    const h = model.pass(seq, pos, { causal: true, keyStart, cache: useCache ? cache : null, accumulate: lo.latentVision && !useCache ? { acc, row: T - 1, imgStart: keyStart } : null });
+    const h = model.pass(seq, pos, { causal: true, keyStart, cache: useCache ? cache : null, accumulate: lo.latentVision && !lo.randomVision && !useCache ? { acc, row: T - 1, imgStart: keyStart } : null });
     if (useCache) {
       cache.advance(T);
       const nextPos = Int32Array.from({ length: B }, (_, b) => pos[b * T + T - 1] + 1);
@@ -200,7 +201,7 @@ function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: 
     const last = E.slice(h, 1, T - 1, T);
     const parts: Tensor[] = [seq];
     if (lo.latentVision) {
-      const sel = E.selectTopK(acc, chosen, k, i * k);
+      const sel = lo.randomVision ? fromArray(randomVisionIndices(samples, J, k, i), [B, k], 'i32') : E.selectTopK(acc, chosen, k, i * k);
       selections.push(sel);
       parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));
     }

@@ -17,6 +17,7 @@ import { fromArray, Tensor } from '../engine/tensor.js';
 import { fillRaw } from '../engine/ops/elementwise.js';
 import { IvtConfig, imageTokens } from './config.js';
 import { KvCache } from './kv_cache.js';
+import { randomVisionIndices } from './random_vision.js';
 import { InitRng, LayerNorm, ParamSet } from './nn.js';
 import { Block, PassContext } from './transformer.js';
 import { VisionEncoder } from './vision.js';
@@ -50,6 +51,11 @@ export interface LatentOptions {
   latentVision: boolean;
   /** Stop gradients at h_i (the reference code's behaviour). */
   detach: boolean;
+  /**
+   * A control for the selection: insert k image tokens drawn at random (fixed per problem,
+   * model/random_vision.ts) instead of the k the model attends to most.
+   */
+  randomVision?: boolean;
 }
 
 export const FULL_LATENT: LatentOptions = { latentText: true, latentVision: true, detach: false };
@@ -147,7 +153,7 @@ export class IvtModel {
     const imgFlat = E.reshape(img, [B * J, D]);
     const { x, pad, positions, Tp } = this.prompt(samples, imgFlat);
     const keyStart = fromArray(pad, [B], 'i32');
-    const needScores = steps > 0 && lo.latentVision;
+    const needScores = steps > 0 && lo.latentVision && !lo.randomVision;
     let acc = needScores ? fillRaw(E.empty([B, J], 'i32'), 0) : null;
     let h = this.pass(x, positions, { causal: true, keyStart, cache, accumulate: acc ? { acc, row: Tp - 1, imgStart: keyStart } : null });
     cache.advance(Tp);
@@ -165,9 +171,9 @@ export class IvtModel {
     for (let i = 0; i < steps; i++) {
       const parts: Tensor[] = [];
       if (lo.latentVision) {
-        const sel = E.selectTopK(acc!, chosen!, k, i * k);
+        const sel = lo.randomVision ? fromArray(randomVisionIndices(samples, J, k, i), [B, k], 'i32') : E.selectTopK(acc!, chosen!, k, i * k);
         selections.push(sel);
-        scores.push(acc!);
+        if (acc) scores.push(acc);
         parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));
       }
       const input = lo.latentText

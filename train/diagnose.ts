@@ -355,12 +355,12 @@ export function tallyVisionFocus(scores: number[][][], selections: number[][][],
  * regions the reasoning needs. On synthetic data the chain's cells are known, so this measures
  * it, with `steps` latent steps in latent mode `lo`: how much of each step's selection scores
  * goes to each cell of the chain, and which cells have been inserted by then. Null when the
- * latent mode inserts no image embeddings, or a cell is not one image token.
+ * latent mode inserts no image embeddings or random ones, or a cell is not one image token.
  */
 export async function visionFocus(model: IvtModel, samples: Sample[], scenes: Scene[], steps: number, lo: LatentOptions = FULL_LATENT): Promise<VisionFocus | null> {
   const side = Math.round(Math.sqrt(model.J));
   const chains = scenes.map((s) => chainTokens(s, side));
-  if (!lo.latentVision || steps === 0 || chains.some((c) => c === null)) return null;
+  if (!lo.latentVision || lo.randomVision || steps === 0 || chains.some((c) => c === null)) return null;
   const k = model.cfg.topK, J = model.J;
   const selections: number[][][] = Array.from({ length: steps }, () => []);
   const scores: number[][][] = Array.from({ length: steps }, () => []);

@@ -6,8 +6,8 @@ import { generate } from '../model/generate.js';
 import { answerDraft, answerStops, Tokenizer } from './tokenizer.js';
 import { extractAnswer, extractAnswerLenient } from './samples.js';
 
-export type EvalMode = 'nocot' | 'cot' | 'ivt' | 'ivt-no-text' | 'ivt-no-vision' | 'ivt-recompute';
-export const EVAL_MODES: EvalMode[] = ['nocot', 'cot', 'ivt', 'ivt-no-text', 'ivt-no-vision', 'ivt-recompute'];
+export type EvalMode = 'nocot' | 'cot' | 'ivt' | 'ivt-no-text' | 'ivt-no-vision' | 'ivt-random-vision' | 'ivt-recompute';
+export const EVAL_MODES: EvalMode[] = ['nocot', 'cot', 'ivt', 'ivt-no-text', 'ivt-no-vision', 'ivt-random-vision', 'ivt-recompute'];
 
 export interface EvalResult {
   mode: EvalMode;
@@ -45,6 +45,8 @@ export function modeSettings(mode: EvalMode, latentSteps: number): { steps: numb
       return { steps: latentSteps, latent: { ...FULL_LATENT, latentText: false }, recompute: false, maxNew: 12 };
     case 'ivt-no-vision':
       return { steps: latentSteps, latent: { ...FULL_LATENT, latentVision: false }, recompute: false, maxNew: 12 };
+    case 'ivt-random-vision':
+      return { steps: latentSteps, latent: { ...FULL_LATENT, randomVision: true }, recompute: false, maxNew: 12 };
   }
 }
 

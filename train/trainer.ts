@@ -494,7 +494,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // A stage may run past its epochs while validation says it is still learning (extendStage).
   const maxEpochsOf = (stage: number) => maxEpochsOfStage(o, stage);
   const extensible = (stage: number) => maxEpochsOf(stage) > epochsOf(stage);
-  const modeOf = (stage: number): EvalMode => (o.mode === 'nocot' ? 'nocot' : stage === 0 ? 'cot' : !o.latent.latentText ? 'ivt-no-text' : !o.latent.latentVision ? 'ivt-no-vision' : 'ivt');
+  const modeOf = (stage: number): EvalMode => (o.mode === 'nocot' ? 'nocot' : stage === 0 ? 'cot' : !o.latent.latentText ? 'ivt-no-text' : !o.latent.latentVision ? 'ivt-no-vision' : o.latent.randomVision ? 'ivt-random-vision' : 'ivt');
   const validate = (stage: number) => evaluate(model, valSamples, tok, modeOf(stage), { latentSteps: stage, batch: Math.min(o.batch * 2, 64) });
   const pct = (r: EvalResult) => 100 * r.accuracy;
   const patience = o.extendPatience ?? EXTEND_PATIENCE;

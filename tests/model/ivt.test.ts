@@ -6,6 +6,7 @@ import * as E from '../../engine/index.js';
 import { preset, validateConfig } from '../../model/config.js';
 import { IvtModel, Sample, FULL_LATENT, IMAGE_WORDS } from '../../model/ivt.js';
 import { generate } from '../../model/generate.js';
+import { randomVisionIndices, randomVisionOrder } from '../../model/random_vision.js';
 import { rng, setup } from '../helpers.js';
 
 test.before(setup);
@@ -122,6 +123,32 @@ for (const positions of ['rope', 'learned'] as const) test(`latent inference on 
     const all = cached.selections.flatMap((st) => st[b]);
     assert.is(new Set(all).size, all.length, `row ${b} repeated an image token across steps`);
   }
+  model.ps.dispose();
+});
+
+test('random latent vision: k distinct tokens a step, none repeated across steps, fixed per problem, the same on the KV cache and recomputed', async () => {
+  const cfg = preset('tiny', 40);
+  const model = new IvtModel(cfg, 0);
+  const samples = fakeSamples(4, cfg.vocab, model.J, model.vision.patchDim, 3);
+  const latent = { ...FULL_LATENT, randomVision: true };
+  const opts = { latentSteps: 3, latent, maxNewTokens: 6, eos: 1, withSelections: true };
+  const cached = await generate(model, samples, opts);
+  const recomputed = await generate(model, samples, { ...opts, recompute: true });
+  assert.equal(cached.selections, recomputed.selections);
+  assert.equal(cached.tokens, recomputed.tokens);
+  samples.forEach((s, b) => {
+    const order = randomVisionOrder(s, model.J);
+    assert.equal([...order].sort((x, y) => x - y), Array.from({ length: model.J }, (_, j) => j), 'a permutation of the image tokens');
+    assert.equal(cached.selections.map((st) => st[b]), [0, 1, 2].map((i) => order.slice(i * cfg.topK, (i + 1) * cfg.topK)), `problem ${b}`);
+    // Fixed per problem: the same problem alone, or in another batch, draws the same tokens.
+    assert.equal(randomVisionOrder({ ...s, patches: Float32Array.from(s.patches) }, model.J), order);
+  });
+  // Different problems draw different orders (four identical permutations of 16 would be a broken hash).
+  assert.ok(new Set(samples.map((s) => randomVisionOrder(s, model.J).join(','))).size > 1);
+  // Not the attention's choice: the same weights select otherwise with attention.
+  const attended = await generate(model, samples, { ...opts, latent: FULL_LATENT });
+  assert.not.equal(attended.selections, cached.selections);
+  assert.throws(() => randomVisionIndices(samples, model.J, cfg.topK, 4), /needs more than the 16 image tokens/);
   model.ps.dispose();
 });
 

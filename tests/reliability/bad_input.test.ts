@@ -144,6 +144,7 @@ const cases: Case[] = [
   { name: 'train --top-k 0', args: (d) => trainOn(DS, d).concat(['--top-k', '0']), expect: ['--top-k must be >= 1'], absent: NO_RUN, code: 2 },
   { name: 'train --top-k too many for the image', args: (d) => trainOn(DS, d).concat(['--stages', '3', '--top-k', '9']), expect: ['--top-k 9', 'exceed the 16 image tokens'], absent: NO_RUN, code: 2 },
   { name: 'train --top-k more than the image has', args: (d) => trainOn(DS, d).concat(['--top-k', '17']), expect: ['--top-k 17', 'top-17 exceeds the 16 image tokens'], absent: NO_RUN, code: 2 },
+  { name: 'train --random-latent-vision with --no-latent-vision', args: (d) => trainOn(DS, d).concat(['--random-latent-vision', '--no-latent-vision']), expect: ['--random-latent-vision and --no-latent-vision'], absent: NO_RUN, code: 2 },
   { name: 'train --mix-stages 1', args: (d) => trainOn(DS, d).concat(['--mix-stages', '1']), expect: ['--mix-stages', 'probability'], absent: NO_RUN, code: 2 },
   { name: 'train into an existing run without --resume', args: (d) => ['train', '--data', DS, '--out', copyRun(d), ...TRAIN], expect: ['already holds a training run', '--resume'], unchanged: ['run'], code: 2 },
   { name: 'train --resume: model.safetensors truncated', args: (d) => { const r = runWith(d, join(latestRel(), 'model.safetensors'), (b) => b.subarray(0, b.length - 100)); return ['train', '--data', DS, '--out', r, ...TRAIN, '--resume']; }, expect: ['model.safetensors', 'not a valid safetensors file'], unchanged: ['run'], code: 2 },

@@ -1,0 +1,46 @@
+// A control for latent vision's selection: each latent step's k image tokens drawn at random
+// instead of by attention. Fixed per problem (a hash of its prompt and picture seeds a
+// permutation of the image tokens, and step i takes the permutation's i-th block of k), so
+// training and every evaluation insert the same tokens for the same problem, and no token is
+// inserted twice, as with the attention's selection.
+import type { Sample } from './ivt.js';
+
+/** FNV-1a over the prompt's token ids and the bits of the picture's patch values. */
+function problemHash(s: Sample): number {
+  let h = 0x811c9dc5;
+  const mix = (x: number) => { h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0; };
+  for (const t of s.prompt) mix(t);
+  for (const x of new Uint32Array(s.patches.buffer, s.patches.byteOffset, s.patches.length)) mix(x);
+  return h;
+}
+
+/** mulberry32: a small, well-mixed 32-bit generator, enough for a permutation. */
+function generator(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The image tokens (0..J-1) a problem's latent steps insert, in order: step i's are [i * k, (i + 1) * k). */
+export function randomVisionOrder(s: Sample, J: number): number[] {
+  const order = Array.from({ length: J }, (_, j) => j);
+  const next = generator(problemHash(s));
+  for (let i = J - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+/** Step `step`'s k random image tokens per problem, as flattened indices b * J + j (i32 [B * k], the layout selectTopK returns). */
+export function randomVisionIndices(samples: Sample[], J: number, k: number, step: number): Int32Array {
+  if ((step + 1) * k > J) throw new Error(`random latent vision: step ${step + 1} of top-${k} needs more than the ${J} image tokens`);
+  const out = new Int32Array(samples.length * k);
+  samples.forEach((s, b) => randomVisionOrder(s, J).slice(step * k, (step + 1) * k).forEach((j, r) => { out[b * k + r] = b * J + j; }));
+  return out;
+}
