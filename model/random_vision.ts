@@ -4,6 +4,7 @@
 // training and every evaluation insert the same tokens for the same problem, and no token is
 // inserted twice, as with the attention's selection.
 import type { Sample } from './ivt.js';
+import { InitRng } from './nn.js';
 
 /** FNV-1a over the prompt's token ids and the bits of the picture's patch values. */
 function problemHash(s: Sample): number {
@@ -14,24 +15,12 @@ function problemHash(s: Sample): number {
   return h;
 }
 
-/** mulberry32: a small, well-mixed 32-bit generator, enough for a permutation. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The image tokens (0..J-1) a problem's latent steps insert, in order: step i's are [i * k, (i + 1) * k). */
 export function randomVisionOrder(s: Sample, J: number): number[] {
   const order = Array.from({ length: J }, (_, j) => j);
-  const next = generator(problemHash(s));
+  const rng = new InitRng(problemHash(s));
   for (let i = J - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
+    const j = Math.floor(rng.uniform() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
