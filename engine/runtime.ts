@@ -341,9 +341,7 @@ export class KernelProfiler {
     pass.setBindGroup(0, bg);
     pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
     pass.end();
-    if (this.next === 1) this.encoderWithQueries = enc;
   }
-  private encoderWithQueries: GPUCommandEncoder | null = null;
 
   private untimed(enc: GPUCommandEncoder, k: Kernel, bg: GPUBindGroup, wg: number[]): void {
     const pass = enc.beginComputePass();
@@ -364,7 +362,6 @@ export class KernelProfiler {
     enc.copyBufferToBuffer(this.resolve, 0, read, 0, n * 16);
     this.gpu.queue.submit([enc.finish()]);
     this.next = 0;
-    this.encoderWithQueries = null;
     this.pending.push(read.mapAsync(GPUMapMode.READ).then(() => {
       const t = new BigInt64Array(read.getMappedRange());
       for (let i = 0; i < n; i++) {

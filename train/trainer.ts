@@ -21,7 +21,7 @@ import { GpuError, UserError } from '../engine/errors.js';
 import { fmtBytes } from '../engine/memory.js';
 import { rt } from '../engine/tensor.js';
 import { IvtConfig, preset, validateConfig } from '../model/config.js';
-import { FULL_LATENT, IvtModel, LatentOptions, Sample } from '../model/ivt.js';
+import { IvtModel, LatentOptions, Sample } from '../model/ivt.js';
 import { InitRng } from '../model/nn.js';
 import { loadDataset, ProblemRecord } from './data/index.js';
 import { evaluate, EvalMode, EvalResult } from './eval.js';

@@ -31,7 +31,7 @@ export function broadcastShapes(a: Shape, b: Shape, op: string): number[] {
 export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
   const own = contiguousStrides(shape);
   const off = outShape.length - shape.length;
-  return outShape.map((d, i) => (i < off || shape[i - off] === 1 ? 0 : own[i - off]));
+  return outShape.map((_, i) => (i < off || shape[i - off] === 1 ? 0 : own[i - off]));
 }
 
 export function sameShape(a: Shape, b: Shape): boolean {

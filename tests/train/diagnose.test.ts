@@ -27,7 +27,7 @@ async function synthetic(seed: number, n: number, startBy: 'object' | 'cell' = '
 }
 
 test('diagnose groups every supervised token of synthetic rationales', async () => {
-  const { problems, recs, tok, cfg, samples } = await synthetic(11, 12);
+  const { problems, tok, cfg, samples } = await synthetic(11, 12);
   const model = new IvtModel(cfg, tok.pad);
   const groups = await diagnose(model, samples, tok, { batch: 5, synthetic: true });
   const names = groups.map((g) => g.group);

@@ -19,7 +19,7 @@
 import { balancedPick, Rng } from '../rng.js';
 import type { ProblemRecord, Split } from '../record.js';
 import { rationaleToSteps } from '../steps.js';
-import { COLOURS, DIRECTIONS, DIRECTION_NAMES, SHAPES, movesFor, stepCounts, type Colour, type Direction, type QueryKind, type Shape, type SynthOptions } from './spec.js';
+import { COLOURS, DIRECTIONS, DIRECTION_NAMES, SHAPES, movesFor, stepCounts, type Direction, type QueryKind, type SynthOptions } from './spec.js';
 import { questionText, rationaleSentences, solveScene, type Scene, type SceneObject } from './scene.js';
 
 export interface SynthProblem {
