@@ -12,7 +12,7 @@ ivt="node $(dirname "$0")/../../dist/cli/ivt.js"
 mkdir -p "$out"
 for s in $seeds; do
   demo=$seeds_dir/seed-$s
-  epochs=$(node -e "process.stdout.write(require('$demo/report/results.json').stage_epochs.join(','))")
+  epochs=$(node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).stage_epochs.join(','))" "$demo/report/results.json")
   for k in $ks; do
     run=$out/seed-$s/k$k
     if [ ! -f "$run/eval.json" ]; then
