@@ -113,7 +113,7 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--out <dir>', 'run folder (checkpoints, metrics.jsonl, config, tokenizer)')
     .addOption(new Option('--preset <name>', 'model size').choices(['tiny', 'small', 'base']).default('tiny'))
     .option('--stages <n>', 'latent stages after stage 0', intArg('stages', 0), 3)
-    .option('--top-k <n>', 'image embeddings selected per latent step (default: the preset\'s, or the --init-from run\'s; the model has no weight that depends on it)', intArg('top-k', 1))
+    .option('--top-k <n>', 'image embeddings selected per latent step (default: the preset\'s, the --init-from run\'s or the resumed run\'s; the model has no weight that depends on it)', intArg('top-k', 1))
     .option('--epochs <n>', 'epochs per stage', intArg('epochs', 1), 2)
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT usually needs more than a latent stage; default: --epochs)', intArg('epochs0', 1))
     .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
@@ -161,6 +161,8 @@ export function registerTrainCommands(program: Command): void {
       if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
       if (o.randomLatentVision && !o.latentVision) throw new UserError('--random-latent-vision and --no-latent-vision: give one of them (random image embeddings, or none)');
+      // One ablation or control at a time: each has its own evaluation mode, which validation uses.
+      if (o.randomLatentVision && !o.latentText) throw new UserError('--random-latent-vision and --no-latent-text: give one of them (one ablation or control at a time)');
       const stageCount = o.mode === 'nocot' ? 1 : o.stages + 1;
       if (o.stageEpochs && o.stageEpochs.length > stageCount) throw new UserError(`--stage-epochs ${o.stageEpochs.join(',')}: ${o.stageEpochs.length} entries, but this run has ${stageCount} stage${stageCount > 1 ? 's' : ''} (0..${stageCount - 1})`);
       const opts: TrainOptions = {
@@ -254,6 +256,10 @@ export function registerTrainCommands(program: Command): void {
       if (norms) console.log(`input norms (mean L2): token embeddings ${norms.token.toFixed(3)}, image tokens ${norms.image.toFixed(3)}; ${norms.steps.map((st, i) => `latent step ${i + 1}: hidden state ${st.hidden.toFixed(3)}, fed back as ${st.input.toFixed(3)}${lo.latentText ? '' : ' (the learned placeholder: a run without latent text)'}`).join('; ')}`);
       const focus = latentWeights && synthetic ? await visionFocus(model, samples, recs.map((r) => scenes!.get(r.id)!), cfg.latentSteps, lo) : null;
       if (focus) for (const line of visionFocusLines(focus)) console.log(line);
+      else if (latentWeights && synthetic) {
+        const why = !lo.latentVision ? 'the run inserts no image embeddings (without latent vision)' : lo.randomVision ? 'the run inserts random image embeddings (no attention chooses them)' : 'a cell of the scene is not one image token';
+        console.log(`where latent vision looked: not measured, ${why}`);
+      }
       if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, tag: o.tag ?? 'latest', n: recs.length, groups, image_dependent_share: share, probe, input_norms: norms, vision_focus: focus }, null, 2) + '\n');
       await shutdownEngine();
     });

@@ -9,7 +9,7 @@ import * as E from '../engine/index.js';
 import { fromArray, Tensor, tidyAsync } from '../engine/tensor.js';
 import { KvCache } from './kv_cache.js';
 import { IvtModel, LatentOptions, Sample, concatPatches } from './ivt.js';
-import { randomVisionIndices } from './random_vision.js';
+import { selectLatentVision } from './latent_vision.js';
 
 export interface GenerateOptions {
   latentSteps: number;
@@ -184,15 +184,17 @@ function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: 
   const imgFlat = E.reshape(img, [B * J, D]);
   const { x, pad, positions } = model.prompt(samples, imgFlat);
   const keyStart = fromArray(pad, [B], 'i32');
-  const chosen = E.fromArray(new Uint32Array(B * J), [B, J], 'u32');
+  // Attention's selection accumulates scores and marks chosen tokens; the random control needs neither.
+  const byAttention = lo.latentVision && !lo.randomVision;
+  const chosen = byAttention ? E.fromArray(new Uint32Array(B * J), [B, J], 'u32') : null;
   let seq = x;
   let pos = positions;
   const selections: Tensor[] = [];
   for (let i = 0; ; i++) {
     const T = seq.shape[1];
-    const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
     const useCache = i === steps;
-    const h = model.pass(seq, pos, { causal: true, keyStart, cache: useCache ? cache : null, accumulate: lo.latentVision && !lo.randomVision && !useCache ? { acc, row: T - 1, imgStart: keyStart } : null });
+    const acc = byAttention && !useCache ? E.fromArray(new Int32Array(B * J), [B, J], 'i32') : null;
+    const h = model.pass(seq, pos, { causal: true, keyStart, cache: useCache ? cache : null, accumulate: acc ? { acc, row: T - 1, imgStart: keyStart } : null });
     if (useCache) {
       cache.advance(T);
       const nextPos = Int32Array.from({ length: B }, (_, b) => pos[b * T + T - 1] + 1);
@@ -201,7 +203,7 @@ function recomputePrefix(model: IvtModel, samples: Sample[], steps: number, lo: 
     const last = E.slice(h, 1, T - 1, T);
     const parts: Tensor[] = [seq];
     if (lo.latentVision) {
-      const sel = lo.randomVision ? fromArray(randomVisionIndices(samples, J, k, i), [B, k], 'i32') : E.selectTopK(acc, chosen, k, i * k);
+      const sel = selectLatentVision(samples, J, k, i, lo.randomVision ?? false, acc, chosen);
       selections.push(sel);
       parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));
     }

@@ -17,7 +17,7 @@ import { fromArray, Tensor } from '../engine/tensor.js';
 import { fillRaw } from '../engine/ops/elementwise.js';
 import { IvtConfig, imageTokens } from './config.js';
 import { KvCache } from './kv_cache.js';
-import { randomVisionIndices } from './random_vision.js';
+import { selectLatentVision } from './latent_vision.js';
 import { InitRng, LayerNorm, ParamSet } from './nn.js';
 import { Block, PassContext } from './transformer.js';
 import { VisionEncoder } from './vision.js';
@@ -53,7 +53,7 @@ export interface LatentOptions {
   detach: boolean;
   /**
    * A control for the selection: insert k image tokens drawn at random (fixed per problem,
-   * model/random_vision.ts) instead of the k the model attends to most.
+   * model/latent_vision.ts) instead of the k the model attends to most.
    */
   randomVision?: boolean;
 }
@@ -139,7 +139,10 @@ export class IvtModel {
 
   /**
    * The latent prefix: prompt pass, then `steps` latent steps, all on `cache`. Returns the
-   * hidden state of the last position (which predicts the next token) and the next position.
+   * hidden state of the last position (which predicts the next token) and the next position;
+   * per latent step the image tokens inserted (`selections`, i32 [B, k] of indices b * J + j),
+   * the selection scores they were chosen by (`scores`, i32 [B, J] in 2^-24 units; none with
+   * random latent vision), and the recycled state.
    *
    * `draft` (inference only): token ids run in the last latent step's pass, after its slot, so
    * a fixed continuation (the answer line's template) is verified without a pass of its own.
@@ -171,7 +174,7 @@ export class IvtModel {
     for (let i = 0; i < steps; i++) {
       const parts: Tensor[] = [];
       if (lo.latentVision) {
-        const sel = lo.randomVision ? fromArray(randomVisionIndices(samples, J, k, i), [B, k], 'i32') : E.selectTopK(acc!, chosen!, k, i * k);
+        const sel = selectLatentVision(samples, J, k, i, lo.randomVision ?? false, acc, chosen);
         selections.push(sel);
         if (acc) scores.push(acc);
         parts.push(E.reshape(E.gatherRows(imgFlat, E.reshape(sel, [B * k])), [B, k, D]));

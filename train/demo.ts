@@ -16,7 +16,7 @@ import { isObject, readJsonFile } from './data/validate.js';
 import { UserError } from '../engine/errors.js';
 import { evaluate, EvalMode, EvalResult, modeSettings, stepsLabel } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
-import { diagnose, imageDependentShare, inputNorms, visionFocus, visionFocusMarkdown, type InputNorms } from './diagnose.js';
+import { diagnose, imageDependentShare, inputNorms, randomInserted, visionFocus, visionFocusMarkdown, type InputNorms } from './diagnose.js';
 import { readScenes } from './data/synth/lookups.js';
 import { answerStops, Tokenizer } from './tokenizer.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -241,22 +241,18 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     model.ps.dispose();
     return { groups, share };
   })();
-  // The final model's inputs by norm: the recycled state against a token embedding (METHOD.md).
-  const norms: InputNorms = await (async () => {
+  // The final model's inputs by norm: the recycled state against a token embedding (METHOD.md);
+  // and where latent vision looked: each latent step's selection against the chain's cells.
+  const { norms, focus } = await (async () => {
     const { model, tok, cfg } = await loadModel(ivtRun, 'stage-3');
-    const r = await inputNorms(model, await toSamples(valRecs, tok, cfg), 3);
-    model.ps.dispose();
-    return r;
-  })();
-  // Where latent vision looked: each latent step's selection against the chain's cells.
-  const focus = await (async () => {
-    const { model, tok, cfg } = await loadModel(ivtRun, 'stage-3');
+    const norms: InputNorms = await inputNorms(model, await toSamples(valRecs, tok, cfg), 3);
     const scenes = readScenes(dataDir);
-    const r = await visionFocus(model, await toSamples(testRecs, tok, cfg), testRecs.map((rec) => scenes.get(rec.id)!), 3);
+    const focus = await visionFocus(model, await toSamples(testRecs, tok, cfg), testRecs.map((rec) => scenes.get(rec.id)!), 3);
     model.ps.dispose();
-    return r;
+    return { norms, focus };
   })();
-  if (focus) log(`    stage 3, latent vision on the asked cell: attention share ${focus.attention.map((a) => `${(100 * a[a.length - 1]!).toFixed(1)}%`).join(' / ')}, inserted by then ${focus.inserted.map((a) => `${(100 * a[a.length - 1]!).toFixed(1)}%`).join(' / ')}`);
+  const pct1 = (x: number) => `${(100 * x).toFixed(1)}%`;
+  if (focus) log(`    stage 3, latent vision on the asked cell: attention share ${focus.asked.attention.map(pct1).join(' / ')}, inserted by then ${focus.asked.inserted.map(pct1).join(' / ')}`);
   log(`    stage 3, input norms: token embeddings ${norms.token.toFixed(2)}, image tokens ${norms.image.toFixed(2)}, recycled states ${norms.steps.map((st) => st.hidden.toFixed(2)).join(' / ')} fed back as ${norms.steps.map((st) => st.input.toFixed(2)).join(' / ')}`);
   for (const g of skills.groups) log(`    stage 0, teacher-forced: ${g.group.padEnd(42)} ${(100 * g.accuracy).toFixed(1).padStart(6)}% (another problem's picture: ${(100 * g.accuracyOtherImage).toFixed(1)}%)`);
   log(`    stage 0, image-dependent share of the image tokens: ${(100 * skills.share).toFixed(1)}%`);
@@ -375,7 +371,7 @@ export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; sum
     '## What latent vision looked at',
     '',
     ...(focus ? [
-      `Each latent step inserts the ${focus.k} image embeddings (of ${focus.tokens}) that the position before its slot attends to most, summed over layers and heads, leaving out those inserted at earlier steps. The chain's cells are known here, so this measures whether that attention is on them (\`ivt diagnose\`, stage-3 weights, the ${testRecs.length} test problems): the mean share of each step's attention onto the image tokens that goes to each cell (${(100 / focus.tokens).toFixed(1)}% where it is spread evenly), and the share of problems whose cell has been inserted by that step (random selections: ${focus.inserted.map((_, i) => `${Math.min(100, (100 * (i + 1) * focus.k) / focus.tokens).toFixed(0)}%`).join(', ')}).`,
+      `Each latent step inserts the ${focus.k} image embeddings (of ${focus.tokens}) that the position before its slot attends to most, summed over layers and heads, leaving out those inserted at earlier steps. The chain's cells are known here, so this measures whether that attention is on them (\`ivt diagnose\`, stage-3 weights, the ${testRecs.length} test problems): the mean share of each step's attention onto the prompt's image tokens (not the copies inserted at latent steps) that goes to each cell (${(100 / focus.tokens).toFixed(1)}% where it is spread evenly), and the share of problems whose cell has been inserted by that step (random selections: ${randomInserted(focus).map((x) => `${(100 * x).toFixed(0)}%`).join(', ')}).`,
       '',
       ...visionFocusMarkdown(focus),
       '',

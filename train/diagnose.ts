@@ -299,7 +299,7 @@ export interface VisionFocus {
   /** Image embeddings selected per latent step, and the image tokens they are chosen from. */
   k: number;
   tokens: number;
-  /** The chain's cells in order: "start", "after move 1", ...; the last is the cell the question asks about. */
+  /** The chain's cells in order: "start", "after move 1", ... (with chains of one length, the last is the cell the question asks about). */
   cells: string[];
   /** Problems whose chain has each cell (chains of different lengths). */
   counts: number[];
@@ -315,6 +315,8 @@ export interface VisionFocus {
    * choices. Random selections: min(1, i * k / tokens).
    */
   inserted: number[][];
+  /** The same two measures [latent step] at each problem's own last cell, the one the question asks about (chains of any length). */
+  asked: { attention: number[]; inserted: number[] };
 }
 
 /**
@@ -341,12 +343,14 @@ export function tallyVisionFocus(scores: number[][][], selections: number[][][],
     chains.forEach((chain, b) => chain.forEach((cell, j) => { sum[j]! += value(i, b, cell); }));
     return sum.map((x, j) => x / Math.max(counts[j]!, 1));
   });
-  const attention = perCell((i, b, cell) => {
+  const atLastCell = (value: (step: number, b: number, cell: number) => number) => scores.map((_, i) =>
+    chains.reduce((a, chain, b) => a + value(i, b, chain[chain.length - 1]!), 0) / Math.max(chains.length, 1));
+  const share = (i: number, b: number, cell: number) => {
     const row = scores[i]![b]!, total = row.reduce((a, x) => a + x, 0);
     return total > 0 ? row[cell]! / total : 0;
-  });
-  const inserted = perCell((i, b, cell) => (selections.slice(0, i + 1).some((step) => step[b]!.includes(cell)) ? 1 : 0));
-  return { k, tokens, cells, counts, attention, inserted };
+  };
+  const insertedBy = (i: number, b: number, cell: number) => (selections.slice(0, i + 1).some((step) => step[b]!.includes(cell)) ? 1 : 0);
+  return { k, tokens, cells, counts, attention: perCell(share), inserted: perCell(insertedBy), asked: { attention: atLastCell(share), inserted: atLastCell(insertedBy) } };
 }
 
 /**
@@ -358,8 +362,7 @@ export function tallyVisionFocus(scores: number[][][], selections: number[][][],
  * latent mode inserts no image embeddings or random ones, or a cell is not one image token.
  */
 export async function visionFocus(model: IvtModel, samples: Sample[], scenes: Scene[], steps: number, lo: LatentOptions = FULL_LATENT): Promise<VisionFocus | null> {
-  const side = Math.round(Math.sqrt(model.J));
-  const chains = scenes.map((s) => chainTokens(s, side));
+  const chains = scenes.map((s) => chainTokens(s, model.vision.side));
   if (!lo.latentVision || lo.randomVision || steps === 0 || chains.some((c) => c === null)) return null;
   const k = model.cfg.topK, J = model.J;
   const selections: number[][][] = Array.from({ length: steps }, () => []);
@@ -382,24 +385,40 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
 /** visionFocus as plain lines (ivt diagnose). */
 export function visionFocusLines(f: VisionFocus): string[] {
-  const table = (rows: number[][]) => [
-    `  ${''.padEnd(14)} ${f.cells.map((c) => c.padStart(13)).join(' ')}`,
-    ...rows.map((row, i) => `  ${`latent step ${i + 1}`.padEnd(14)} ${row.map((x) => pct(x).padStart(13)).join(' ')}`),
+  const { cells, rows } = focusColumns(f);
+  const table = (key: 'attention' | 'inserted') => [
+    `  ${''.padEnd(14)} ${cells.map((c) => c.padStart(13)).join(' ')}`,
+    ...rows(key).map((row, i) => `  ${`latent step ${i + 1}`.padEnd(14)} ${row.map((x) => pct(x).padStart(13)).join(' ')}`),
   ];
   return [
-    `where latent vision looked, by cell of the chain: the share of each step's attention onto the ${f.tokens} image tokens (summed over layers and heads) that goes to the cell (spread evenly: ${pct(1 / f.tokens)})`,
-    ...table(f.attention),
-    `and the share of problems with the cell among the image embeddings inserted by that step (top-${f.k} a step, no repeats; random: ${f.inserted.map((_, i) => pct(Math.min(1, ((i + 1) * f.k) / f.tokens))).join(', ')})`,
-    ...table(f.inserted),
+    `where latent vision looked, by cell of the chain: the share of each step's attention onto the prompt's ${f.tokens} image tokens (summed over layers and heads; not the copies inserted at latent steps) that goes to the cell (spread evenly: ${pct(1 / f.tokens)})`,
+    ...table('attention'),
+    `and the share of problems with the cell among the image embeddings inserted by that step (top-${f.k} a step, no repeats; random: ${randomInserted(f).map(pct).join(', ')})`,
+    ...table('inserted'),
   ];
+}
+
+/** The share of problems a random selection of k tokens a step has inserted a given cell by each step: min(1, i * k / tokens). */
+export function randomInserted(f: VisionFocus): number[] {
+  return f.inserted.map((_, i) => Math.min(1, ((i + 1) * f.k) / f.tokens));
+}
+
+/** The tables' columns: the chain's cells, and where chains differ in length the asked cell (each problem's last) after them. */
+function focusColumns(f: VisionFocus): { cells: string[]; rows: (key: 'attention' | 'inserted') => number[][] } {
+  const mixed = f.counts.some((c) => c !== f.counts[0]);
+  return {
+    cells: mixed ? [...f.cells, 'asked cell'] : f.cells,
+    rows: (key) => f[key].map((row, i) => (mixed ? [...row, f.asked[key][i]!] : row)),
+  };
 }
 
 /** visionFocus as two markdown tables (the demo report): attention shares, then cells inserted. */
 export function visionFocusMarkdown(f: VisionFocus): string[] {
-  const table = (what: string, rows: number[][]) => [
-    `| ${what} | ${f.cells.join(' | ')} |`,
-    `|---|${f.cells.map(() => '---|').join('')}`,
-    ...rows.map((row, i) => `| latent step ${i + 1} | ${row.map(pct).join(' | ')} |`),
+  const { cells, rows } = focusColumns(f);
+  const table = (what: string, key: 'attention' | 'inserted') => [
+    `| ${what} | ${cells.join(' | ')} |`,
+    `|---|${cells.map(() => '---|').join('')}`,
+    ...rows(key).map((row, i) => `| latent step ${i + 1} | ${row.map(pct).join(' | ')} |`),
   ];
-  return [...table('attention share', f.attention), '', ...table('inserted by then', f.inserted)];
+  return [...table('attention share', 'attention'), '', ...table('inserted by then', 'inserted')];
 }

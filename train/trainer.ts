@@ -703,6 +703,18 @@ function checkResumedSchedule(o: TrainOptions, file: string): void {
       throw new UserError(`--resume: the run in ${o.out} was trained with ${flag} ${before === undefined ? '(not given)' : String(before)}, this command gives ${now === undefined ? 'none' : String(now)} (${file}); resume with the same ${flag}`);
     }
   }
+  // The latent mode too: resuming a run without its ablation or control flag would switch what
+  // the latent steps feed back or insert half-way through.
+  // Each option with the flag that sets it and the value the flag gives.
+  const latentFlags: [keyof LatentOptions, string, boolean][] = [['latentText', '--no-latent-text', false], ['latentVision', '--no-latent-vision', false], ['randomVision', '--random-latent-vision', true], ['detach', '--detach-latents', true]];
+  const hadLatent = (typeof had.latent === 'object' && had.latent !== null ? had.latent : {}) as Partial<LatentOptions>;
+  for (const [key, flag, flagValue] of latentFlags) {
+    const flagGiven = (value: boolean | undefined) => (value ?? !flagValue) === flagValue;
+    const before = flagGiven(hadLatent[key]), now = flagGiven(o.latent[key]);
+    if (before !== now) {
+      throw new UserError(`--resume: the run in ${o.out} was trained ${before ? 'with' : 'without'} ${flag}, this command is ${now ? 'with' : 'without'} it (${file}); resume with the same latent mode`);
+    }
+  }
 }
 
 /** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */

@@ -46,10 +46,17 @@ for (const rep of reps) {
     runs.push(r);
   }
 }
+// A variant is tabled where every (seed, order) has it; a variant only some have is an unfinished run.
 const present = VARIANTS.filter(([v]) => runs.every((r) => r[v]));
+const partial = VARIANTS.filter(([v]) => !present.some(([p]) => p === v) && runs.some((r) => r[v]));
+if (!present.some(([v]) => v === 'full') || partial.length) {
+  const gaps = runs.flatMap((r) => VARIANTS.filter(([v]) => !r[v] && (v === 'full' || partial.some(([p]) => p === v))).map(([v]) => `seed ${r.seed} order ${r.order} ${v}`));
+  console.error(`not run yet: ${gaps.join(', ')}`);
+  process.exit(1);
+}
 
 const lines = [
-  '# IVT-LR, without latent vision, and with random latent vision, over three data orders', '',
+  `# ${present.map(([, name]) => name).join(', ')}: ${reps.length} data order${reps.length > 1 ? 's' : ''} of the latent stages`, '',
   'Made by docs/latent-vision/replicates-summarise.mjs (see README.md here).', '',
   `## Test accuracy and latent-stage losses, ${runs.length} curricula from ${seeds.length} seeds' stage-0 weights`, '',
   'Loss: mean training loss of the stage\'s last 40 batches trained at that stage, stages 1 / 2 / 3; about 0.107 at stage 2 and 0.20 at stage 3 is the value (or letter) at chance.', '',
@@ -60,16 +67,20 @@ for (const r of runs) {
   const losses = (m) => [1, 2, 3].map((st) => stageLoss(m, st).toFixed(3)).join(' / ');
   lines.push(row([r.seed, r.order, ...present.map(([v]) => pct(r[v].acc)), ...present.map(([v]) => losses(r[v].metrics))]));
 }
+// Summary: each variant over all runs, then against the full model pair by pair (same seed, same order).
+const others = present.filter(([v]) => v !== 'full');
+const bothLearned = (v) => runs.filter((r) => r.full.acc >= LEARNED && r[v].acc >= LEARNED);
+const gap = (rs, v) => rs.map((r) => r.full.acc - r[v].acc);
 lines.push('', row(['', ...present.map(([, name]) => name)]), `|---|${present.map(() => '---|').join('')}`,
   row([`learned (${pct(LEARNED)} or more)`, ...present.map(([v]) => `${runs.filter((r) => r[v].acc >= LEARNED).length} of ${runs.length}`)]),
   row(['mean accuracy', ...present.map(([v]) => pct(mean(runs.map((r) => r[v].acc))))]),
-  row(['mean where learned', ...present.map(([v]) => pct(mean(runs.filter((r) => r[v].acc >= LEARNED).map((r) => r[v].acc))))]),
-  row(['IVT-LR above / below it, pairs', ...present.map(([v]) => (v === 'full' ? '' : `${runs.filter((r) => r.full.acc > r[v].acc).length} / ${runs.filter((r) => r.full.acc < r[v].acc).length}`))]));
-lines.splice(lines.length, 0, row(['sign test on those pairs, two-sided p (ties left out)', ...present.map(([v]) => {
-  if (v === 'full') return '';
-  const above = runs.filter((r) => r.full.acc > r[v].acc).length, below = runs.filter((r) => r.full.acc < r[v].acc).length;
-  return signTest(above, below).toFixed(3);
-})]));
+  row(['stage-2 loss at chance (0.1 or more)', ...present.map(([v]) => `${runs.filter((r) => stageLoss(r[v].metrics, 2) >= 0.1).length} of ${runs.length}`)]),
+  '', row(['against IVT-LR, pair by pair', ...others.map(([, name]) => name)]), `|---|${others.map(() => '---|').join('')}`,
+  row(['IVT-LR above / below it', ...others.map(([v]) => `${runs.filter((r) => r.full.acc > r[v].acc).length} / ${runs.filter((r) => r.full.acc < r[v].acc).length}`)]),
+  row(['sign test, two-sided p (ties left out)', ...others.map(([v]) => signTest(runs.filter((r) => r.full.acc > r[v].acc).length, runs.filter((r) => r.full.acc < r[v].acc).length).toFixed(3))]),
+  row(['pairs where both learned', ...others.map(([v]) => String(bothLearned(v).length))]),
+  row(['there, mean accuracy: IVT-LR / it', ...others.map(([v]) => `${pct(mean(bothLearned(v).map((r) => r.full.acc)))} / ${pct(mean(bothLearned(v).map((r) => r[v].acc)))}`)]),
+  row(['there, IVT-LR minus it: mean, range (points)', ...others.map(([v]) => { const g = gap(bothLearned(v), v).map((x) => 100 * x); return `${mean(g).toFixed(1)}, ${Math.min(...g).toFixed(1)} to ${Math.max(...g).toFixed(1)}`; })]));
 console.log(lines.join('\n'));
 
 /** Two-sided exact binomial sign test: the chance of a split at least this uneven with p = 1/2. */

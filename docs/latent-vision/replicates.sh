@@ -9,7 +9,7 @@
 #   docs/latent-vision/replicates.sh SEEDS_DIR OUT_DIR "1 2 3 4 5" 100 ["full no-vision"]
 set -euo pipefail
 seeds_dir=$1 out=$2 seeds=$3 offset=$4 variants=${5:-"full no-vision"}
-ivt="node $(dirname "$0")/../../dist/cli/ivt.js"
+ivt=(node "$(dirname "$0")/../../dist/cli/ivt.js")
 mkdir -p "$out"
 for s in $seeds; do
   demo=$seeds_dir/seed-$s
@@ -24,9 +24,9 @@ for s in $seeds; do
     run=$out/seed-$s/$variant
     if [ ! -f "$run/eval.json" ]; then
       rm -rf "$run"; mkdir -p "$out/seed-$s"
-      $ivt train --data "$demo/data" --out "$run" "${flags[@]}" --stages 3 --stage-epochs "$epochs" --batch 32 --lr 0.003 --latent-lr 0.001 \
+      "${ivt[@]}" train --data "$demo/data" --out "$run" ${flags[@]+"${flags[@]}"} --stages 3 --stage-epochs "$epochs" --batch 32 --lr 0.003 --latent-lr 0.001 \
         --reset-optimizer --mix-stages 0.2 --seed $((s + offset)) --checkpoint-every 0 --no-eval --log-every 50 --init-from "$demo/runs/ivt" --init-tag stage-0 --start-stage 1 > "$run.progress.txt" 2>&1
-      $ivt eval --run "$run" --data "$demo/data" --split test --mode $mode --json "$run/eval.json" >> "$run.progress.txt" 2>&1
+      "${ivt[@]}" eval --run "$run" --data "$demo/data" --split test --mode $mode --json "$run/eval.json" >> "$run.progress.txt" 2>&1
     fi
     echo "seed $s (order $((s + offset))), $variant: $(grep -m1 ': accuracy' "$run.progress.txt")"
   done

@@ -6,7 +6,7 @@ import * as E from '../../engine/index.js';
 import { preset, validateConfig } from '../../model/config.js';
 import { IvtModel, Sample, FULL_LATENT, IMAGE_WORDS } from '../../model/ivt.js';
 import { generate } from '../../model/generate.js';
-import { randomVisionIndices, randomVisionOrder } from '../../model/random_vision.js';
+import { randomVisionIndices, randomVisionOrder } from '../../model/latent_vision.js';
 import { rng, setup } from '../helpers.js';
 
 test.before(setup);
@@ -140,8 +140,13 @@ test('random latent vision: k distinct tokens a step, none repeated across steps
     const order = randomVisionOrder(s, model.J);
     assert.equal([...order].sort((x, y) => x - y), Array.from({ length: model.J }, (_, j) => j), 'a permutation of the image tokens');
     assert.equal(cached.selections.map((st) => st[b]), [0, 1, 2].map((i) => order.slice(i * cfg.topK, (i + 1) * cfg.topK)), `problem ${b}`);
-    // Fixed per problem: the same problem alone, or in another batch, draws the same tokens.
-    assert.equal(randomVisionOrder({ ...s, patches: Float32Array.from(s.patches) }, model.J), order);
+    // Fixed per problem: the same problem (a copy, not the cached object) alone in a batch, or
+    // behind another problem, draws the same tokens.
+    const copy = { ...s, patches: Float32Array.from(s.patches) };
+    const alone = randomVisionIndices([copy], model.J, cfg.topK, 1);
+    const behind = randomVisionIndices([samples[(b + 1) % samples.length]!, { ...copy }], model.J, cfg.topK, 1);
+    assert.equal(Array.from(alone), order.slice(cfg.topK, 2 * cfg.topK));
+    assert.equal(Array.from(behind.slice(cfg.topK), (x) => x - model.J), order.slice(cfg.topK, 2 * cfg.topK));
   });
   // Different problems draw different orders (four identical permutations of 16 would be a broken hash).
   assert.ok(new Set(samples.map((s) => randomVisionOrder(s, model.J).join(','))).size > 1);

@@ -44,14 +44,16 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   assert.is(norms.steps.length, 3);
   for (const v of [norms.token, norms.image, ...norms.steps.flatMap((st) => [st.hidden, st.input])]) assert.ok(Number.isFinite(v) && v > 0, `norm ${v}`);
   // Where latent vision looked: a row per latent step, a column per chain cell (2-3 step chains here).
-  const focus = (res as unknown as { vision_focus: { cells: string[]; counts: number[]; attention: number[][]; inserted: number[][] } }).vision_focus;
+  const focus = (res as unknown as { vision_focus: { cells: string[]; counts: number[]; attention: number[][]; inserted: number[][]; asked: { attention: number[]; inserted: number[] } } }).vision_focus;
   assert.equal(focus.cells, ['start', 'after move 1', 'after move 2']);
   assert.is(focus.counts[0], 8);
-  for (const table of [focus.attention, focus.inserted]) {
+  // Chains of 2 and 3 cells: the tables add the asked cell (each chain's last).
+  assert.ok(focus.counts[2]! < focus.counts[0]!, `chain lengths ${focus.counts.join(', ')}`);
+  for (const table of [focus.attention, focus.inserted, focus.asked.attention.map((a, i) => [a, focus.asked.inserted[i]!])]) {
     assert.is(table.length, 3);
     for (const row of table) for (const x of row) assert.ok(x >= 0 && x <= 1, `share ${x}`);
   }
-  assert.ok(readFileSync(r.reportPath, 'utf8').includes('| attention share | start | after move 1 | after move 2 |'), 'report lacks the latent-vision tables');
+  assert.ok(readFileSync(r.reportPath, 'utf8').includes('| attention share | start | after move 1 | after move 2 | asked cell |'), 'report lacks the latent-vision tables');
   // Batch-1 latency: five modes, interleaved over the same test problems.
   const lat = (res as unknown as { latency_batch1: { rows: { mode: string; n: number; draft?: boolean }[]; chunk: number; spread: { plain: number[]; drafted: number[] } } }).latency_batch1;
   assert.equal(lat.rows.map((x) => x.mode + (x.draft ? '+draft' : '')), ['cot', 'ivt', 'ivt-recompute', 'cot+draft', 'ivt+draft']);

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateSplit, toProblemRecord } from '../../train/data/synth/generate.js';
 import { resolveSynthOptions } from '../../train/data/synth/spec.js';
-import { cellName, pathCells } from '../../train/data/synth/scene.js';
+import { cellName, cellWords, pathCells } from '../../train/data/synth/scene.js';
 import { buildTokenizer, trainingTexts } from '../../train/tokenizer.js';
 import { toSamples } from '../../train/samples.js';
 import { chainTokens, diagnose, imageDependentShare, inputNorms, probeImageTokens, tallyVisionFocus, visionFocus, visionFocusLines, visionFocusMarkdown, withNextPicture } from '../../train/diagnose.js';
@@ -200,20 +200,30 @@ test('vision focus tally: attention shares on the chain cells, and the cells ins
   assert.equal(f.attention, [[(0.5 + 0.25) / 3, 0.75 / 3, 0], [0, 0.5 / 3, (0.5 + 0.75) / 2]]);
   // Inserted counts earlier steps: by step 2 problem 0's whole chain is in, problem 2's last cell only.
   assert.equal(f.inserted, [[2 / 3, 1 / 3, 0], [2 / 3, 2 / 3, 1]]);
+  // The asked cell is each chain's own last: 10, 7 and 2.
+  assert.equal(f.asked, { attention: [(0 + 0.75 + 0) / 3, (0.5 + 0 + 0.75) / 3], inserted: [1 / 3, 1] });
   const lines = visionFocusLines(f);
   assert.match(lines[0]!, /16 image tokens.*spread evenly: 6\.3%/);
-  assert.match(lines[3]!, /latent step 2\s+0\.0%\s+16\.7%\s+62\.5%/);
+  // Chains of different lengths: the tables add the asked cell after the chain's cells.
+  assert.match(lines[1]!, /start\s+after move 1\s+after move 2\s+asked cell/);
+  assert.match(lines[3]!, /latent step 2\s+0\.0%\s+16\.7%\s+62\.5%\s+41\.7%/);
   assert.match(lines[4]!, /top-2 a step.*random: 12\.5%, 25\.0%/);
   const md = visionFocusMarkdown(f);
-  assert.equal(md.slice(2, 4), ['| latent step 1 | 25.0% | 25.0% | 0.0% |', '| latent step 2 | 0.0% | 16.7% | 62.5% |']);
-  assert.equal(md.slice(5), ['| inserted by then | start | after move 1 | after move 2 |', '|---|---|---|---|', '| latent step 1 | 66.7% | 33.3% | 0.0% |', '| latent step 2 | 66.7% | 66.7% | 100.0% |']);
+  assert.equal(md.slice(2, 4), ['| latent step 1 | 25.0% | 25.0% | 0.0% | 25.0% |', '| latent step 2 | 0.0% | 16.7% | 62.5% | 41.7% |']);
+  assert.equal(md.slice(5), ['| inserted by then | start | after move 1 | after move 2 | asked cell |', '|---|---|---|---|---|', '| latent step 1 | 66.7% | 33.3% | 0.0% | 33.3% |', '| latent step 2 | 66.7% | 66.7% | 100.0% | 100.0% |']);
+  // Chains of one length: the last cell is the asked one, and no extra column.
+  const even = tallyVisionFocus(scores.map((st) => [st[0]!, st[2]!]), selections.map((st) => [st[0]!, st[2]!]), [chains[0]!, chains[2]!], 2, 16);
+  assert.equal(even.asked, { attention: even.attention.map((r) => r[2]), inserted: even.inserted.map((r) => r[2]) });
+  assert.is(visionFocusMarkdown(even)[0], '| attention share | start | after move 1 | after move 2 |');
 });
 
-test('chain tokens: a cell is the image token at row * grid + col, and none where the patch grid is not the scene grid', () => {
-  const [p] = generateSplit(resolveSynthOptions({ seed: 3, startBy: 'cell', wording: 'cell-value' }), 'train', 1);
-  const cells = pathCells(p!.scene);
-  assert.equal(chainTokens(p!.scene, 4), cells.map(([r, c]) => r * 4 + c));
-  assert.is(chainTokens(p!.scene, 8), null);
+test('chain tokens: the image tokens whose cell names are the chain\'s, and none where the patch grid is not the scene grid', () => {
+  for (const p of generateSplit(resolveSynthOptions({ seed: 3, startBy: 'cell', wording: 'cell-value' }), 'train', 5)) {
+    // The alignment objective's words for each image token start with its cell's name.
+    const names = cellWords(p.scene).map((w) => w[0]);
+    assert.equal(chainTokens(p.scene, 4)!.map((j) => names[j]), pathCells(p.scene).map(([r, c]) => cellName(4, r, c)));
+    assert.is(chainTokens(p.scene, 8), null);
+  }
 });
 
 test('vision focus: the latent prefix\'s scores and selections, as generation reports them, across batches of 32', async () => {
@@ -231,13 +241,20 @@ test('vision focus: the latent prefix\'s scores and selections, as generation re
   await E.noGrad(() => E.tidyAsync(async () => {
     const p = model.latentPrefix(samples.slice(0, 5), 3, FULL_LATENT, cache);
     assert.is(p.scores.length, 3);
-    const sc = await p.scores[0]!.toArray(), sel = await p.selections[0]!.toArray();
-    for (let b = 0; b < 5; b++) {
-      const row = Array.from(sc.slice(b * 16, (b + 1) * 16));
-      const picked = Array.from(sel.slice(b * cfg.topK, (b + 1) * cfg.topK), (x) => x - b * 16);
-      const best = row.map((v, j) => [v, j] as const).sort((x, y) => y[0] - x[0] || x[1] - y[1]).slice(0, cfg.topK).map(([, j]) => j);
-      assert.equal(picked, best, `problem ${b}`);
+    // Each step's selection is the k best of its own scores among the tokens no earlier step took.
+    const taken: Set<number>[] = Array.from({ length: 5 }, () => new Set());
+    for (let step = 0; step < 3; step++) {
+      const sc = await p.scores[step]!.toArray(), sel = await p.selections[step]!.toArray();
+      for (let b = 0; b < 5; b++) {
+        const row = Array.from(sc.slice(b * 16, (b + 1) * 16));
+        const picked = Array.from(sel.slice(b * cfg.topK, (b + 1) * cfg.topK), (x) => x - b * 16);
+        const best = row.map((v, j) => [v, j] as const).filter(([, j]) => !taken[b]!.has(j)).sort((x, y) => y[0] - x[0] || x[1] - y[1]).slice(0, cfg.topK).map(([, j]) => j);
+        assert.equal(picked, best, `step ${step + 1}, problem ${b}`);
+        for (const j of picked) taken[b]!.add(j);
+      }
     }
+    // The steps' scores are their own: later positions attend otherwise than the prompt's last.
+    assert.not.equal(Array.from(await p.scores[0]!.toArray()), Array.from(await p.scores[1]!.toArray()));
   }));
   cache.dispose();
   // The latent mode without latent vision selects nothing.

@@ -1,15 +1,15 @@
 // The random-selection control for latent vision (LatentOptions.randomVision, `ivt train
-// --random-latent-vision`): a run trains and validates in its own mode, records it, and gives
-// the same losses as a run whose latent prefix inserts those tokens.
+// --random-latent-vision`): a run trains and validates in its own mode and records it, and
+// --resume refuses to continue it in another latent mode.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
-import { train } from '../../train/trainer.js';
+import { prepareRun, train } from '../../train/trainer.js';
 import { FULL_LATENT } from '../../model/ivt.js';
 import { setup } from '../helpers.js';
-import { metricsLines, tempDir, tinyRunOptions } from './util.js';
+import { metricsLines, rejectsUserError, tempDir, tinyRunOptions } from './util.js';
 
 test.before(setup);
 
@@ -33,6 +33,10 @@ test('a run with random latent vision validates in that mode, records it, and tr
   const losses = (r: string, stage: number) => metricsLines<{ stage: number; loss?: number }>(r).filter((m) => m.stage === stage && m.loss !== undefined).map((m) => m.loss);
   assert.equal(losses(run, 0), losses(attended, 0));
   assert.not.equal(losses(run, 2), losses(attended, 2));
+  // Resuming in another latent mode would switch what the latent steps insert half-way.
+  await rejectsUserError(() => prepareRun(tinyRunOptions(data, run, { resume: true })), '--resume', 'trained with --random-latent-vision, this command is without it');
+  await rejectsUserError(() => prepareRun(tinyRunOptions(data, attended, { resume: true, latent: { ...FULL_LATENT, latentVision: false } })), 'trained without --no-latent-vision, this command is with it');
+  await prepareRun(tinyRunOptions(data, run, { resume: true, latent }));
 });
 
 test.run();
