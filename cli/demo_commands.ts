@@ -33,7 +33,7 @@ export function registerDemoCommands(program: Command): void {
     .option('--keep-optimizer', 'carry AdamW\'s moments across stages (the reference code) instead of resetting them at each stage', false)
     .option('--seed <n>', 'seed', intArg('seed'), 1)
     .option('--seeds <list>', 'the demo once per seed (e.g. 1,2,3) into OUT/seed-N, then OUT/seeds.md: every mode\'s accuracy by seed with mean, lowest and highest, and the bars by seed (a seed already run with the same options is read, not rerun)', intListArg('seeds'))
-    .option('--no-ablations', 'skip the ablation runs (without latent text, without latent vision, curricula of 1 and 2 latent stages)')
+    .option('--no-ablations', 'skip the ablation runs (without latent text, without latent vision, random latent vision, curricula of 1 and 2 latent stages)')
     .option('--start-by <how>', 'questions start at a cell ("Start at cell ten.") or at an object ("Start at the red circle.")', DEMO_START_BY)
     .option('--queries <list>', 'question kinds, comma separated: colour,shape,count', DEMO_QUERIES.join(','))
     .option('--wording <how>', 'rationale steps: cell-value (cell-first moves, then "green is the colour."), cell-first ("nine red square is one cell left.") or classic ("One cell left is nine red square.")', DEMO_WORDING)

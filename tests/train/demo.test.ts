@@ -24,7 +24,7 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   }
   const res = JSON.parse(readFileSync(join(out, 'report', 'results.json'), 'utf8')) as { rows: { label: string; n: number; avg_passes: number; by_group: Record<string, { n: number; accuracy: number }> }[]; stage0_skills: { group: string }[] };
   assert.equal(res.rows.map((x) => x.label), ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'IVT-LR, no KV cache',
-    'IVT-LR stage-3 weights, 0 latent steps', 'IVT-LR stage-3 weights, 1 latent step', 'IVT-LR stage-3 weights, 2 latent steps', 'without latent text', 'without latent vision', 'IVT-LR, 1 latent stage', 'IVT-LR, 2 latent stages']);
+    'IVT-LR stage-3 weights, 0 latent steps', 'IVT-LR stage-3 weights, 1 latent step', 'IVT-LR stage-3 weights, 2 latent steps', 'without latent text', 'without latent vision', 'random latent vision (control)', 'IVT-LR, 1 latent stage', 'IVT-LR, 2 latent stages']);
   for (const row of res.rows) assert.is(row.n, 8);
   // With mixed chain lengths every mode is scored per length too.
   assert.equal(Object.keys(res.rows[0]!.by_group), ['2 steps', '3 steps']);
@@ -68,6 +68,9 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   const noTextSteps = readFileSync(join(out, 'runs', 'no-text', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number; stage: number; epoch: number })
     .filter((m) => m.loss !== undefined);
   for (let s = 1; s <= 3; s++) assert.is(new Set(noTextSteps.filter((m) => m.stage === s).map((m) => m.epoch)).size, stageEpochs[s], `no-text stage ${s} epochs`);
+  // The random-vision control trains the same stages from the same weights, in its own mode.
+  const randomOpts = JSON.parse(readFileSync(join(out, 'runs', 'random-vision', 'options.json'), 'utf8')) as { latent: { randomVision?: boolean }; initTag: string; stageEpochs: number[] };
+  assert.equal([randomOpts.latent.randomVision, randomOpts.initTag, randomOpts.stageEpochs], [true, 'stage-0', stageEpochs]);
   const md = readFileSync(r.reportPath, 'utf8');
   assert.ok(md.includes('| stage | after epoch | validation accuracy | mode | decision |'), 'report lacks the stage-length checks');
   for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '### The final weights with fewer latent steps', '### By chain length', '## What the language model reads, by norm', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
