@@ -41,7 +41,7 @@ export interface TrainOptions {
   /** Latent stages after stage 0 (default 3). */
   stages: number;
   /**
-   * Image embeddings selected per latent step (default: the preset's, or the --init-from run's).
+   * Image embeddings selected per latent step (default: the preset's, the --init-from run's or the resumed run's).
    * No weight depends on it, so a run branching off another run's stage 0 may change it (the
    * paper's ablation over k).
    */

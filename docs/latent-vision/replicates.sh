@@ -9,11 +9,10 @@
 #   docs/latent-vision/replicates.sh SEEDS_DIR OUT_DIR "1 2 3 4 5" 100 ["full no-vision"]
 set -euo pipefail
 seeds_dir=$1 out=$2 seeds=$3 offset=$4 variants=${5:-"full no-vision"}
-ivt=(node "$(dirname "$0")/../../dist/cli/ivt.js")
+source "$(dirname "$0")/branch.sh"
 mkdir -p "$out"
 for s in $seeds; do
   demo=$seeds_dir/seed-$s
-  epochs=$(node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).stage_epochs.join(','))" "$demo/report/results.json")
   for variant in $variants; do
     case $variant in
       full) flags=(); mode=ivt ;;
@@ -24,8 +23,7 @@ for s in $seeds; do
     run=$out/seed-$s/$variant
     if [ ! -f "$run/eval.json" ]; then
       rm -rf "$run"; mkdir -p "$out/seed-$s"
-      "${ivt[@]}" train --data "$demo/data" --out "$run" ${flags[@]+"${flags[@]}"} --stages 3 --stage-epochs "$epochs" --batch 32 --lr 0.003 --latent-lr 0.001 \
-        --reset-optimizer --mix-stages 0.2 --seed $((s + offset)) --checkpoint-every 0 --no-eval --log-every 50 --init-from "$demo/runs/ivt" --init-tag stage-0 --start-stage 1 > "$run.progress.txt" 2>&1
+      train_latent_stages "$demo" "$run" $((s + offset)) ${flags[@]+"${flags[@]}"}
       "${ivt[@]}" eval --run "$run" --data "$demo/data" --split test --mode $mode --json "$run/eval.json" >> "$run.progress.txt" 2>&1
     fi
     echo "seed $s (order $((s + offset))), $variant: $(grep -m1 ': accuracy' "$run.progress.txt")"

@@ -8,17 +8,15 @@
 # A run already finished in OUT_DIR is not trained again; its diagnosis is redone if missing.
 set -euo pipefail
 seeds_dir=$1 out=$2 seeds=$3 ks=$4
-ivt=(node "$(dirname "$0")/../../dist/cli/ivt.js")
+source "$(dirname "$0")/branch.sh"
 mkdir -p "$out"
 for s in $seeds; do
   demo=$seeds_dir/seed-$s
-  epochs=$(node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).stage_epochs.join(','))" "$demo/report/results.json")
   for k in $ks; do
     run=$out/seed-$s/k$k
     if [ ! -f "$run/eval.json" ]; then
       rm -rf "$run"; mkdir -p "$out/seed-$s"
-      "${ivt[@]}" train --data "$demo/data" --out "$run" --top-k "$k" --stages 3 --stage-epochs "$epochs" --batch 32 --lr 0.003 --latent-lr 0.001 \
-        --reset-optimizer --mix-stages 0.2 --seed "$s" --checkpoint-every 0 --no-eval --log-every 50 --init-from "$demo/runs/ivt" --init-tag stage-0 --start-stage 1 > "$run.progress.txt" 2>&1
+      train_latent_stages "$demo" "$run" "$s" --top-k "$k"
       "${ivt[@]}" eval --run "$run" --data "$demo/data" --split test --mode ivt --json "$run/eval.json" >> "$run.progress.txt" 2>&1
     fi
     [ -f "$run/diagnose.json" ] || "${ivt[@]}" diagnose --run "$run" --data "$demo/data" --split test --json "$run/diagnose.json" > "$run.diagnose.txt" 2>&1
