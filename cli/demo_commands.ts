@@ -25,7 +25,7 @@ export function registerDemoCommands(program: Command): void {
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT; with captions each epoch is twice as many steps)', intArg('epochs0', 1), 9)
     .option('--epochs <n>', 'epochs per latent stage', intArg('epochs', 1), 2)
     .option('--max-epochs0 <n>', `stage 0 may go on up to n epochs until its best validation accuracy is ${EXTEND_PATIENCE} epochs old (--epochs0 for a fixed length)`, intArg('max-epochs0', 1), DEMO_MAX_EPOCHS0)
-    .option('--max-epochs <n>', `a latent stage may go on up to n epochs while its validation accuracy is more than ${EXTEND_TOLERANCE} points below the stage before's (--epochs for a fixed length)`, intArg('max-epochs', 1), DEMO_MAX_EPOCHS)
+    .option('--max-epochs <n>', `a latent stage may go on up to n epochs while its validation accuracy is more than ${EXTEND_TOLERANCE} point${EXTEND_TOLERANCE === 1 ? '' : 's'} below the best stage before it (--epochs for a fixed length)`, intArg('max-epochs', 1), DEMO_MAX_EPOCHS)
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--lr <x>', 'learning rate of stage 0 and the no-CoT baseline', floatArg('lr'), 3e-3)
     .option('--latent-lr <x>', 'learning rate of the latent stages (full model and ablations)', floatArg('latent-lr'), 1e-3)

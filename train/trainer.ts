@@ -100,7 +100,10 @@ export interface TrainOptions {
    */
   maxEpochsPerStage?: number;
   maxEpochsStage0?: number;
-  /** A latent stage is extended while its validation accuracy is more than this many points below the previous stage's (default EXTEND_TOLERANCE). */
+  /**
+   * A latent stage is extended while its validation accuracy is more than this many points below
+   * the best of the stages before it (TrainState.referenceAccuracy; default EXTEND_TOLERANCE).
+   */
   extendTolerance?: number;
   /**
    * Stage 0 is extended until its best validation accuracy is extendPatience epochs old (default
@@ -126,12 +129,16 @@ export interface TrainOptions {
 }
 
 /**
- * Defaults of TrainOptions.extendTolerance and .extendMinGain (accuracy points). 2 points: a
- * latent step should cost next to nothing against the written one; 5 let the demo's seed 3 end
- * stage 3 at 97.0% on the test split against explicit CoT's 100%. On 100 validation problems
- * a chance dip of more than 2 points costs one extra epoch, not a wrong result.
+ * Defaults of TrainOptions.extendTolerance and .extendMinGain (accuracy points). A latent step
+ * should cost next to nothing against the written one, so a latent stage is held to within 1
+ * point of the best stage before it. Measured against the stage just before with 2 points
+ * (the rule until then), the allowance added up over the stages: the demo's seeds 4 and 5 ended
+ * stage 3 at 97 and 98% on validation against explicit CoT's 99 and 100%, and at 95.5 and 95.0%
+ * on the test split (explicit CoT 99.5%), while two more epochs of stage 3 gave 97.0 and 98.5%
+ * (docs/grounding.md, "Held to the best stage before"). On 200 validation problems a chance dip of more than
+ * 1 point costs an extra epoch, not a wrong result.
  */
-export const EXTEND_TOLERANCE = 2;
+export const EXTEND_TOLERANCE = 1;
 export const EXTEND_MIN_GAIN = 1;
 /**
  * Stage 0's patience in epochs. Why not 1 (stop at the first epoch without a gain): the demo's
@@ -167,12 +174,23 @@ export function maxEpochsOfStage(o: Pick<TrainOptions, 'stageEpochs' | 'epochsSt
  * compare with: it goes on while it still improves (early stopping with patience: until its
  * best accuracy is `patience` epochs old; bestEpoch 0 is the starting weights). A latent stage
  * replaces one written step by a latent one, which should cost little: it goes on while it is
- * clearly below the stage before it. Accuracies in points (0-100).
+ * clearly below the best stage before it (referenceAccuracy; the best, not the last, so that
+ * small shortfalls cannot add up over the stages). Accuracies in points (0-100).
  */
-export function extendStage(a: { stage: number; epoch: number; maxEpochs: number; accuracy: number; bestEpoch?: number; patience: number; previousStageAccuracy?: number; tolerance: number }): boolean {
+export function extendStage(a: { stage: number; epoch: number; maxEpochs: number; accuracy: number; bestEpoch?: number; patience: number; referenceAccuracy?: number; tolerance: number }): boolean {
   if (a.epoch >= a.maxEpochs) return false;
   if (a.stage === 0) return a.bestEpoch !== undefined && a.epoch - a.bestEpoch < a.patience;
-  return a.previousStageAccuracy !== undefined && a.accuracy < a.previousStageAccuracy - a.tolerance;
+  return a.referenceAccuracy !== undefined && a.accuracy < a.referenceAccuracy - a.tolerance;
+}
+
+/**
+ * The reference of the next latent stage's extension rule once a stage has ended with validation
+ * accuracy `finished` (points; undefined: not measured): the best so far. A stage without a
+ * measurement leaves none, and the next stage then measures the stage before on its starting
+ * weights.
+ */
+export function referenceAfterStage(reference: number | undefined, finished: number | undefined): number | undefined {
+  return finished === undefined ? undefined : Math.max(finished, reference ?? finished);
 }
 
 export interface TrainState {
@@ -188,8 +206,12 @@ export interface TrainState {
   /** Stage 0's best validation accuracy so far (points) and the epoch it was reached (its extension rule). */
   bestAccuracy?: number;
   bestEpoch?: number;
-  /** Validation accuracy (points) of the stage before the current one (a latent stage's extension rule). */
-  previousStageAccuracy?: number;
+  /**
+   * The best validation accuracy (points) of the stages before the current one (a latent stage's
+   * extension rule). A run that starts at a latent stage (branching off another run) measures the
+   * stage before on its starting weights.
+   */
+  referenceAccuracy?: number;
   /** Epochs each finished stage trained, by stage (null: not trained in this run); with steps per stage, the epochs it began. */
   trainedEpochs?: (number | null)[];
   /** Optimizer steps taken in the current stage (TrainOptions.stepsPerStage). */
@@ -530,11 +552,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let settledStep = state.step;
   try {
     while (!state.done) {
-      // A latent stage that may be extended compares itself with the stage before; a run that
-      // starts here (branching off another run) measures that stage first, on the same weights.
-      if (state.epoch === 0 && state.batchIndex === 0 && state.stage > 0 && extensible(state.stage) && state.previousStageAccuracy === undefined) {
+      // A latent stage that may be extended compares itself with the best stage before it; a run
+      // that starts here (branching off another run) measures the stage before, on the same weights.
+      if (state.epoch === 0 && state.batchIndex === 0 && state.stage > 0 && extensible(state.stage) && state.referenceAccuracy === undefined) {
         const r = await validate(state.stage - 1);
-        state.previousStageAccuracy = pct(r);
+        state.referenceAccuracy = pct(r);
         gateRecord(state.stage - 1, 0, r);
         log(`stage ${state.stage - 1} (starting weights): val accuracy ${pct(r).toFixed(1)}% (${modeOf(state.stage - 1)}), the reference for stage ${state.stage}`);
       }
@@ -621,12 +643,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         if (state.stage === 0) await noteStage0(accuracy, state.epoch);
         const more = extendStage({
           stage: state.stage, epoch: state.epoch, maxEpochs: maxEpochsOf(state.stage), accuracy, bestEpoch: state.bestEpoch, patience,
-          previousStageAccuracy: state.previousStageAccuracy, tolerance: o.extendTolerance ?? EXTEND_TOLERANCE,
+          referenceAccuracy: state.referenceAccuracy, tolerance: o.extendTolerance ?? EXTEND_TOLERANCE,
         });
         gateRecord(state.stage, state.epoch, stageResult, more);
         const against = state.stage === 0
           ? (state.bestEpoch !== undefined ? `; best ${state.bestAccuracy!.toFixed(1)}% after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`}` : '')
-          : (state.previousStageAccuracy !== undefined ? `; stage ${state.stage - 1}: ${state.previousStageAccuracy.toFixed(1)}%` : '');
+          : (state.referenceAccuracy !== undefined ? `; ${state.stage === 1 ? 'stage 0' : 'best stage before'}: ${state.referenceAccuracy.toFixed(1)}%` : '');
         const verdict = more ? 'one more epoch' : state.epoch >= maxEpochsOf(state.stage) ? `stage done (its most epochs, ${maxEpochsOf(state.stage)})` : 'stage done';
         log(`stage ${state.stage} epoch ${state.epoch}: val accuracy ${accuracy.toFixed(1)}% (${modeOf(state.stage)}${against}): ${verdict}`);
         if (more) {
@@ -641,7 +663,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: 0, epoch: state.bestEpoch, mode: modeOf(0), accuracy: state.bestAccuracy! / 100, restored: true }) + '\n');
         log(`stage 0: the weights after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`} restored (validation ${state.bestAccuracy!.toFixed(1)}%, the best)`);
         stageResult = null;
-        state.previousStageAccuracy = state.bestAccuracy;
+        state.referenceAccuracy = state.bestAccuracy;
       }
       // Stage end: evaluate, checkpoint, advance.
       const finished = state.stage;
@@ -657,7 +679,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         appendFileSync(metricsPath, JSON.stringify({ eval: true, step: state.step, stage: finished, ...result }) + '\n');
         log(`stage ${finished} done: val accuracy ${(result.accuracy * 100).toFixed(1)}% (${mode}, ${result.avg_passes.toFixed(1)} passes/question)`);
       }
-      state.previousStageAccuracy = stageResult ? pct(stageResult) : finished === 0 && state.bestEpoch !== undefined && extensible(0) ? state.bestAccuracy : undefined;
+      const finishedAccuracy = stageResult ? pct(stageResult) : finished === 0 && state.bestEpoch !== undefined && extensible(0) ? state.bestAccuracy : undefined;
+      state.referenceAccuracy = referenceAfterStage(state.referenceAccuracy, finishedAccuracy);
       state.stageEpochs = undefined;
       state.stageStep = undefined;
       state.bestAccuracy = undefined;
@@ -734,7 +757,13 @@ function checkTrainState(raw: Record<string, unknown>, where: string, batchesPer
   if (raw.bestEpoch !== undefined && (typeof raw.bestEpoch !== 'number' || !Number.isSafeInteger(raw.bestEpoch) || raw.bestEpoch < 0)) {
     throw new UserError(`${where}: field "bestEpoch" must be a non-negative integer, got ${JSON.stringify(raw.bestEpoch)}`);
   }
-  for (const k of ['bestAccuracy', 'previousStageAccuracy'] as const) {
+  // Checkpoints written before the rule compared with the best stage held the stage before's
+  // accuracy under another name; it is the best one a resumed run can know.
+  if (raw.referenceAccuracy === undefined && raw.previousStageAccuracy !== undefined) {
+    raw = { ...raw, referenceAccuracy: raw.previousStageAccuracy };
+    delete raw.previousStageAccuracy;
+  }
+  for (const k of ['bestAccuracy', 'referenceAccuracy'] as const) {
     const v = raw[k];
     if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v <= 100))) throw new UserError(`${where}: field "${k}" must be an accuracy between 0 and 100, got ${JSON.stringify(v)}`);
   }

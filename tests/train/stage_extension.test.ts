@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
-import { BEST_STAGE0_TAG, extendStage, train, TrainOptions } from '../../train/trainer.js';
+import { BEST_STAGE0_TAG, extendStage, referenceAfterStage, train, TrainOptions } from '../../train/trainer.js';
 import { intListArg } from '../../cli/train_commands.js';
 import { setup } from '../helpers.js';
 import { tempDir, throwsUserError, tinyRunOptions, metricsLines } from './util.js';
@@ -32,11 +32,25 @@ test('the rule: stage 0 goes on until its best is `patience` epochs old, a laten
   assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 78, bestEpoch: 7 }), 'two epochs without a new best');
   assert.not.ok(extendStage({ ...r, stage: 0, epoch: 9, maxEpochs: 18, accuracy: 50 }), 'no best yet: nothing to compare');
   assert.not.ok(extendStage({ ...r, stage: 0, epoch: 18, maxEpochs: 18, accuracy: 90, bestEpoch: 18 }), 'at the most epochs');
-  assert.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 57.5, previousStageAccuracy: 100 }));
-  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 95, previousStageAccuracy: 100 }), 'within the tolerance');
-  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 100, previousStageAccuracy: 90 }));
-  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 8, maxEpochs: 8, accuracy: 25, previousStageAccuracy: 100 }), 'at the most epochs');
+  assert.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 57.5, referenceAccuracy: 100 }));
+  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 95, referenceAccuracy: 100 }), 'within the tolerance');
+  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 2, maxEpochs: 8, accuracy: 100, referenceAccuracy: 90 }));
+  assert.not.ok(extendStage({ ...r, stage: 2, epoch: 8, maxEpochs: 8, accuracy: 25, referenceAccuracy: 100 }), 'at the most epochs');
   assert.not.ok(extendStage({ ...r, stage: 1, epoch: 2, maxEpochs: 8, accuracy: 25 }), 'no reference: nothing to compare');
+});
+
+test('a latent stage is held to the best stage before it, so shortfalls within the tolerance cannot add up', () => {
+  const r = { tolerance: 1, patience: 2, stage: 3, epoch: 2, maxEpochs: 8 };
+  // Stages 0, 1, 2 at 100, 99, 98: each within a point of the one before, but stage 2 is 2 below the best.
+  let ref = referenceAfterStage(undefined, 100);
+  ref = referenceAfterStage(ref, 99);
+  assert.is(ref, 100, 'a lower stage does not lower the reference');
+  ref = referenceAfterStage(ref, 98);
+  assert.is(ref, 100);
+  assert.ok(extendStage({ ...r, accuracy: 98, referenceAccuracy: ref }), '2 points below the best stage: one more epoch');
+  assert.not.ok(extendStage({ ...r, accuracy: 99, referenceAccuracy: ref }), 'within a point of it');
+  assert.is(referenceAfterStage(95, 97), 97, 'a better stage raises it');
+  assert.is(referenceAfterStage(95, undefined), undefined, 'an unmeasured stage leaves none (the next measures the stage before)');
 });
 
 test('a run whose rule always says "more" trains every stage its most epochs; one whose rule never does, its own', async () => {
