@@ -131,12 +131,12 @@ export interface TrainOptions {
 /**
  * Defaults of TrainOptions.extendTolerance and .extendMinGain (accuracy points). A latent step
  * should cost next to nothing against the written one, so a latent stage is held to within 1
- * point of the best stage before it. Measured against the stage just before with 2 points
- * (the rule until then), the allowance added up over the stages: the demo's seeds 4 and 5 ended
+ * point of the best stage before it. Measured against the stage just before with 2 points (the
+ * rule until then), the allowance added up over the stages: the demo's seeds 4 and 5 ended
  * stage 3 at 97 and 98% on validation against explicit CoT's 99 and 100%, and at 95.5 and 95.0%
  * on the test split (explicit CoT 99.5%), while two more epochs of stage 3 gave 97.0 and 98.5%
- * (docs/grounding.md, "Held to the best stage before"). On 200 validation problems a chance dip of more than
- * 1 point costs an extra epoch, not a wrong result.
+ * (docs/grounding.md, "Held to the best stage before"). On 200 validation problems a chance dip
+ * of more than 1 point costs an extra epoch, not a wrong result.
  */
 export const EXTEND_TOLERANCE = 1;
 export const EXTEND_MIN_GAIN = 1;
