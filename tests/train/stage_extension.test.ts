@@ -3,7 +3,7 @@
 // extends every stage it may and one that extends none, and --resume inside an extended epoch.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { BEST_STAGE0_TAG, extendStage, referenceAfterStage, train, TrainOptions } from '../../train/trainer.js';
@@ -50,7 +50,33 @@ test('a latent stage is held to the best stage before it, so shortfalls within t
   assert.ok(extendStage({ ...r, accuracy: 98, referenceAccuracy: ref }), '2 points below the best stage: one more epoch');
   assert.not.ok(extendStage({ ...r, accuracy: 99, referenceAccuracy: ref }), 'within a point of it');
   assert.is(referenceAfterStage(95, 97), 97, 'a better stage raises it');
-  assert.is(referenceAfterStage(95, undefined), undefined, 'an unmeasured stage leaves none (the next measures the stage before)');
+  assert.is(referenceAfterStage(undefined, 97), 97, 'the first measurement');
+});
+
+test('the trainer carries the best stage before across stages, and a checkpoint naming the old field resumes with it', async () => {
+  // Never extended (tolerance 101), but every latent stage is checked. Stop at the first step of
+  // stage 2, so that --resume starts from the stage-1 checkpoint, whose reference is replaced by
+  // the old field holding 99.5%: a figure 6 validation problems cannot give, which survives to
+  // the end only if each stage's accuracy is added as a maximum, not substituted.
+  const run = join(root, 'legacy');
+  const opts: TrainOptions = { ...base(run), maxEpochsPerStage: 2, extendTolerance: 101 };
+  await train({ ...opts, stopAfterSteps: 7 });
+  const statePath = join(run, 'checkpoints', 'stage-1', 'train_state.json');
+  const saved = JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown>;
+  assert.is(saved.stage, 2);
+  assert.is(saved.referenceStage, 1);
+  const gates0 = metrics(run).filter((l) => l.gate);
+  assert.equal(gates0.map((g) => [g.stage, g.epoch]), [[0, 0], [1, 1]], 'stage 0 measured on stage 1\'s starting weights (it had no check of its own), then stage 1');
+  assert.is(saved.referenceAccuracy, Math.max(100 * gates0[0]!.accuracy!, 100 * gates0[1]!.accuracy!), 'the best of stages 0 and 1');
+  delete saved.referenceAccuracy;
+  delete saved.referenceStage;
+  writeFileSync(statePath, JSON.stringify({ ...saved, previousStageAccuracy: 99.5 }));
+  const r = await train({ ...opts, resume: true });
+  const gates = metrics(run).filter((l) => l.gate).slice(gates0.length);
+  assert.equal(gates.map((g) => [g.stage, g.epoch]), [[2, 1]], 'no new measurement of stage 1: the old field is the reference');
+  assert.ok(gates[0]!.accuracy! < 0.995, `stage 2's accuracy ${gates[0]!.accuracy} must stay below the planted reference for this test to tell`);
+  assert.is(r.state.referenceAccuracy, 99.5);
+  assert.is(r.state.referenceStage, 2);
 });
 
 test('a run whose rule always says "more" trains every stage its most epochs; one whose rule never does, its own', async () => {
