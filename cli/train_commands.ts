@@ -141,7 +141,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--align-weight <x>', 'weight of the alignment objective: image tokens predict the words for their cell (synthetic data only; 0: off)', floatArg('align-weight', 0), 1)
     .option('--no-captions', 'do not mix a caption of every training picture into stage 0 (synthetic data only)')
     .option('--stage-epochs <list>', 'epochs of each stage, stage 0 first (e.g. 9,2,4,2; overrides --epochs0/--epochs where given)', intListArg('stage-epochs'))
-    .option('--max-epochs <n>', 'let a latent stage run up to n epochs: one more at a time while its validation accuracy is more than --extend-tolerance points below the best stage before it', intArg('max-epochs', 1))
+    .option('--max-epochs <n>', 'let a latent stage run up to n epochs: one more at a time while its validation accuracy is more than --extend-tolerance points below the best stage before it (at n, it ends with the weights of its best check)', intArg('max-epochs', 1))
     .option('--max-epochs0 <n>', 'let stage 0 run up to n epochs: one more at a time until its best validation accuracy is --extend-patience epochs old', intArg('max-epochs0', 1))
     .option('--extend-tolerance <x>', 'points a latent stage may stay below the best stage before it and still end (with --max-epochs)', floatArg('extend-tolerance', -100), EXTEND_TOLERANCE)
     .option('--extend-patience <n>', 'stage 0 goes on (with --max-epochs0) until its best validation accuracy is n epochs old', intArg('extend-patience', 1), EXTEND_PATIENCE)

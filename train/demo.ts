@@ -452,7 +452,7 @@ function gateLines(metrics: MetricsLine[]): string[] {
   const gates = metrics.filter((m) => m.gate);
   if (!gates.length) return [];
   return [
-    `Stage lengths: stage 0 goes on past its epochs until its best validation accuracy (explicit CoT; a new best must beat the old by ${EXTEND_MIN_GAIN} point${EXTEND_MIN_GAIN === 1 ? '' : 's'}) is ${EXTEND_PATIENCE} epochs old, and ends with the weights of that best epoch; a latent stage goes on while its validation accuracy is more than ${EXTEND_TOLERANCE} point${EXTEND_TOLERANCE === 1 ? '' : 's'} below the best stage before it. The validation checks:`,
+    `Stage lengths: stage 0 goes on past its epochs until its best validation accuracy (explicit CoT; a new best must beat the old by ${EXTEND_MIN_GAIN} point${EXTEND_MIN_GAIN === 1 ? '' : 's'}) is ${EXTEND_PATIENCE} epochs old, and ends with the weights of that best epoch; a latent stage goes on while its validation accuracy is more than ${EXTEND_TOLERANCE} point${EXTEND_TOLERANCE === 1 ? '' : 's'} below the best stage before it, and one that reaches its most epochs still below ends with the weights of its best check. The validation checks:`,
     '',
     '| stage | after epoch | validation accuracy | mode | decision |',
     '|---|---|---|---|---|',

@@ -147,8 +147,9 @@ export const EXTEND_MIN_GAIN = 1;
  */
 export const EXTEND_PATIENCE = 2;
 
-/** The checkpoint holding stage 0's best weights so far while it may be extended (not `latest`). */
-export const BEST_STAGE0_TAG = 'stage-0-best';
+/** The checkpoint holding a stage's best weights so far while it may be extended (not `latest`). */
+export const bestTag = (stage: number) => `stage-${stage}-best`;
+export const BEST_STAGE0_TAG = bestTag(0);
 
 /** Epochs of a stage before any extension (TrainOptions.stageEpochs, epochsStage0, epochsPerStage). */
 export function epochsOfStage(o: Pick<TrainOptions, 'stageEpochs' | 'epochsStage0' | 'epochsPerStage'>, stage: number): number {
@@ -202,7 +203,11 @@ export interface TrainState {
   done: boolean;
   /** Epochs of the current stage once extended past its own (TrainOptions.maxEpochsPerStage). */
   stageEpochs?: number;
-  /** Stage 0's best validation accuracy so far (points) and the epoch it was reached (its extension rule). */
+  /**
+   * The current stage's best validation accuracy so far (points) and the epoch it was reached,
+   * where the stage may be extended: stage 0's extension rule, and the weights any stage ends
+   * with when its last epoch fell below its best.
+   */
   bestAccuracy?: number;
   bestEpoch?: number;
   /**
@@ -521,14 +526,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const validate = (stage: number) => evaluate(model, valSamples, tok, modeOf(stage), { latentSteps: stage, batch: Math.min(o.batch * 2, 64) });
   const pct = (r: EvalResult) => 100 * r.accuracy;
   const patience = o.extendPatience ?? EXTEND_PATIENCE;
-  // A new best for stage 0's rule must beat the old one by the minimum gain. Its weights are
-  // kept aside (checkpoint BEST_STAGE0_TAG, not `latest`): stage 0 ends with them, not with
-  // the last epoch's, which on the demo's seed 2 had fallen from 100% to 68% two epochs later.
-  const noteStage0 = async (accuracy: number, epoch: number) => {
+  // A stage's new best must beat the old one by the minimum gain. Its weights are kept aside
+  // (checkpoint bestTag(stage), not `latest`): a stage whose last epoch fell below them ends
+  // with them. Stage 0's last epoch had fallen from 100% to 68% on the demo's seed 2; a latent
+  // stage can end below its best only when it runs out of epochs (it stops at the first epoch
+  // within the tolerance, and every epoch before was below it).
+  const noteBest = async (stage: number, accuracy: number, epoch: number) => {
     if (state.bestAccuracy === undefined || accuracy >= state.bestAccuracy + (o.extendMinGain ?? EXTEND_MIN_GAIN)) {
       state.bestAccuracy = accuracy;
       state.bestEpoch = epoch;
-      await checkpoint(BEST_STAGE0_TAG, false);
+      await checkpoint(bestTag(stage), false);
     }
   };
   const gateRecord = (stage: number, epoch: number, r: EvalResult, extend?: boolean) =>
@@ -566,7 +573,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       // Stage 0's rule looks back `patience` epochs from the end of its own: here, to the starting weights.
       if (state.stage === 0 && state.epoch === 0 && state.batchIndex === 0 && extensible(0) && epochsOf(0) - patience <= 0 && state.bestEpoch === undefined) {
         const r = await validate(0);
-        await noteStage0(pct(r), 0);
+        await noteBest(0, pct(r), 0);
         gateRecord(0, 0, r);
         log(`stage 0 (starting weights): val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
       }
@@ -632,7 +639,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (state.stage === 0 && extensible(0) && state.epoch >= ownEpochs - patience && state.epoch < ownEpochs) {
         if (tty) process.stdout.write('\n');
         const r = await validate(0);
-        await noteStage0(pct(r), state.epoch);
+        await noteBest(0, pct(r), state.epoch);
         gateRecord(0, state.epoch, r);
         log(`stage 0 epoch ${state.epoch}: val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
       }
@@ -643,7 +650,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (extensible(state.stage)) {
         stageResult = await validate(state.stage);
         const accuracy = pct(stageResult);
-        if (state.stage === 0) await noteStage0(accuracy, state.epoch);
+        await noteBest(state.stage, accuracy, state.epoch);
         const more = extendStage({
           stage: state.stage, epoch: state.epoch, maxEpochs: maxEpochsOf(state.stage), accuracy, bestEpoch: state.bestEpoch, patience,
           referenceAccuracy: state.referenceAccuracy, tolerance: o.extendTolerance ?? EXTEND_TOLERANCE,
@@ -660,11 +667,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           continue;
         }
       }
-      // Stage 0 ends with its best weights (noteStage0) when a later epoch fell below them.
-      if (state.stage === 0 && extensible(0) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch) {
-        await loadCheckpoint(o.out, { params: model.ps.params, tag: BEST_STAGE0_TAG });
-        appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: 0, epoch: state.bestEpoch, mode: modeOf(0), accuracy: state.bestAccuracy! / 100, restored: true }) + '\n');
-        log(`stage 0: the weights after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`} restored (validation ${state.bestAccuracy!.toFixed(1)}%, the best)`);
+      // A stage ends with its best weights (noteBest) when its last epoch fell below them: stage
+      // 0 when its best is older than the last epoch, a latent stage when its last accuracy is
+      // lower (a last epoch within a point of the best, which min-gain did not count as a new
+      // one, is kept).
+      const lastAccuracy = stageResult ? pct(stageResult) : undefined;
+      const restore = extensible(state.stage) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch &&
+        (state.stage === 0 || (lastAccuracy !== undefined && lastAccuracy < state.bestAccuracy!));
+      if (restore) {
+        await loadCheckpoint(o.out, { params: model.ps.params, tag: bestTag(state.stage) });
+        appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: state.stage, epoch: state.bestEpoch, mode: modeOf(state.stage), accuracy: state.bestAccuracy! / 100, restored: true }) + '\n');
+        log(`stage ${state.stage}: the weights after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`} restored (validation ${state.bestAccuracy!.toFixed(1)}%, the best)`);
         stageResult = null;
       }
       // Stage end: evaluate, checkpoint, advance.
@@ -681,7 +694,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         appendFileSync(metricsPath, JSON.stringify({ eval: true, step: state.step, stage: finished, ...result }) + '\n');
         log(`stage ${finished} done: val accuracy ${(result.accuracy * 100).toFixed(1)}% (${mode}, ${result.avg_passes.toFixed(1)} passes/question)`);
       }
-      const finishedAccuracy = stageResult ? pct(stageResult) : finished === 0 && state.bestEpoch !== undefined && extensible(0) ? state.bestAccuracy : undefined;
+      const finishedAccuracy = stageResult ? pct(stageResult) : restore || (finished === 0 && state.bestEpoch !== undefined && extensible(0)) ? state.bestAccuracy : undefined;
       if (finishedAccuracy !== undefined) {
         state.referenceAccuracy = referenceAfterStage(state.referenceAccuracy, finishedAccuracy);
         state.referenceStage = finished;

@@ -149,6 +149,31 @@ test('--resume inside stage 0 past its best: the same checks, and it ends with t
   assert.ok(weights(cut, 'stage-0').equals(weights(cut, BEST_STAGE0_TAG)));
 });
 
+test('a latent stage that runs out of epochs below its best ends with its best weights, read back after --resume', async () => {
+  // Always extended (tolerance -101) up to 3 epochs; nothing after the first check is a new best
+  // (minimum gain 101). Stop inside stage 1's second epoch, after the first check kept its
+  // weights aside, and plant a better figure for that check in the checkpoint, so that the last
+  // epoch (the tiny model's accuracy here is 0) falls below it whatever the weights do.
+  const run = join(root, 'latent-best');
+  const opts: TrainOptions = { ...base(run), stages: 1, maxEpochsPerStage: 3, extendTolerance: -101, extendMinGain: 101, checkpointEvery: 1 };
+  // Stage 0: steps 1-4; stage 1: steps 5-10, its first check after step 6.
+  await train({ ...opts, stopAfterSteps: 7 });
+  const latest = readFileSync(join(run, 'checkpoints', 'latest'), 'utf8').trim();
+  assert.is(latest, 'step-000007');
+  const statePath = join(run, 'checkpoints', latest, 'train_state.json');
+  const saved = JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown>;
+  assert.equal([saved.stage, saved.bestEpoch], [1, 1], 'the first check is the stage\'s best so far');
+  writeFileSync(statePath, JSON.stringify({ ...saved, bestAccuracy: 100 }));
+  const r = await train({ ...opts, resume: true });
+  assert.equal(r.trainedEpochs, [2, 3]);
+  const restored = metrics(run).filter((l) => (l as { restored?: boolean }).restored);
+  assert.equal(restored.map((l) => [l.stage, l.epoch, l.step]), [[1, 1, 10]]);
+  const weights = (tag: string) => readFileSync(join(run, 'checkpoints', tag, 'model.safetensors'));
+  assert.ok(weights('stage-1').equals(weights('stage-1-best')), 'stage 1 ends with the weights of its best check');
+  assert.not.ok(weights('stage-1').equals(weights('step-000010')), 'not with its last step\'s');
+  assert.is(r.state.referenceAccuracy, 100, 'the restored stage\'s best is what a next stage would compare with');
+});
+
 test('--stage-epochs takes a list of positive integers', () => {
   assert.equal(intListArg('stage-epochs')('9, 2,4,2'), [9, 2, 4, 2]);
   throwsUserError(() => intListArg('stage-epochs')('9,0'), '--stage-epochs', 'positive integers', '"9,0"');
