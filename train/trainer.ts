@@ -669,8 +669,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       // A stage ends with its best weights (noteBest) when its last epoch fell below them: stage
       // 0 when its best is older than the last epoch, a latent stage when its last accuracy is
-      // lower (a last epoch within a point of the best, which min-gain did not count as a new
-      // one, is kept).
+      // lower (a last epoch at or above the best, even one the minimum gain did not count as a
+      // new best, is kept).
       const lastAccuracy = stageResult ? pct(stageResult) : undefined;
       const restore = extensible(state.stage) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch &&
         (state.stage === 0 || (lastAccuracy !== undefined && lastAccuracy < state.bestAccuracy!));
