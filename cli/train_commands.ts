@@ -145,7 +145,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--max-epochs0 <n>', 'let stage 0 run up to n epochs: one more at a time until its best validation accuracy is --extend-patience epochs old', intArg('max-epochs0', 1))
     .option('--extend-tolerance <x>', 'points a latent stage may stay below the best stage before it and still end (with --max-epochs)', floatArg('extend-tolerance', -100), EXTEND_TOLERANCE)
     .option('--extend-patience <n>', 'stage 0 goes on (with --max-epochs0) until its best validation accuracy is n epochs old', intArg('extend-patience', 1), EXTEND_PATIENCE)
-    .option('--extend-min-gain <x>', 'points by which a validation accuracy must beat stage 0\'s best so far to count as a new best (with --max-epochs0)', floatArg('extend-min-gain', -100), EXTEND_MIN_GAIN)
+    .option('--extend-min-gain <x>', 'points by which a validation accuracy must beat the stage\'s best so far to count as a new best (stage 0 with --max-epochs0, a latent stage with --max-epochs)', floatArg('extend-min-gain', -100), EXTEND_MIN_GAIN)
     .option('--steps <n>', 'optimizer steps per stage instead of epochs (a stage may end mid-epoch or run into the next)', intArg('steps', 1))
     .option('--steps0 <n>', 'optimizer steps of stage 0 (default: --steps)', intArg('steps0', 1))
     .option('--mix-stages <p>', 'stage mixing: in a latent stage, train each batch with probability p at an earlier stage (drawn uniformly), so the final model still works with fewer latent steps (0: off)', probabilityArg('mix-stages'), 0)

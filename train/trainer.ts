@@ -107,7 +107,9 @@ export interface TrainOptions {
   extendTolerance?: number;
   /**
    * Stage 0 is extended until its best validation accuracy is extendPatience epochs old (default
-   * EXTEND_PATIENCE); a new best must beat the old one by extendMinGain points (default EXTEND_MIN_GAIN).
+   * EXTEND_PATIENCE); a new best must beat the old one by extendMinGain points (default
+   * EXTEND_MIN_GAIN). The same gain decides which check counts as a latent stage's best (the
+   * weights it ends with if it runs out of epochs below it).
    */
   extendMinGain?: number;
   extendPatience?: number;
@@ -205,8 +207,9 @@ export interface TrainState {
   stageEpochs?: number;
   /**
    * The current stage's best validation accuracy so far (points) and the epoch it was reached,
-   * where the stage may be extended: stage 0's extension rule, and the weights any stage ends
-   * with when its last epoch fell below its best.
+   * where the stage may be extended: stage 0's extension rule, and the weights a stage ends with
+   * (stage 0: whenever its best is older than its last epoch; a latent stage: when its last
+   * check is lower).
    */
   bestAccuracy?: number;
   bestEpoch?: number;
@@ -527,10 +530,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const pct = (r: EvalResult) => 100 * r.accuracy;
   const patience = o.extendPatience ?? EXTEND_PATIENCE;
   // A stage's new best must beat the old one by the minimum gain. Its weights are kept aside
-  // (checkpoint bestTag(stage), not `latest`): a stage whose last epoch fell below them ends
-  // with them. Stage 0's last epoch had fallen from 100% to 68% on the demo's seed 2; a latent
-  // stage can end below its best only when it runs out of epochs (it stops at the first epoch
-  // within the tolerance, and every epoch before was below it).
+  // (checkpoint bestTag(stage), not `latest`), and the stage may end with them (the restore at
+  // the stage's end). Stage 0's last epoch had fallen from 100% to 68% on the demo's seed 2; a
+  // latent stage can end below its best only when it runs out of epochs (it stops at the first
+  // epoch within the tolerance, and every epoch before was below it).
   const noteBest = async (stage: number, accuracy: number, epoch: number) => {
     if (state.bestAccuracy === undefined || accuracy >= state.bestAccuracy + (o.extendMinGain ?? EXTEND_MIN_GAIN)) {
       state.bestAccuracy = accuracy;

@@ -172,6 +172,17 @@ test('a latent stage that runs out of epochs below its best ends with its best w
   assert.ok(weights('stage-1').equals(weights('stage-1-best')), 'stage 1 ends with the weights of its best check');
   assert.not.ok(weights('stage-1').equals(weights('step-000010')), 'not with its last step\'s');
   assert.is(r.state.referenceAccuracy, 100, 'the restored stage\'s best is what a next stage would compare with');
+
+  // The same with a first check planted at 0%: the last check is not lower, so the stage keeps
+  // its last weights, although its best check is older (unlike stage 0, which would restore).
+  const keep = join(root, 'latent-keep');
+  await train({ ...opts, out: keep, stopAfterSteps: 7 });
+  const keepState = join(keep, 'checkpoints', 'step-000007', 'train_state.json');
+  writeFileSync(keepState, JSON.stringify({ ...(JSON.parse(readFileSync(keepState, 'utf8')) as Record<string, unknown>), bestAccuracy: 0 }));
+  await train({ ...opts, out: keep, resume: true });
+  assert.not.ok(metrics(keep).some((l) => (l as { restored?: boolean }).restored), 'nothing restored');
+  const keepWeights = (tag: string) => readFileSync(join(keep, 'checkpoints', tag, 'model.safetensors'));
+  assert.ok(keepWeights('stage-1').equals(keepWeights('step-000010')), 'stage 1 ends with its last step\'s weights');
 });
 
 test('--stage-epochs takes a list of positive integers', () => {
