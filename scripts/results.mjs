@@ -1,6 +1,8 @@
 // Writes bench/RESULTS.md from the JSON reports in bench/results/, so that every figure in it
 // comes from a benchmark run (each section names the command that produced it).
-// Usage: node scripts/results.mjs
+// Usage: node scripts/results.mjs [--check]
+// --check writes nothing and exits 1 when bench/RESULTS.md differs from what the reports give
+// (a figure edited by hand, or a report updated without regenerating).
 import { existsSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 
 const dir = new URL('../bench/results/', import.meta.url).pathname;
@@ -154,6 +156,11 @@ if (l) {
   out.push('');
 }
 const path = new URL('../bench/RESULTS.md', import.meta.url).pathname;
+if (process.argv.includes('--check')) {
+  const same = existsSync(path) && readFileSync(path, 'utf8') === out.join('\n');
+  console.log(same ? `${path} matches bench/results/` : `${path} differs from what bench/results/ gives: run node scripts/results.mjs`);
+  process.exit(same ? 0 : 1);
+}
 writeFileSync(path + '.tmp', out.join('\n'));
 renameSync(path + '.tmp', path);
 console.log(`wrote ${path}`);
