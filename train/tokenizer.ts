@@ -8,7 +8,7 @@
 // Why words rather than BPE: the synthetic data has a few dozen words, so a word vocabulary
 // gives short sequences and a vocabulary of a few hundred, which a tiny model learns fast;
 // digits are single tokens so numbers stay compositional.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { UserError } from '../engine/errors.js';
 import type { ProblemRecord } from './data/record.js';
 import { letterOf } from './data/record.js';
@@ -114,8 +114,11 @@ export class Tokenizer {
     return new Tokenizer(j.words);
   }
 
+  /** Written to a temporary file and renamed: a crash leaves the old file or the new one. */
   save(path: string): void {
-    writeFileSync(path, JSON.stringify(this.toJSON(), null, 1) + '\n');
+    const tmp = `${path}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(this.toJSON(), null, 1) + '\n');
+    renameSync(tmp, path);
   }
 
   static load(path: string): Tokenizer {

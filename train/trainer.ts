@@ -518,7 +518,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
   }
   const lastStage = o.mode === 'nocot' ? 0 : o.stages;
-  let stepsThisRun = 0, tokens = 0;
+  let stepsThisRun = 0, tokens = 0, loggedStep = false;
   const t0 = performance.now();
   const tty = process.stdout.isTTY;
   const epochsOf = (stage: number) => epochsOfStage(o, stage);
@@ -609,7 +609,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const line = `stage ${state.stage} ${within} step ${p.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s` +
           (o.verbose ? `  | ${poolLine()}` : '');
         if (tty && !o.verbose) process.stdout.write(`\r${line}   `);
-        else if (o.verbose || p.step % o.logEvery === 0) log(line);
+        // Off a terminal every --log-every steps, and the run's first and last steps, so that a
+        // run shorter than --log-every still says it is alive and how it ended.
+        else if (o.verbose || p.step % o.logEvery === 0 || !loggedStep || p.step === totalSteps) {
+          log(line);
+          loggedStep = true;
+        }
       };
       while (state.batchIndex < batches.length && !stageStepsReached()) {
         const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
@@ -843,6 +848,9 @@ export function truncateMetrics(path: string, step: number, stageEnd: boolean): 
       return false; // a line cut by a crash
     }
   });
-  writeFileSync(path, keep.map((l) => l + '\n').join(''));
+  // Rewritten beside and renamed: a crash here must not cost the history already logged.
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, keep.map((l) => l + '\n').join(''));
+  renameSync(tmp, path);
 }
 
