@@ -1,6 +1,6 @@
 // `ivt demo` (the README's main job: IVT-LR end to end) and `ivt toy` (the engine alone:
 // a small transformer learns to reverse sequences).
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
@@ -18,7 +18,7 @@ export function registerDemoCommands(program: Command): void {
     .command('demo')
     .description('IVT-LR end to end: synthetic data, curriculum, baselines, ablations, evaluation, latency, report')
     .option('--out <dir>', 'output folder (data, runs, report)', 'out/demo')
-    .option('--preset <name>', 'model preset (tiny, small, base)', 'tiny')
+    .addOption(new Option('--preset <name>', 'model preset').choices(['tiny', 'small', 'base']).default('tiny'))
     .option('--train <n>', 'training problems', intArg('train', 1), 2400)
     .option('--val <n>', 'validation problems', intArg('val', 1), 100)
     .option('--test <n>', 'test problems', intArg('test', 1), 200)

@@ -33,9 +33,33 @@ export function floatArg(name: string, min = 0) {
   };
 }
 
+/**
+ * The mode a run's weights were trained for, when eval or infer are given no --mode: a no-CoT
+ * run answers directly; stage-0 weights (and a run without latent stages) write their
+ * rationale; latent weights run their own ablation or control if they were trained with one.
+ */
+export function trainedMode(run: string, tag: string | undefined, cfg: IvtConfig): EvalMode {
+  const file = join(run, 'options.json');
+  const opts = existsSync(file) ? readJsonObject(file) : {};
+  if (opts.mode === 'nocot') return 'nocot';
+  if (cfg.latentSteps === 0 || /^stage-0(-|$)/.test(tag ?? '')) return 'cot';
+  const lo = (typeof opts.latent === 'object' && opts.latent !== null ? opts.latent : {}) as Partial<LatentOptions>;
+  if (lo.latentText === false) return 'ivt-no-text';
+  if (lo.latentVision === false) return 'ivt-no-vision';
+  if (lo.randomVision) return 'ivt-random-vision';
+  return 'ivt';
+}
+
+/** Latent steps when --latent-steps is not given: stage-s weights (tag stage-s or stage-s-best) run s; others the model's N. */
+export function tagLatentSteps(tag: string | undefined, mode: EvalMode, cfg: IvtConfig): number | undefined {
+  if (mode === 'cot' || mode === 'nocot') return undefined;
+  const m = /^stage-(\d+)(-best)?$/.exec(tag ?? '');
+  return m && Number(m[1]) >= 1 && Number(m[1]) < cfg.latentSteps ? Number(m[1]) : undefined;
+}
+
 /** --latent-steps: only for latent modes; each latent step inserts top-k image tokens, never one twice. */
-function checkLatentSteps(n: number | undefined, mode: string, cfg: IvtConfig): void {
-  if (n !== undefined && (mode === 'cot' || mode === 'nocot')) throw new UserError(`--latent-steps with --mode ${mode}: that mode has no latent steps`);
+function checkLatentSteps(n: number | undefined, mode: string, cfg: IvtConfig, modeGiven = true): void {
+  if (n !== undefined && (mode === 'cot' || mode === 'nocot')) throw new UserError(`--latent-steps with --mode ${mode}${modeGiven ? '' : ' (the mode this run trained for; give --mode to choose another)'}: that mode has no latent steps`);
   if (n !== undefined && n * cfg.topK > imageTokens(cfg)) {
     throw new UserError(`--latent-steps ${n}: ${n} steps x top-${cfg.topK} exceed the model's ${imageTokens(cfg)} image tokens`);
   }
@@ -105,6 +129,62 @@ export function checkOutFile(path: string, flag: string): void {
   if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${path}: ${dir} is a file, not a folder`);
 }
 
+/**
+ * What a resumed run takes from its options.json, with the flags that set each field: the
+ * whole recipe (data order seed, learning rates, stage lengths, ablation flags ...), so that
+ * `ivt train --data D --out RUN --resume` continues exactly what was started. Where to log,
+ * how often to checkpoint and the data folder's path may change.
+ */
+const RESUMED_FIELDS: [keyof TrainOptions, string[]][] = [
+  ['preset', ['preset']], ['stages', ['stages']], ['topK', ['topK']], ['epochsPerStage', ['epochs']], ['epochsStage0', ['epochs0']],
+  ['batch', ['batch']], ['lr', ['lr']], ['latentLr', ['latentLr']], ['weightDecay', ['weightDecay']], ['clip', ['clip']],
+  ['resetOptimizer', ['resetOptimizer']], ['seed', ['seed']], ['mode', ['mode']],
+  ['latent', ['latentText', 'latentVision', 'randomLatentVision', 'detachLatents']],
+  ['startStage', ['startStage']], ['initFrom', ['initFrom']], ['initTag', ['initTag']], ['maxTrain', ['maxTrain']], ['maxVal', ['maxVal']],
+  ['evalEachStage', ['eval']], ['alignWeight', ['alignWeight']], ['captions', ['captions']], ['stageEpochs', ['stageEpochs']],
+  ['maxEpochsPerStage', ['maxEpochs']], ['maxEpochsStage0', ['maxEpochs0']], ['extendTolerance', ['extendTolerance']],
+  ['extendMinGain', ['extendMinGain']], ['extendPatience', ['extendPatience']], ['mixStages', ['mixStages']],
+  ['stepsPerStage', ['steps']], ['stepsStage0', ['steps0']],
+];
+
+/**
+ * The options of a resumed run: each field of RESUMED_FIELDS as options.json has it. A flag
+ * given on this command line that disagrees with the run is refused, naming both values. A
+ * field missing from options.json is one its command had no value for (JSON drops undefined)
+ * or one added since; both read as the flag's default.
+ */
+export function resumedOptions(opts: TrainOptions, cmd: Command): TrainOptions {
+  const file = join(opts.out, 'options.json');
+  if (!existsSync(file)) return opts;
+  const had = readJsonObject(file);
+  const out: Record<string, unknown> = { ...opts };
+  const optionOf = (attr: string) => cmd.options.find((x) => x.attributeName() === attr);
+  for (const [key, attrs] of RESUMED_FIELDS) {
+    const saved = key in had ? had[key] : key === 'latent' ? FULL_LATENT : optionOf(attrs[0]!)?.defaultValue;
+    const given = attrs.filter((a) => cmd.getOptionValueSource(a) === 'cli');
+    const same = key === 'latent'
+      ? sameLatent(opts.latent, saved as Partial<LatentOptions>)
+      : JSON.stringify(opts[key] ?? null) === JSON.stringify(saved ?? null);
+    if (given.length && !same) {
+      const flags = given.map((a) => optionOf(a)!.long!).join(' ');
+      const show = (v: unknown) => (v === undefined || v === null ? 'none' : key === 'latent' ? latentFlags(v as Partial<LatentOptions>) : Array.isArray(v) ? v.join(',') : String(v));
+      throw new UserError(`--resume: the run in ${opts.out} was trained with ${key === 'latent' ? '' : `${optionOf(attrs[0]!)!.long} `}${show(saved)}, this command gives ${flags}${key === 'latent' ? '' : ` ${show(opts[key])}`} (${file}); leave the flag out to continue with the run's own`);
+    }
+    out[key] = saved;
+  }
+  return out as unknown as TrainOptions;
+}
+
+function sameLatent(a: Partial<LatentOptions>, b: Partial<LatentOptions>): boolean {
+  return latentFlags(a) === latentFlags(b);
+}
+
+/** A latent mode as the flags that select it. */
+function latentFlags(lo: Partial<LatentOptions>): string {
+  const flags = [lo.latentText === false && '--no-latent-text', lo.latentVision === false && '--no-latent-vision', lo.randomVision === true && '--random-latent-vision', lo.detach === true && '--detach-latents'].filter(Boolean);
+  return flags.length ? flags.join(' ') : 'the full latent mode (no ablation flag)';
+}
+
 export function registerTrainCommands(program: Command): void {
   program
     .command('train')
@@ -159,6 +239,8 @@ export function registerTrainCommands(program: Command): void {
       // Training afresh into an existing run would overwrite its metrics and mix checkpoints.
       const existing = !o.resume && existsSync(o.out) ? latestTag(o.out) : null;
       if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
+      // A mistyped run folder must not quietly become a new run.
+      if (o.resume && (!existsSync(o.out) || latestTag(o.out) === null)) throw new UserError(`--resume: ${o.out} holds no checkpoint to continue; leave out --resume to start a run there`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
       if (o.randomLatentVision && !o.latentVision) throw new UserError('--random-latent-vision and --no-latent-vision: give one of them (random image embeddings, or none)');
       // One ablation or control at a time: each has its own evaluation mode, which validation uses.
@@ -174,7 +256,7 @@ export function registerTrainCommands(program: Command): void {
         extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience, mixStages: o.mixStages,
         stepsPerStage: o.steps, stepsStage0: o.steps0,
       };
-      const r = await train(opts);
+      const r = await train(o.resume ? resumedOptions(opts, cmd) : opts);
       console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);
       await shutdownEngine();
     });
@@ -185,8 +267,8 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--run <dir>', 'run folder')
     .requiredOption('--data <dir>', 'dataset folder')
     .option('--split <name>', 'train, val or test', 'test')
-    .addOption(new Option('--mode <mode>', 'inference mode').choices(EVAL_MODES).default('ivt'))
-    .option('--latent-steps <n>', 'latent steps (default: the model\'s)', intArg('latent-steps'))
+    .addOption(new Option('--mode <mode>', 'inference mode (default: what the run trained: nocot for a no-CoT run, cot for stage-0 weights, else its latent mode)').choices(EVAL_MODES))
+    .option('--latent-steps <n>', 'latent steps (default: s for --tag stage-s, else the model\'s)', intArg('latent-steps'))
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--limit <n>', 'evaluate at most n problems (0: all)', intArg('limit'), 0)
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
@@ -200,7 +282,10 @@ export function registerTrainCommands(program: Command): void {
       // The run's files, the data and the images are checked before the GPU starts.
       const run = readRun(o.run);
       const { tok, cfg } = run;
-      checkLatentSteps(o.latentSteps, o.mode, cfg);
+      const modeGiven = o.mode !== undefined;
+      o.mode ??= trainedMode(o.run, o.tag, cfg);
+      checkLatentSteps(o.latentSteps, o.mode, cfg, modeGiven);
+      o.latentSteps ??= tagLatentSteps(o.tag, o.mode, cfg);
       const { recs, samples } = await splitSamples(o, tok, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
@@ -271,8 +356,8 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--image <png>', 'image file')
     .requiredOption('--question <text>', 'question text')
     .requiredOption('--choices <list>', 'choices separated by |, e.g. "red|green|blue|yellow"')
-    .addOption(new Option('--mode <mode>', 'inference mode').choices(EVAL_MODES).default('ivt'))
-    .option('--latent-steps <n>', 'latent steps, the later steps written out (default: the model\'s; a model trained with --mix-stages works with fewer)', intArg('latent-steps'))
+    .addOption(new Option('--mode <mode>', 'inference mode (default: what the run trained: nocot for a no-CoT run, cot for stage-0 weights, else its latent mode)').choices(EVAL_MODES))
+    .option('--latent-steps <n>', 'latent steps, the later steps written out (default: s for --tag stage-s, else the model\'s; a model trained with --mix-stages works with fewer)', intArg('latent-steps'))
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
     .action(async (o) => {
       const choices = String(o.choices).split('|').map((c) => c.trim()).filter(Boolean);
@@ -282,10 +367,13 @@ export function registerTrainCommands(program: Command): void {
       const { tok, cfg } = run;
       const rec = { id: 'cli', split: 'test' as const, question: o.question, hint: '', choices, answerIndex: 0, rationale: '', steps: [], imagePath: o.image };
       const [sample] = await toSamples([rec], tok, cfg);
-      checkLatentSteps(o.latentSteps, o.mode, cfg);
+      const modeGiven = o.mode !== undefined;
+      o.mode ??= trainedMode(o.run, o.tag, cfg);
+      checkLatentSteps(o.latentSteps, o.mode, cfg, modeGiven);
+      o.latentSteps ??= tagLatentSteps(o.tag, o.mode, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
-      const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps);
-      const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.steps < cfg.latentSteps ? 96 : s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
+      const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps, cfg.latentSteps);
+      const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
       const text = tok.decode(g.tokens[0].filter((t) => t !== tok.eos), { skipSpecial: true });
       const idx = extractAnswer(text, choices.length);
       if (o.mode === 'cot') console.log(`rationale:\n${text}`);
@@ -295,7 +383,7 @@ export function registerTrainCommands(program: Command): void {
         console.log(`latent step ${i + 1} selected patches: ${sel[0].map((j) => `#${j} (row ${Math.floor(j / side) + 1}, col ${(j % side) + 1})`).join(', ')}`);
       });
       console.log(idx >= 0 ? `answer: (${String.fromCharCode(65 + idx)}) ${choices[idx]}` : `answer: none could be extracted from "${text}"`);
-      console.log(`${g.passes[0]} forward passes`);
+      console.log(`${g.passes[0]} forward passes (mode ${o.mode}${s.steps ? `, ${s.steps} latent step${s.steps === 1 ? '' : 's'}` : ''})`);
       await shutdownEngine();
     });
 }

@@ -75,7 +75,7 @@ function shapeNumel(shape: unknown): number | null {
 }
 
 /** Index of the first NaN/Inf, or -1. F16: exponent bits all ones. */
-function firstNonFinite(t: SafeTensor): number {
+export function firstNonFinite(t: SafeTensor): number {
   if (t.dtype === 'F32') {
     const d = t.data as Float32Array;
     for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return i;

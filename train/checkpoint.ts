@@ -17,7 +17,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../engine/errors.js';
 import type { AdamW } from '../engine/optim.js';
-import { fsyncDir, readSafetensors, writeFileAtomic, writeSafetensors, type NamedSafeTensor, type SafeData, type SafeDType } from '../engine/safetensors.js';
+import { firstNonFinite, fsyncDir, readSafetensors, writeFileAtomic, writeSafetensors, type NamedSafeTensor, type SafeData, type SafeDType } from '../engine/safetensors.js';
 import { rt, type DType, type Tensor } from '../engine/tensor.js';
 
 export interface SaveCheckpointOptions {
@@ -277,6 +277,12 @@ export async function loadCheckpoint(runDir: string, o: LoadCheckpointOptions): 
       problems.push(`parameter "${name}": checkpoint has ${s.dtype} [${s.shape}], model has ${TO_SAFE[t.dtype]} [${t.shape}]`);
     }
   }
+  // A NaN or infinity in the weights would show up much later as 0% accuracy, or as a diverged
+  // step blamed on the run that loaded them: name the file and tensor here instead.
+  for (const [name, t] of model) {
+    const at = firstNonFinite(t);
+    if (at >= 0) throw new UserError(`${modelPath}: tensor "${name}" holds a NaN or infinity (element ${at}); these weights cannot be used`);
+  }
   const extra = [...model.keys()].filter((n) => !o.params.has(n));
   if (extra.length) problems.push(`${extra.length} tensor(s) the model does not have: ${listSome(extra)}`);
   if (problems.length) throw new UserError(`${modelPath} does not match the model:\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  (and ${problems.length - 20} more)` : ''}`);
@@ -304,6 +310,7 @@ export async function loadCheckpoint(runDir: string, o: LoadCheckpointOptions): 
         const s = f.tensors.get(key);
         if (!s) problems.push(`"${key}" is missing`);
         else if (s.dtype !== 'F32' || !sameShape(s.shape, t.shape)) problems.push(`"${key}": checkpoint has ${s.dtype} [${s.shape}], expected F32 [${t.shape}]`);
+        else if (firstNonFinite(s) >= 0) throw new UserError(`${path}: tensor "${key}" holds a NaN or infinity (element ${firstNonFinite(s)}); this optimizer state cannot be used`);
         else return s.data as Float32Array;
         return null;
       });

@@ -31,7 +31,17 @@ export interface EvalResult {
   predictions?: { index: number; answer: number; text: string }[];
 }
 
-export function modeSettings(mode: EvalMode, latentSteps: number): { steps: number; latent: LatentOptions; recompute: boolean; maxNew: number } {
+/**
+ * How `mode` runs with `latentSteps` latent steps on a model trained with `trainedSteps`:
+ * a latent mode run with fewer latent steps than trained writes the remaining steps out, so it
+ * may decode as many tokens as explicit CoT.
+ */
+export function modeSettings(mode: EvalMode, latentSteps: number, trainedSteps = latentSteps): { steps: number; latent: LatentOptions; recompute: boolean; maxNew: number } {
+  const s = baseSettings(mode, latentSteps);
+  return mode !== 'nocot' && mode !== 'cot' && latentSteps < trainedSteps ? { ...s, maxNew: 96 } : s;
+}
+
+function baseSettings(mode: EvalMode, latentSteps: number): { steps: number; latent: LatentOptions; recompute: boolean; maxNew: number } {
   switch (mode) {
     case 'nocot':
       return { steps: 0, latent: FULL_LATENT, recompute: false, maxNew: 12 };
@@ -60,8 +70,8 @@ export function stepsLabel(steps: number): string {
  * decoding (a stage-s model: s; remaining explicit steps are decoded).
  */
 export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean }): Promise<EvalResult> {
-  const s = modeSettings(mode, opts.latentSteps);
-  const maxNew = opts.maxNew ?? (s.steps < model.cfg.latentSteps && mode !== 'nocot' ? 96 : s.maxNew);
+  const s = modeSettings(mode, opts.latentSteps, model.cfg.latentSteps);
+  const maxNew = opts.maxNew ?? s.maxNew;
   let right = 0, lenientRight = 0, unparsed = 0, passes = 0;
   const groups = new Map<string, { n: number; right: number }>();
   const predictions: { index: number; answer: number; text: string }[] = [];

@@ -131,11 +131,11 @@ const cases: Case[] = [
   { name: 'train --lr not a number', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr', 'fast'], expect: ['--lr must be a number', 'fast'], absent: NO_RUN, code: 2 },
   { name: 'train --lr negative', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr=-0.001'], expect: ['--lr must be a number >= 0'], absent: NO_RUN, code: 2 },
   { name: 'train --seed huge', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--seed', '1e400'], expect: ['--seed must be an integer'], absent: NO_RUN, code: 2 },
-  { name: 'train --preset unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--preset', 'huge'], expect: ['--preset', 'huge', 'tiny, small, base'], absent: NO_RUN },
-  { name: 'train --mode unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--mode', 'latent'], expect: ['--mode', 'latent'], absent: NO_RUN },
+  { name: 'train --preset unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--preset', 'huge'], expect: ['--preset', 'huge', 'tiny, small, base'], absent: NO_RUN, code: 2 },
+  { name: 'train --mode unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--mode', 'latent'], expect: ['--mode', 'latent'], absent: NO_RUN, code: 2 },
   { name: 'train --stages too many for the image', args: (d) => trainOn(DS, d).concat(['--stages', '9']), expect: ['--stages 9', 'exceed the 16 image tokens'], absent: NO_RUN, code: 2 },
-  { name: 'train without --out', args: () => ['train', '--data', DS], expect: ['--out'] },
-  { name: 'train unknown flag', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--bogus'], expect: ['--bogus'], absent: NO_RUN },
+  { name: 'train without --out', args: () => ['train', '--data', DS], expect: ['--out'], code: 2 },
+  { name: 'train unknown flag', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--bogus'], expect: ['--bogus'], absent: NO_RUN, code: 2 },
   { name: 'train --out is a file', args: (d) => { writeFileSync(join(d, 'out'), 'x'); return trainOn(DS, d); }, expect: ['--out', 'not a folder'], code: 2 },
   { name: 'train --init-from not a run', args: (d) => { mkdirSync(join(d, 'empty')); return trainOn(DS, d).concat(['--init-from', join(d, 'empty')]); }, expect: ['--init-from', 'not a training run'], absent: NO_RUN, code: 2 },
   { name: 'train --steps 0', args: (d) => trainOn(DS, d).concat(['--steps', '0']), expect: ['--steps must be >= 1'], absent: NO_RUN, code: 2 },
@@ -148,6 +148,9 @@ const cases: Case[] = [
   { name: 'train --random-latent-vision with --no-latent-text', args: (d) => trainOn(DS, d).concat(['--random-latent-vision', '--no-latent-text']), expect: ['--random-latent-vision and --no-latent-text'], absent: NO_RUN, code: 2 },
   { name: 'train --mix-stages 1', args: (d) => trainOn(DS, d).concat(['--mix-stages', '1']), expect: ['--mix-stages', 'probability'], absent: NO_RUN, code: 2 },
   { name: 'train into an existing run without --resume', args: (d) => ['train', '--data', DS, '--out', copyRun(d), ...TRAIN], expect: ['already holds a training run', '--resume'], unchanged: ['run'], code: 2 },
+  { name: 'train --resume with a flag the run was not trained with', args: (d) => ['train', '--data', DS, '--out', copyRun(d), ...TRAIN, '--resume', '--lr', '0.0123'], expect: ['--resume', '--lr', '0.0123', 'options.json', "the run's own"], unchanged: ['run'], code: 2 },
+  { name: 'train --resume with an ablation flag the run was not trained with', args: (d) => ['train', '--data', DS, '--out', copyRun(d), ...TRAIN, '--resume', '--no-latent-vision'], expect: ['--resume', '--no-latent-vision', 'the full latent mode'], unchanged: ['run'], code: 2 },
+  { name: 'train --resume in a folder without a checkpoint', args: (d) => ['train', '--data', DS, '--out', join(d, 'typo'), ...TRAIN, '--resume'], expect: ['--resume', 'typo', 'no checkpoint'], absent: ['typo'], code: 2 },
   { name: 'train --resume: model.safetensors truncated', args: (d) => { const r = runWith(d, join(latestRel(), 'model.safetensors'), (b) => b.subarray(0, b.length - 100)); return ['train', '--data', DS, '--out', r, ...TRAIN, '--resume']; }, expect: ['model.safetensors', 'not a valid safetensors file'], unchanged: ['run'], code: 2 },
   { name: 'train --resume: train_state.json field mistyped', args: (d) => { const r = runWith(d, join(latestRel(), 'train_state.json'), (b) => JSON.stringify({ ...JSON.parse(b.toString('utf8')), batchIndex: 'two' })); return ['train', '--data', DS, '--out', r, ...TRAIN, '--resume']; }, expect: ['train_state.json', 'field "batchIndex"'], unchanged: ['run'], code: 2 },
   { name: 'train --resume: config.json does not match the weights', args: (d) => { const r = runCfg(d, (c) => ({ ...c, layers: 3 })); return ['train', '--data', DS, '--out', r, ...TRAIN, '--resume']; }, expect: ['model.safetensors', 'does not match the model', 'missing'], unchanged: ['run'], code: 2 },
@@ -155,6 +158,8 @@ const cases: Case[] = [
   // ---- `ivt eval` / `ivt infer`: runs that are not runs, corrupt weights, bad flags ---------
   { name: 'eval --run missing', args: (d) => evalOn(join(d, 'nowhere'), d), expect: ['--run', 'no such folder'], absent: NO_JSON, code: 2 },
   { name: 'eval --run not a run', args: (d) => { mkdirSync(join(d, 'empty')); return evalOn(join(d, 'empty'), d); }, expect: ['not a training run', 'config.json'], absent: NO_JSON, code: 2 },
+  { name: 'eval: a NaN in model.safetensors', args: (d) => evalOn(runWith(d, join(latestRel(), 'model.safetensors'), (b) => { const c = Buffer.from(b); c.writeFloatLE(NaN, c.length - 4); return c; }), d), expect: ['model.safetensors', 'NaN or infinity', 'tensor "'], absent: NO_JSON, unchanged: ['run'], code: 2 },
+  { name: 'train --resume: a NaN in optimizer.safetensors', args: (d) => { const r = runWith(d, join(latestRel(), 'optimizer.safetensors'), (b) => { const c = Buffer.from(b); c.writeFloatLE(Infinity, c.length - 4); return c; }); return ['train', '--data', DS, '--out', r, ...TRAIN, '--resume']; }, expect: ['optimizer.safetensors', 'NaN or infinity'], unchanged: ['run'], code: 2 },
   { name: 'eval: model.safetensors truncated', args: (d) => evalOn(runWith(d, join(latestRel(), 'model.safetensors'), (b) => b.subarray(0, Math.floor(b.length / 2))), d), expect: ['model.safetensors', 'not a valid safetensors file'], absent: NO_JSON, unchanged: ['run'], code: 2 },
   { name: 'eval: model.safetensors empty', args: (d) => evalOn(runWith(d, join(latestRel(), 'model.safetensors'), ''), d), expect: ['model.safetensors', 'shorter than the 8-byte header'], absent: NO_JSON, code: 2 },
   { name: 'eval: model.safetensors header garbage', args: (d) => evalOn(runWith(d, join(latestRel(), 'model.safetensors'), (b) => { const c = Buffer.from(b); c.fill(0x41, 8, 40); return c; }), d), expect: ['model.safetensors', 'header'], absent: NO_JSON, code: 2 },
@@ -166,15 +171,18 @@ const cases: Case[] = [
   { name: 'eval: tokenizer.json not JSON', args: (d) => evalOn(runWith(d, 'tokenizer.json', '{'), d), expect: ['tokenizer.json', 'not valid JSON'], absent: NO_JSON, code: 2 },
   { name: 'eval --tag missing', args: (d) => evalOn(RUN, d).concat(['--tag', 'stage-7']), expect: ['stage-7', 'no such checkpoint'], absent: NO_JSON, code: 2 },
   { name: 'eval --split unknown', args: (d) => evalOn(RUN, d).concat(['--split', 'dev']), expect: ['--split', 'dev'], absent: NO_JSON, code: 2 },
-  { name: 'eval --mode unknown', args: (d) => evalOn(RUN, d).concat(['--mode', 'fast']), expect: ['--mode', 'fast'], absent: NO_JSON },
+  { name: 'eval unknown flag', args: (d) => evalOn(RUN, d).concat(['--bogus']), expect: ['--bogus'], absent: NO_JSON, code: 2 },
+  { name: 'eval --mode unknown', args: (d) => evalOn(RUN, d).concat(['--mode', 'fast']), expect: ['--mode', 'fast'], absent: NO_JSON, code: 2 },
   { name: 'eval --limit negative', args: (d) => evalOn(RUN, d).concat(['--limit=-1']), expect: ['--limit must be >= 0'], absent: NO_JSON, code: 2 },
-  { name: 'eval --latent-steps too many', args: (d) => evalOn(RUN, d).concat(['--latent-steps', '50']), expect: ['--latent-steps 50', 'image tokens'], absent: NO_JSON, code: 2 },
+  { name: 'eval --latent-steps too many', args: (d) => evalOn(RUN, d).concat(['--mode', 'ivt', '--latent-steps', '50']), expect: ['--latent-steps 50', 'image tokens'], absent: NO_JSON, code: 2 },
+  { name: 'eval --latent-steps on a run without latent stages', args: (d) => evalOn(RUN, d).concat(['--latent-steps', '1']), expect: ['--latent-steps', 'cot', 'the mode this run trained for'], absent: NO_JSON, code: 2 },
   { name: 'eval --latent-steps with --mode cot', args: (d) => evalOn(RUN, d).concat(['--mode', 'cot', '--latent-steps', '1']), expect: ['--latent-steps with --mode cot'], absent: NO_JSON, code: 2 },
   { name: 'eval --json is a folder', args: (d) => { mkdirSync(join(d, 'res.json')); return evalOn(RUN, d); }, expect: ['--json', 'is a folder'], code: 2 },
   { name: 'infer --image missing', args: (d) => ['infer', '--run', RUN, '--image', join(d, 'nope.png'), '--question', 'q?', '--choices', 'a|b'], expect: ['nope.png', 'cannot read image'], code: 2 },
-  { name: 'infer --latent-steps too many', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a|b', '--latent-steps', '50'], expect: ['--latent-steps 50', 'image tokens'], code: 2 },
+  { name: 'infer --latent-steps too many', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a|b', '--mode', 'ivt', '--latent-steps', '50'], expect: ['--latent-steps 50', 'image tokens'], code: 2 },
   { name: 'infer --choices one option', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a'], expect: ['--choices needs at least two'], code: 2 },
   // ---- `ivt data synth`: nothing written on failure ---------------------------------------------
+  { name: 'demo --preset unknown', args: (d) => ['demo', '--out', join(d, 'X'), '--preset', 'huge', '--train', '16'], expect: ['--preset', 'huge', 'tiny, small, base'], absent: ['X'], code: 2 },
   { name: 'synth --train negative', args: (d) => ['data', 'synth', '--out', join(d, 'X'), '--train=-5'], expect: ['--train must be in'], absent: ['X'], code: 2 },
   { name: 'synth --image-size not a multiple of --grid', args: (d) => ['data', 'synth', '--out', join(d, 'X'), '--image-size', '50'], expect: ['--image-size', '--grid'], absent: ['X'], code: 2 },
   { name: 'synth --out an existing non-empty folder', args: (d) => ['data', 'synth', '--out', copyDs(d), '--train', '3'], expect: ['--force'], unchanged: ['ds'], code: 2 },
@@ -216,6 +224,10 @@ test(`bad input: ${cases.length} cases against the CLI, each a clear message, no
     if (r.code === 0 || r.code === null) problems.push(`exit ${r.code ?? r.signal} (expected non-zero)`);
     if (c.code !== undefined && r.code !== c.code) problems.push(`exit ${r.code}, expected ${c.code}`);
     if (STACK_RE.test(out)) problems.push('printed a stack trace');
+    // A user's mistake is one line (README, "Errors, crashes and resuming"), with the details
+    // indented below it where there are several.
+    const lines = out.split('\n');
+    if (c.code === 2 && (!lines[0]!.startsWith('ivt: ') || lines.slice(1).some((l) => !l.startsWith('  ')))) problems.push('not one line "ivt: ..." (and indented details)');
     for (const p of c.expect) if (!(typeof p === 'string' ? out.includes(p) : p.test(out))) problems.push(`message lacks ${String(p)}`);
     for (const a of c.absent ?? []) if (existsSync(join(dir, a))) problems.push(`left ${a} behind`);
     for (const [u, snap] of before) {
