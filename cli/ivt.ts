@@ -18,7 +18,7 @@ const program = new Command();
 // Subcommands made below inherit these settings.
 program.name('ivt').description('WebGPU tensor engine and IVT-LR latent multimodal reasoning')
   .exitOverride()
-  .configureOutput({ outputError: (str, write) => write(`ivt: ${str.replace(/^error: /, '').trimEnd()} (--help lists the flags)\n`) });
+  .configureOutput({ outputError: (str, write) => write(`ivt: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (--help lists the flags)\n`) });
 registerEngineCommands(program);
 registerDataCommands(program);
 registerDemoCommands(program);

@@ -15,7 +15,7 @@ import { diagnose, imageDependentShare, inputNorms, probeImageTokens, visionFocu
 import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
-import { EXTEND_MIN_GAIN, EXTEND_PATIENCE, EXTEND_TOLERANCE, readJsonObject, train, TrainOptions } from '../train/trainer.js';
+import { epochsOfStage, EXTEND_MIN_GAIN, EXTEND_PATIENCE, EXTEND_TOLERANCE, maxEpochsOfStage, readJsonObject, train, TrainOptions } from '../train/trainer.js';
 
 export function intArg(name: string, min = 0) {
   return (v: string): number => {
@@ -34,6 +34,25 @@ export function floatArg(name: string, min = 0) {
 }
 
 /**
+ * Which stage's weights a checkpoint holds: stage-s and stage-s-best by name; a step checkpoint
+ * (and `latest`, resolved) by its train_state.json, which is mid-stage, or at the start of the
+ * next stage for the checkpoint written at a stage's end. Null where it cannot be told.
+ */
+export function weightsStage(run: string, tag: string | undefined): number | null {
+  const t = tag === undefined || tag === 'latest' ? latestTag(run) : tag;
+  if (t === null) return null;
+  const named = /^stage-(\d+)(-best)?$/.exec(t);
+  if (named) return Number(named[1]);
+  const file = join(run, 'checkpoints', t, 'train_state.json');
+  if (!existsSync(file)) return null;
+  const st = readJsonObject(file);
+  const stage = st.stage;
+  if (typeof stage !== 'number' || !Number.isSafeInteger(stage) || stage < 0) return null;
+  const atStageStart = st.epoch === 0 && st.batchIndex === 0 && (st.stageStep ?? 0) === 0;
+  return atStageStart && stage > 0 ? stage - 1 : stage;
+}
+
+/**
  * The mode a run's weights were trained for, when eval or infer are given no --mode: a no-CoT
  * run answers directly; stage-0 weights (and a run without latent stages) write their
  * rationale; latent weights run their own ablation or control if they were trained with one.
@@ -42,7 +61,7 @@ export function trainedMode(run: string, tag: string | undefined, cfg: IvtConfig
   const file = join(run, 'options.json');
   const opts = existsSync(file) ? readJsonObject(file) : {};
   if (opts.mode === 'nocot') return 'nocot';
-  if (cfg.latentSteps === 0 || /^stage-0(-|$)/.test(tag ?? '')) return 'cot';
+  if (cfg.latentSteps === 0 || weightsStage(run, tag) === 0) return 'cot';
   const lo = (typeof opts.latent === 'object' && opts.latent !== null ? opts.latent : {}) as Partial<LatentOptions>;
   if (lo.latentText === false) return 'ivt-no-text';
   if (lo.latentVision === false) return 'ivt-no-vision';
@@ -50,11 +69,11 @@ export function trainedMode(run: string, tag: string | undefined, cfg: IvtConfig
   return 'ivt';
 }
 
-/** Latent steps when --latent-steps is not given: stage-s weights (tag stage-s or stage-s-best) run s; others the model's N. */
-export function tagLatentSteps(tag: string | undefined, mode: EvalMode, cfg: IvtConfig): number | undefined {
+/** Latent steps when --latent-steps is not given: stage-s weights (weightsStage) run s; a last stage's or unknown weights the model's N. */
+export function defaultLatentSteps(run: string, tag: string | undefined, mode: EvalMode, cfg: IvtConfig): number | undefined {
   if (mode === 'cot' || mode === 'nocot') return undefined;
-  const m = /^stage-(\d+)(-best)?$/.exec(tag ?? '');
-  return m && Number(m[1]) >= 1 && Number(m[1]) < cfg.latentSteps ? Number(m[1]) : undefined;
+  const s = weightsStage(run, tag);
+  return s !== null && s >= 1 && s < cfg.latentSteps ? s : undefined;
 }
 
 /** --latent-steps: only for latent modes; each latent step inserts top-k image tokens, never one twice. */
@@ -130,53 +149,68 @@ export function checkOutFile(path: string, flag: string): void {
 }
 
 /**
- * What a resumed run takes from its options.json, with the flags that set each field: the
- * whole recipe (data order seed, learning rates, stage lengths, ablation flags ...), so that
- * `ivt train --data D --out RUN --resume` continues exactly what was started. Where to log,
- * how often to checkpoint and the data folder's path may change.
+ * What a resumed run takes from its options.json: the whole recipe (data order seed, learning
+ * rates, stage lengths, ablation flags ...), so that `ivt train --data D --out RUN --resume`
+ * continues exactly what was started. Where to log, how often to checkpoint and the data
+ * folder's path may change.
+ *
+ * Fields are compared in groups by the values they take effect as: --latent-lr not given means
+ * --lr, --epochs0 not given means --epochs, and so on, so a flag restating what the run used
+ * is accepted. Each group: the fields, the flags (commander attribute names) that set them, and
+ * what the group amounts to for a set of options.
  */
-const RESUMED_FIELDS: [keyof TrainOptions, string[]][] = [
-  ['preset', ['preset']], ['stages', ['stages']], ['topK', ['topK']], ['epochsPerStage', ['epochs']], ['epochsStage0', ['epochs0']],
-  ['batch', ['batch']], ['lr', ['lr']], ['latentLr', ['latentLr']], ['weightDecay', ['weightDecay']], ['clip', ['clip']],
-  ['resetOptimizer', ['resetOptimizer']], ['seed', ['seed']], ['mode', ['mode']],
-  ['latent', ['latentText', 'latentVision', 'randomLatentVision', 'detachLatents']],
-  ['startStage', ['startStage']], ['initFrom', ['initFrom']], ['initTag', ['initTag']], ['maxTrain', ['maxTrain']], ['maxVal', ['maxVal']],
-  ['evalEachStage', ['eval']], ['alignWeight', ['alignWeight']], ['captions', ['captions']], ['stageEpochs', ['stageEpochs']],
-  ['maxEpochsPerStage', ['maxEpochs']], ['maxEpochsStage0', ['maxEpochs0']], ['extendTolerance', ['extendTolerance']],
-  ['extendMinGain', ['extendMinGain']], ['extendPatience', ['extendPatience']], ['mixStages', ['mixStages']],
-  ['stepsPerStage', ['steps']], ['stepsStage0', ['steps0']],
+type Opts = Partial<TrainOptions>;
+interface ResumedGroup { fields: (keyof TrainOptions)[]; flags: string[]; effective: (o: Opts) => unknown; show: (o: Opts) => string }
+/** Commander's attribute name of a flag: --max-epochs0 -> maxEpochs0, --no-eval -> eval. */
+const attributeOf = (flag: string) => flag.replace(/^--(no-)?/, '').replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const same = (k: keyof TrainOptions, flag: string, show?: (v: unknown) => string): ResumedGroup =>
+  ({ fields: [k], flags: [attributeOf(flag)], effective: (o) => o[k] ?? null, show: (o) => (show ? show(o[k]) : `${flag} ${o[k] === undefined ? '(none)' : Array.isArray(o[k]) ? (o[k] as unknown[]).join(',') : String(o[k])}`) });
+const switched = (k: keyof TrainOptions, flag: string, flagSets: boolean): ResumedGroup =>
+  same(k, flag, (v) => `${(v ?? !flagSets) === flagSets ? '' : 'no '}${flag}`);
+const stageCount = (o: Opts) => (o.mode === 'nocot' ? 1 : (o.stages ?? 0) + 1);
+const RESUMED: ResumedGroup[] = [
+  same('preset', '--preset'), same('stages', '--stages'), same('batch', '--batch'), same('seed', '--seed'), same('mode', '--mode'),
+  same('weightDecay', '--weight-decay'), same('clip', '--clip'), switched('resetOptimizer', '--reset-optimizer', true),
+  { fields: ['lr', 'latentLr'], flags: ['lr', 'latentLr'], effective: (o) => [o.lr, o.latentLr ?? o.lr], show: (o) => `--lr ${o.lr} --latent-lr ${o.latentLr ?? o.lr}` },
+  { fields: ['latent'], flags: ['latentText', 'latentVision', 'randomLatentVision', 'detachLatents'], effective: (o) => latentFlags(o.latent ?? FULL_LATENT), show: (o) => latentFlags(o.latent ?? FULL_LATENT) },
+  same('startStage', '--start-stage'), same('initFrom', '--init-from'), same('initTag', '--init-tag'), same('maxTrain', '--max-train'), same('maxVal', '--max-val'),
+  switched('evalEachStage', '--no-eval', false), same('alignWeight', '--align-weight'), switched('captions', '--no-captions', false),
+  {
+    fields: ['epochsPerStage', 'epochsStage0', 'stageEpochs', 'maxEpochsPerStage', 'maxEpochsStage0'], flags: ['epochs', 'epochs0', 'stageEpochs', 'maxEpochs', 'maxEpochs0'],
+    effective: (o) => Array.from({ length: stageCount(o) }, (_, st) => [epochsOfStage(o as TrainOptions, st), maxEpochsOfStage(o as TrainOptions, st)]),
+    show: (o) => `epochs by stage ${Array.from({ length: stageCount(o) }, (_, st) => epochsOfStage(o as TrainOptions, st)).join(' / ')} (at most ${Array.from({ length: stageCount(o) }, (_, st) => maxEpochsOfStage(o as TrainOptions, st)).join(' / ')})`,
+  },
+  same('extendTolerance', '--extend-tolerance'), same('extendMinGain', '--extend-min-gain'), same('extendPatience', '--extend-patience'), same('mixStages', '--mix-stages'),
+  { fields: ['stepsPerStage', 'stepsStage0'], flags: ['steps', 'steps0'], effective: (o) => [o.stepsStage0 ?? o.stepsPerStage ?? null, o.stepsPerStage ?? null], show: (o) => (o.stepsPerStage ?? o.stepsStage0) === undefined ? 'stages measured in epochs' : `--steps ${o.stepsPerStage ?? 'none'} --steps0 ${o.stepsStage0 ?? o.stepsPerStage}` },
 ];
+/**
+ * A field missing from options.json: written by a version without it (these values: what such
+ * a run did) or left out by JSON because it had no value (undefined). topK is not restored: the
+ * run's config.json holds the k it uses, and prepareRun checks a --top-k against it.
+ */
+const ABSENT: Partial<Record<keyof TrainOptions, unknown>> = { alignWeight: 0, captions: false, mixStages: 0, evalEachStage: true, resetOptimizer: false, latent: FULL_LATENT, startStage: 0, maxTrain: 0 };
 
 /**
- * The options of a resumed run: each field of RESUMED_FIELDS as options.json has it. A flag
- * given on this command line that disagrees with the run is refused, naming both values. A
- * field missing from options.json is one its command had no value for (JSON drops undefined)
- * or one added since; both read as the flag's default.
+ * The options of a resumed run: every field of RESUMED as its options.json has it. A flag given
+ * on this command line whose group takes effect differently from the run's is refused, naming
+ * both; a flag restating the run's values is accepted.
  */
 export function resumedOptions(opts: TrainOptions, cmd: Command): TrainOptions {
   const file = join(opts.out, 'options.json');
   if (!existsSync(file)) return opts;
-  const had = readJsonObject(file);
-  const out: Record<string, unknown> = { ...opts };
-  const optionOf = (attr: string) => cmd.options.find((x) => x.attributeName() === attr);
-  for (const [key, attrs] of RESUMED_FIELDS) {
-    const saved = key in had ? had[key] : key === 'latent' ? FULL_LATENT : optionOf(attrs[0]!)?.defaultValue;
-    const given = attrs.filter((a) => cmd.getOptionValueSource(a) === 'cli');
-    const same = key === 'latent'
-      ? sameLatent(opts.latent, saved as Partial<LatentOptions>)
-      : JSON.stringify(opts[key] ?? null) === JSON.stringify(saved ?? null);
-    if (given.length && !same) {
-      const flags = given.map((a) => optionOf(a)!.long!).join(' ');
-      const show = (v: unknown) => (v === undefined || v === null ? 'none' : key === 'latent' ? latentFlags(v as Partial<LatentOptions>) : Array.isArray(v) ? v.join(',') : String(v));
-      throw new UserError(`--resume: the run in ${opts.out} was trained with ${key === 'latent' ? '' : `${optionOf(attrs[0]!)!.long} `}${show(saved)}, this command gives ${flags}${key === 'latent' ? '' : ` ${show(opts[key])}`} (${file}); leave the flag out to continue with the run's own`);
+  const had = readJsonObject(file) as Opts;
+  const saved: Opts = { ...opts };
+  for (const g of RESUMED) for (const k of g.fields) (saved as Record<string, unknown>)[k] = k in had ? had[k] : ABSENT[k];
+  for (const g of RESUMED) {
+    const given = g.flags.filter((a) => cmd.getOptionValueSource(a) === 'cli');
+    // The group as this command would set it, everything else (e.g. the number of stages) as the run has it.
+    const asGiven: Opts = { ...saved, ...Object.fromEntries(g.fields.map((k) => [k, opts[k]])) };
+    if (given.length && JSON.stringify(g.effective(asGiven)) !== JSON.stringify(g.effective(saved))) {
+      const flags = given.map((a) => cmd.options.find((x) => x.attributeName() === a)!.long!).join(', ');
+      throw new UserError(`--resume: the run in ${opts.out} was trained with ${g.show(saved)}; this command gives ${g.show(asGiven)} (${flags}; ${file}); leave ${given.length > 1 ? 'those flags' : 'the flag'} out to continue with the run's own`);
     }
-    out[key] = saved;
   }
-  return out as unknown as TrainOptions;
-}
-
-function sameLatent(a: Partial<LatentOptions>, b: Partial<LatentOptions>): boolean {
-  return latentFlags(a) === latentFlags(b);
+  return saved as TrainOptions;
 }
 
 /** A latent mode as the flags that select it. */
@@ -239,14 +273,13 @@ export function registerTrainCommands(program: Command): void {
       // Training afresh into an existing run would overwrite its metrics and mix checkpoints.
       const existing = !o.resume && existsSync(o.out) ? latestTag(o.out) : null;
       if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
-      // A mistyped run folder must not quietly become a new run.
-      if (o.resume && (!existsSync(o.out) || latestTag(o.out) === null)) throw new UserError(`--resume: ${o.out} holds no checkpoint to continue; leave out --resume to start a run there`);
+      // A mistyped run folder must not quietly become a new run. A run killed before its first
+      // checkpoint (it has its options.json) starts over, with its own options.
+      if (o.resume && !existsSync(join(o.out, 'options.json')) && !existsSync(join(o.out, 'config.json'))) throw new UserError(`--resume: ${o.out} holds no training run to continue; leave out --resume to start one there`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
       if (o.randomLatentVision && !o.latentVision) throw new UserError('--random-latent-vision and --no-latent-vision: give one of them (random image embeddings, or none)');
       // One ablation or control at a time: each has its own evaluation mode, which validation uses.
       if (o.randomLatentVision && !o.latentText) throw new UserError('--random-latent-vision and --no-latent-text: give one of them (one ablation or control at a time)');
-      const stageCount = o.mode === 'nocot' ? 1 : o.stages + 1;
-      if (o.stageEpochs && o.stageEpochs.length > stageCount) throw new UserError(`--stage-epochs ${o.stageEpochs.join(',')}: ${o.stageEpochs.length} entries, but this run has ${stageCount} stage${stageCount > 1 ? 's' : ''} (0..${stageCount - 1})`);
       const opts: TrainOptions = {
         data: o.data, out: o.out, preset: o.preset, stages: o.stages, topK: o.topK, epochsPerStage: o.epochs, epochsStage0: o.epochs0, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
@@ -256,7 +289,11 @@ export function registerTrainCommands(program: Command): void {
         extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience, mixStages: o.mixStages,
         stepsPerStage: o.steps, stepsStage0: o.steps0,
       };
-      const r = await train(o.resume ? resumedOptions(opts, cmd) : opts);
+      const run = o.resume ? resumedOptions(opts, cmd) : opts;
+      const stages = run.mode === 'nocot' ? 1 : run.stages + 1;
+      if (run.stageEpochs && run.stageEpochs.length > stages) throw new UserError(`--stage-epochs ${run.stageEpochs.join(',')}: ${run.stageEpochs.length} entries, but this run has ${stages} stage${stages > 1 ? 's' : ''} (0..${stages - 1})`);
+      if (o.resume && latestTag(o.out) === null) console.log(`${o.out} has no checkpoint yet: the run starts over, with its own options`);
+      const r = await train(run);
       console.log(`done: ${r.state.step} steps, ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tokens/s; run folder ${r.runDir}`);
       await shutdownEngine();
     });
@@ -267,8 +304,8 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--run <dir>', 'run folder')
     .requiredOption('--data <dir>', 'dataset folder')
     .option('--split <name>', 'train, val or test', 'test')
-    .addOption(new Option('--mode <mode>', 'inference mode (default: what the run trained: nocot for a no-CoT run, cot for stage-0 weights, else its latent mode)').choices(EVAL_MODES))
-    .option('--latent-steps <n>', 'latent steps (default: s for --tag stage-s, else the model\'s)', intArg('latent-steps'))
+    .addOption(new Option('--mode <mode>', 'inference mode (default: what the loaded weights trained for: nocot for a no-CoT run, cot for stage-0 weights, else the run\'s latent mode)').choices(EVAL_MODES))
+    .option('--latent-steps <n>', 'latent steps (default: s for stage-s weights, else the model\'s)', intArg('latent-steps'))
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--limit <n>', 'evaluate at most n problems (0: all)', intArg('limit'), 0)
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
@@ -285,7 +322,7 @@ export function registerTrainCommands(program: Command): void {
       const modeGiven = o.mode !== undefined;
       o.mode ??= trainedMode(o.run, o.tag, cfg);
       checkLatentSteps(o.latentSteps, o.mode, cfg, modeGiven);
-      o.latentSteps ??= tagLatentSteps(o.tag, o.mode, cfg);
+      o.latentSteps ??= defaultLatentSteps(o.run, o.tag, o.mode, cfg);
       const { recs, samples } = await splitSamples(o, tok, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
@@ -356,8 +393,8 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--image <png>', 'image file')
     .requiredOption('--question <text>', 'question text')
     .requiredOption('--choices <list>', 'choices separated by |, e.g. "red|green|blue|yellow"')
-    .addOption(new Option('--mode <mode>', 'inference mode (default: what the run trained: nocot for a no-CoT run, cot for stage-0 weights, else its latent mode)').choices(EVAL_MODES))
-    .option('--latent-steps <n>', 'latent steps, the later steps written out (default: s for --tag stage-s, else the model\'s; a model trained with --mix-stages works with fewer)', intArg('latent-steps'))
+    .addOption(new Option('--mode <mode>', 'inference mode (default: what the loaded weights trained for: nocot for a no-CoT run, cot for stage-0 weights, else the run\'s latent mode)').choices(EVAL_MODES))
+    .option('--latent-steps <n>', 'latent steps, the later steps written out (default: s for stage-s weights, else the model\'s; a model trained with --mix-stages works with fewer)', intArg('latent-steps'))
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
     .action(async (o) => {
       const choices = String(o.choices).split('|').map((c) => c.trim()).filter(Boolean);
@@ -370,7 +407,7 @@ export function registerTrainCommands(program: Command): void {
       const modeGiven = o.mode !== undefined;
       o.mode ??= trainedMode(o.run, o.tag, cfg);
       checkLatentSteps(o.latentSteps, o.mode, cfg, modeGiven);
-      o.latentSteps ??= tagLatentSteps(o.tag, o.mode, cfg);
+      o.latentSteps ??= defaultLatentSteps(o.run, o.tag, o.mode, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps, cfg.latentSteps);
       const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
