@@ -175,6 +175,7 @@ const RESUMED: ResumedGroup[] = [
   { fields: ['latent'], flags: ['latentText', 'latentVision', 'randomLatentVision', 'detachLatents'], effective: (o) => latentFlags(o.latent ?? FULL_LATENT), show: (o) => latentFlags(o.latent ?? FULL_LATENT) },
   same('startStage', '--start-stage'), same('initFrom', '--init-from'), same('initTag', '--init-tag'), same('maxTrain', '--max-train'), same('maxVal', '--max-val'),
   switched('evalEachStage', '--no-eval', false), same('alignWeight', '--align-weight'), switched('captions', '--no-captions', false),
+  switched('adaptiveLatents', '--adaptive-latents', true),
   {
     fields: ['epochsPerStage', 'epochsStage0', 'stageEpochs', 'maxEpochsPerStage', 'maxEpochsStage0'], flags: ['epochs', 'epochs0', 'stageEpochs', 'maxEpochs', 'maxEpochs0'],
     effective: (o) => Array.from({ length: stageCount(o) }, (_, st) => [epochsOfStage(o as TrainOptions, st), maxEpochsOfStage(o as TrainOptions, st)]),
@@ -188,7 +189,7 @@ const RESUMED: ResumedGroup[] = [
  * a run did) or left out by JSON because it had no value (undefined). topK is not restored: the
  * run's config.json holds the k it uses, and prepareRun checks a --top-k against it.
  */
-const ABSENT: Partial<Record<keyof TrainOptions, unknown>> = { alignWeight: 0, captions: false, mixStages: 0, evalEachStage: true, resetOptimizer: false, latent: FULL_LATENT, startStage: 0, maxTrain: 0 };
+const ABSENT: Partial<Record<keyof TrainOptions, unknown>> = { adaptiveLatents: false, alignWeight: 0, captions: false, mixStages: 0, evalEachStage: true, resetOptimizer: false, latent: FULL_LATENT, startStage: 0, maxTrain: 0 };
 
 /**
  * The options of a resumed run: every field of RESUMED as its options.json has it. A flag given
@@ -244,6 +245,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--no-latent-vision', 'ablation: no image embeddings inserted at latent steps')
     .option('--random-latent-vision', 'control: the image embeddings inserted at latent steps drawn at random (fixed per problem) instead of by attention', false)
     .option('--detach-latents', 'stop gradients at the recycled hidden state (the reference code\'s variant)', false)
+    .option('--adaptive-latents', 'adaptive latent steps: a count head learns from the prompt how many reasoning steps a problem has; a problem of m steps trains with min(s, m) latent steps at stage s, and inference runs as many as the head chooses', false)
     .option('--start-stage <n>', 'first stage to train', intArg('start-stage'), 0)
     .option('--init-from <run>', 'start from another run\'s weights (ablations branch off a stage-0 run)')
     .option('--init-tag <tag>', 'which checkpoint of --init-from (e.g. stage-0; default: its latest)')
@@ -287,7 +289,7 @@ export function registerTrainCommands(program: Command): void {
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
         verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
         extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience, mixStages: o.mixStages,
-        stepsPerStage: o.steps, stepsStage0: o.steps0,
+        stepsPerStage: o.steps, stepsStage0: o.steps0, adaptiveLatents: o.adaptiveLatents,
       };
       const run = o.resume ? resumedOptions(opts, cmd) : opts;
       const stages = run.mode === 'nocot' ? 1 : run.stages + 1;
@@ -311,6 +313,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
     .option('--json <file>', 'write the result as JSON, with accuracy by number of reasoning steps')
     .option('--draft-answer', 'verify the answer line\'s template ("Therefore, the answer is") in one pass instead of decoding it token by token: the same answers, fewer passes')
+    .option('--fixed-latents', 'a model with adaptive latent steps runs the fixed number instead of the count its head chooses')
     .option('--predictions <file>', 'write each question\'s id, gold and extracted answer and decoded text (JSON lines)')
     .action(async (o) => {
       if (!isSplit(o.split)) throw new UserError(`--split must be train, val or test, got "${o.split}"`);
@@ -327,10 +330,11 @@ export function registerTrainCommands(program: Command): void {
       const { model } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
         latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length,
-        groupOf: (i) => stepsLabel(recs[i].steps.length), keepPredictions: Boolean(o.predictions), draftAnswer: Boolean(o.draftAnswer),
+        groupOf: (i) => stepsLabel(recs[i].steps.length), keepPredictions: Boolean(o.predictions), draftAnswer: Boolean(o.draftAnswer), fixedLatents: Boolean(o.fixedLatents),
       });
       console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed${res.unparsed ? `; with the answer line read where it does not start a line: ${(res.lenient_accuracy * 100).toFixed(1)}%` : ''}), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
-      for (const [k, v] of Object.entries(res.by_group ?? {})) console.log(`  ${k}: ${(v.accuracy * 100).toFixed(1)}% of ${v.n}`);
+      if (res.latent_counts) console.log(`  latent steps chosen by the count head: ${Object.entries(res.latent_counts).map(([c, n]) => `${c}: ${n}`).join(', ')}`);
+      for (const [k, v] of Object.entries(res.by_group ?? {})) console.log(`  ${k}: ${(v.accuracy * 100).toFixed(1)}% of ${v.n}${v.avg_latent_steps !== undefined ? `, ${v.avg_latent_steps.toFixed(2)} latent steps on average` : ''}`);
       const { predictions, ...summary } = res;
       if (o.predictions) {
         const lines = (predictions ?? []).map((p) => JSON.stringify({ id: recs[p.index].id, gold: recs[p.index].answerIndex, answer: p.answer, text: p.text }));
@@ -396,6 +400,7 @@ export function registerTrainCommands(program: Command): void {
     .addOption(new Option('--mode <mode>', 'inference mode (default: what the loaded weights trained for: nocot for a no-CoT run, cot for stage-0 weights, else the run\'s latent mode)').choices(EVAL_MODES))
     .option('--latent-steps <n>', 'latent steps, the later steps written out (default: s for stage-s weights, else the model\'s; a model trained with --mix-stages works with fewer)', intArg('latent-steps'))
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
+    .option('--fixed-latents', 'a model with adaptive latent steps runs the fixed number instead of the count its head chooses')
     .action(async (o) => {
       const choices = String(o.choices).split('|').map((c) => c.trim()).filter(Boolean);
       if (choices.length < 2) throw new UserError('--choices needs at least two options separated by |');
@@ -410,7 +415,8 @@ export function registerTrainCommands(program: Command): void {
       o.latentSteps ??= defaultLatentSteps(o.run, o.tag, o.mode, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps, cfg.latentSteps);
-      const g = await generate(model, [sample], { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
+      const adaptive = model.countHead !== null && s.steps > 0 && !s.recompute && !o.fixedLatents;
+      const g = await generate(model, [sample], { adaptive, latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
       const text = tok.decode(g.tokens[0].filter((t) => t !== tok.eos), { skipSpecial: true });
       const idx = extractAnswer(text, choices.length);
       if (o.mode === 'cot') console.log(`rationale:\n${text}`);
@@ -420,7 +426,8 @@ export function registerTrainCommands(program: Command): void {
         console.log(`latent step ${i + 1} selected patches: ${sel[0].map((j) => `#${j} (row ${Math.floor(j / side) + 1}, col ${(j % side) + 1})`).join(', ')}`);
       });
       console.log(idx >= 0 ? `answer: (${String.fromCharCode(65 + idx)}) ${choices[idx]}` : `answer: none could be extracted from "${text}"`);
-      console.log(`${g.passes[0]} forward passes (mode ${o.mode}${s.steps ? `, ${s.steps} latent step${s.steps === 1 ? '' : 's'}` : ''})`);
+      const ran = g.latentCounts[0]!;
+      console.log(`${g.passes[0]} forward passes (mode ${o.mode}${s.steps ? `, ${ran} latent step${ran === 1 ? '' : 's'}${adaptive ? ` chosen by the count head, of at most ${s.steps}` : ''}` : ''})`);
       await shutdownEngine();
     });
 }

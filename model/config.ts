@@ -30,6 +30,12 @@ export interface IvtConfig {
    * Only the initial weights depend on it; configs written before it existed are false.
    */
   tiedQkInit?: boolean;
+  /**
+   * Adaptive latent steps: a head on the prompt's last hidden state predicts how many latent
+   * steps (0..latentSteps) the question needs, and inference runs that many (model/ivt.ts,
+   * countLogits). Configs written before it existed are false.
+   */
+  adaptiveLatents?: boolean;
 }
 
 export type PresetName = 'tiny' | 'small' | 'base';
@@ -65,6 +71,9 @@ export function validateConfig(cfg: IvtConfig, where: string): void {
   }
   if (cfg.tiedQkInit !== undefined && typeof cfg.tiedQkInit !== 'boolean') {
     throw new UserError(`${where}: field "tiedQkInit" must be true or false, got ${JSON.stringify(cfg.tiedQkInit)}`);
+  }
+  if (cfg.adaptiveLatents !== undefined && typeof cfg.adaptiveLatents !== 'boolean') {
+    throw new UserError(`${where}: field "adaptiveLatents" must be true or false, got ${JSON.stringify(cfg.adaptiveLatents)}`);
   }
   if (cfg.dim % cfg.heads !== 0 || (cfg.dim / cfg.heads) % 4 !== 0) throw new UserError(`${where}: dim ${cfg.dim} must split into ${cfg.heads} heads of a multiple of 4`);
   if (cfg.visionDim % cfg.visionHeads !== 0 || (cfg.visionDim / cfg.visionHeads) % 4 !== 0) throw new UserError(`${where}: visionDim ${cfg.visionDim} must split into ${cfg.visionHeads} heads of a multiple of 4`);

@@ -36,6 +36,11 @@ export interface GenerateOptions {
    * so when it is accepted it costs no pass at all.
    */
   draft?: number[];
+  /**
+   * Adaptive latent steps: the count head (cfg.adaptiveLatents) chooses how many latent steps,
+   * at most `latentSteps`, after the prompt pass. One question at a time.
+   */
+  adaptive?: boolean;
 }
 
 export interface Generation {
@@ -44,6 +49,8 @@ export interface Generation {
   passes: number[];
   /** [step][b][k] image token indices chosen by latent vision. */
   selections: number[][][];
+  /** Latent steps each question ran (the count head's choice with `adaptive`). */
+  latentCounts: number[];
 }
 
 function endsWithAny(tokens: number[], stops: number[][] | undefined): boolean {
@@ -73,9 +80,16 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
       const draft = o.draft ?? [];
       // The draft rides on the last latent pass when there is one on the cache (see GenerateOptions.draft).
       const early = draft.length > 1 && o.latentSteps > 0 && !o.recompute && draft.length < o.maxNewTokens && prefixMax + draft.length + 1 <= capacity;
-      if (o.recompute && o.latentSteps > 0) prefix = recomputePrefix(model, samples, o.latentSteps, o.latent, cache);
+      let count = o.latentSteps;
+      if (o.adaptive) {
+        if (o.recompute) throw new Error('generate: adaptive latent steps run on the cache, not with recompute');
+        if (B !== 1) throw new Error(`generate: adaptive latent steps take one question at a time, got ${B}`);
+        const p = await model.adaptiveLatentPrefix(samples, o.latentSteps, o.latent, cache, early ? draft : undefined);
+        prefix = p;
+        count = p.count;
+      } else if (o.recompute && o.latentSteps > 0) prefix = recomputePrefix(model, samples, o.latentSteps, o.latent, cache);
       else prefix = model.latentPrefix(samples, o.latentSteps, o.latent, cache, early ? draft : undefined);
-      const passes = 1 + o.latentSteps;
+      const passes = 1 + count;
       const selections: number[][][] = [];
       if (o.withSelections) {
         for (const s of prefix.selections) {
@@ -166,7 +180,7 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
         }
         logits = (await model.logits(h).toArray()) as Float32Array;
       }
-      return { tokens, passes: rowPasses, selections };
+      return { tokens, passes: rowPasses, selections, latentCounts: samples.map(() => count) };
     } finally {
       cache.dispose();
     }

@@ -18,7 +18,7 @@ import { fillRaw } from '../engine/ops/elementwise.js';
 import { IvtConfig, imageTokens } from './config.js';
 import { KvCache } from './kv_cache.js';
 import { selectLatentVision } from './latent_vision.js';
-import { InitRng, LayerNorm, ParamSet } from './nn.js';
+import { InitRng, LayerNorm, Linear, ParamSet } from './nn.js';
 import { Block, PassContext } from './transformer.js';
 import { VisionEncoder } from './vision.js';
 
@@ -73,6 +73,12 @@ export class IvtModel {
   readonly latentScale: Tensor;
   /** The "without latent text" ablation's learned stand-in for h_i. */
   readonly latentPlaceholder: Tensor;
+  /**
+   * Adaptive latent steps (cfg.adaptiveLatents): reads the prompt's last hidden state and scores
+   * each latent step count 0..N; null otherwise. Made after every other parameter, so the
+   * initial values of the rest do not depend on it.
+   */
+  readonly countHead: Linear | null;
   readonly J: number;
 
   constructor(readonly cfg: IvtConfig, readonly padId: number) {
@@ -85,6 +91,7 @@ export class IvtModel {
     this.lnF = new LayerNorm(this.ps, 'lm.ln_f', cfg.dim);
     this.latentScale = this.ps.add('latent.scale', [cfg.dim], 0.1);
     this.latentPlaceholder = this.ps.add('latent.placeholder', [1, 1, cfg.dim], 'normal', 0.02);
+    this.countHead = cfg.adaptiveLatents ? new Linear(this.ps, 'latent.count', cfg.dim, cfg.latentSteps + 1, { std: 0.02 }) : null;
     this.J = imageTokens(cfg);
   }
 
@@ -150,18 +157,51 @@ export class IvtModel {
    * to the cache beyond its length, which is not advanced over them: the caller advances it if
    * it accepts the draft, and otherwise the next pass overwrites them.
    */
-  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; scores: Tensor[]; images: Tensor; draftHidden?: Tensor; recycled: { hidden: Tensor; input: Tensor }[] } {
-    const B = samples.length, J = this.J, k = this.cfg.topK, D = this.cfg.dim;
+  latentPrefix(samples: Sample[], steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): LatentPrefix {
+    return this.latentSteps(this.promptPrefix(samples, steps, lo, cache), steps, lo, cache, draft);
+  }
+
+  /**
+   * latentPrefix with the number of latent steps chosen by the count head (cfg.adaptiveLatents)
+   * from the prompt pass, at most `maxSteps`: one small readback between the prompt pass and the
+   * first latent step, no pass of its own. One question at a time: the rows of a batch would
+   * need different numbers of latent positions.
+   */
+  async adaptiveLatentPrefix(samples: Sample[], maxSteps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): Promise<LatentPrefix & { count: number }> {
+    if (samples.length !== 1) throw new Error(`adaptiveLatentPrefix: one question at a time, got ${samples.length}`);
+    const start = this.promptPrefix(samples, maxSteps, lo, cache);
+    const scores = (await this.countLogits(start.last).toArray()) as Float32Array;
+    let best = 0;
+    for (let c = 1; c < scores.length; c++) if (scores[c]! > scores[best]!) best = c;
+    const count = Math.min(best, maxSteps);
+    return { ...this.latentSteps(start, count, lo, cache, draft), count };
+  }
+
+  /**
+   * The prompt pass of a latent prefix, with the first latent step's selection scores
+   * accumulated where up to `maxSteps` latent steps may follow.
+   */
+  private promptPrefix(samples: Sample[], maxSteps: number, lo: LatentOptions, cache: KvCache): PrefixStart {
+    const B = samples.length, J = this.J, D = this.cfg.dim;
     const img = this.vision.forward(concatPatches(samples), B);
     const imgFlat = E.reshape(img, [B * J, D]);
     const { x, pad, positions, Tp } = this.prompt(samples, imgFlat);
     const keyStart = fromArray(pad, [B], 'i32');
-    const needScores = steps > 0 && lo.latentVision && !lo.randomVision;
-    let acc = needScores ? fillRaw(E.empty([B, J], 'i32'), 0) : null;
-    let h = this.pass(x, positions, { causal: true, keyStart, cache, accumulate: acc ? { acc, row: Tp - 1, imgStart: keyStart } : null });
+    const needScores = maxSteps > 0 && lo.latentVision && !lo.randomVision;
+    const acc = needScores ? fillRaw(E.empty([B, J], 'i32'), 0) : null;
+    const h = this.pass(x, positions, { causal: true, keyStart, cache, accumulate: acc ? { acc, row: Tp - 1, imgStart: keyStart } : null });
     cache.advance(Tp);
-    let last = E.slice(h, 1, Tp - 1, Tp);
-    const nextPos = Int32Array.from(pad, (p) => Tp - p);
+    const last = E.slice(h, 1, Tp - 1, Tp);
+    return { samples, imgFlat, keyStart, acc, needScores, last, nextPos: Int32Array.from(pad, (p) => Tp - p) };
+  }
+
+  /** `steps` latent steps after promptPrefix (see latentPrefix). */
+  private latentSteps(start: PrefixStart, steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): LatentPrefix {
+    const { samples, imgFlat, keyStart, needScores, nextPos } = start;
+    const B = samples.length, J = this.J, k = this.cfg.topK, D = this.cfg.dim;
+    let acc = start.acc;
+    let last = start.last;
+    const promptLast = last;
     const chosen = needScores ? fillRaw(E.empty([B, J], 'u32'), 0) : null;
     const selections: Tensor[] = [];
     // Each step's selection scores (i32 [B, J], 2^-24 units), kept for diagnosis: where the
@@ -191,13 +231,13 @@ export class IvtModel {
       const pos = new Int32Array(B * (Ti + L));
       for (let b = 0; b < B; b++) for (let t = 0; t < Ti + L; t++) pos[b * (Ti + L) + t] = nextPos[b] + t;
       acc = needScores && i + 1 < steps ? fillRaw(E.empty([B, J], 'i32'), 0) : null;
-      h = this.pass(xi, pos, { causal: true, keyStart, cache, accumulate: acc ? { acc, row: Ti - 1, imgStart: keyStart } : null });
+      const h = this.pass(xi, pos, { causal: true, keyStart, cache, accumulate: acc ? { acc, row: Ti - 1, imgStart: keyStart } : null });
       cache.advance(Ti);
       last = E.slice(h, 1, Ti - 1, Ti);
       if (L > 0) draftHidden = E.slice(h, 1, Ti, Ti + L);
       for (let b = 0; b < B; b++) nextPos[b] += Ti;
     }
-    return { last, nextPos, keyStart, selections, scores, images: imgFlat, draftHidden, recycled };
+    return { last, nextPos, keyStart, selections, scores, images: imgFlat, draftHidden, recycled, promptLast };
   }
 
   /**
@@ -212,11 +252,39 @@ export class IvtModel {
    * The training loss and its parts: the language-model loss of stage `stage`, plus
    * `alignWeight` times the alignment loss where the samples carry image words.
    */
-  lossParts(samples: Sample[], stage: number, lo: LatentOptions, answerOnly: boolean, alignWeight: number): { total: Tensor; lm: Tensor; align: Tensor | null } {
-    const { logits, labels, images } = this.supervisedLogits(samples, stage, lo, answerOnly);
+  lossParts(samples: Sample[], stage: number, lo: LatentOptions, answerOnly: boolean, alignWeight: number): { total: Tensor; lm: Tensor; align: Tensor | null; count: Tensor | null } {
+    const { logits, labels, images, promptLast } = this.supervisedLogits(samples, stage, lo, answerOnly);
     const lm = E.crossEntropy(logits, labels);
     const align = alignWeight > 0 ? this.alignmentLoss(images, samples) : null;
-    return { total: align ? E.add(lm, E.mulScalar(align, alignWeight)) : lm, lm, align };
+    const count = answerOnly || !promptLast ? null : this.countLoss(promptLast, samples);
+    let total = align ? E.add(lm, E.mulScalar(align, alignWeight)) : lm;
+    if (count) total = E.add(total, count);
+    return { total, lm, align, count };
+  }
+
+  /**
+   * Adaptive latent steps: the count head's scores [B, N + 1] for 0..N latent steps, from the
+   * prompt's last hidden state (the position before the first latent slot), so the count is
+   * known after the prompt pass, before any latent step.
+   */
+  countLogits(promptLast: Tensor): Tensor {
+    if (!this.countHead) throw new Error('countLogits: the model has no count head (config adaptiveLatents)');
+    const [B, , D] = promptLast.shape;
+    return this.countHead.forward(E.reshape(promptLast, [B, D]));
+  }
+
+  /**
+   * The count head's cross-entropy against each problem's count, its reasoning steps up to N
+   * (the latent steps the last stage gives it: one per step); trained at every stage, so the
+   * head is ready when the latent stages use it. Null without a count head or where no sample
+   * has steps (captions have none).
+   */
+  countLoss(promptLast: Tensor, samples: Sample[]): Tensor | null {
+    if (!this.countHead) return null;
+    const N = this.cfg.latentSteps;
+    const target = Int32Array.from(samples, (s) => (s.caption ? -1 : Math.min(N, s.steps.length)));
+    if (!target.some((t) => t >= 0)) return null;
+    return E.crossEntropy(this.countLogits(promptLast), fromArray(target, [samples.length], 'i32'));
   }
 
   /**
@@ -259,7 +327,7 @@ export class IvtModel {
    * Teacher-forced logits [B, Ts, V] for the supervised suffix of stage `stage` (remaining
    * explicit steps, then the answer) and their labels (i32 [B * Ts], -1 = padding).
    */
-  supervisedLogits(samples: Sample[], stage: number, lo: LatentOptions, answerOnly = false, viaCache = false): { logits: Tensor; labels: Tensor; images: Tensor } {
+  supervisedLogits(samples: Sample[], stage: number, lo: LatentOptions, answerOnly = false, viaCache = false): { logits: Tensor; labels: Tensor; images: Tensor; promptLast: Tensor | null } {
     const B = samples.length;
     const latentSteps = answerOnly ? 0 : stage;
     const suffixes = samples.map((s) => (answerOnly && !s.caption ? s.answer : [...s.steps.slice(stage).flat(), ...s.answer]));
@@ -269,7 +337,7 @@ export class IvtModel {
     // of q, k and v, and cache concatenations, so it is kept for latent stages only.
     if (latentSteps === 0 && !viaCache) return this.singlePassLogits(samples, suffixes);
     const cache = new KvCache(this.cfg.layers, 'graph', B, this.cfg.dim);
-    const { last, nextPos, keyStart, images } = this.latentPrefix(samples, latentSteps, lo, cache);
+    const { last, nextPos, keyStart, images, promptLast } = this.latentPrefix(samples, latentSteps, lo, cache);
     const Ts = Math.max(...suffixes.map((s) => s.length));
     const { labels, inIds, inPos } = this.teacherForcing(suffixes, Ts, nextPos);
     // The predictions come from the last prefix position followed by the inputs.
@@ -281,11 +349,11 @@ export class IvtModel {
     }
     const logits = this.logits(predictors);
     cache.dispose();
-    return { logits, labels: fromArray(labels, [B * Ts], 'i32'), images };
+    return { logits, labels: fromArray(labels, [B * Ts], 'i32'), images, promptLast };
   }
 
   /** supervisedLogits without latent steps: image, prompt and teacher-forced text in one pass. */
-  private singlePassLogits(samples: Sample[], suffixes: number[][]): { logits: Tensor; labels: Tensor; images: Tensor } {
+  private singlePassLogits(samples: Sample[], suffixes: number[][]): { logits: Tensor; labels: Tensor; images: Tensor; promptLast: Tensor | null } {
     const B = samples.length, J = this.J, D = this.cfg.dim;
     const Ts = Math.max(...suffixes.map((s) => s.length));
     const promptLens = samples.map((s) => J + s.prompt.length);
@@ -297,7 +365,7 @@ export class IvtModel {
     const { x, pad, positions } = this.prompt(samples, images, true, { ids: inIds, pos: inPos, len: S });
     const h = this.pass(x, positions, { causal: true, keyStart: fromArray(pad, [B], 'i32') });
     const predictors = E.slice(h, 1, Tp - 1, Tp - 1 + Ts);
-    return { logits: this.logits(predictors), labels: fromArray(labels, [B * Ts], 'i32'), images };
+    return { logits: this.logits(predictors), labels: fromArray(labels, [B * Ts], 'i32'), images, promptLast: this.countHead ? E.slice(h, 1, Tp - 1, Tp) : null };
   }
 
   /**
@@ -328,6 +396,32 @@ export class IvtModel {
     }
     return { labels, inIds, inPos };
   }
+}
+
+/** What latentPrefix returns (see its comment). */
+export interface LatentPrefix {
+  last: Tensor;
+  nextPos: Int32Array;
+  keyStart: Tensor;
+  selections: Tensor[];
+  scores: Tensor[];
+  images: Tensor;
+  draftHidden?: Tensor;
+  recycled: { hidden: Tensor; input: Tensor }[];
+  /** The prompt's last hidden state (the count head reads it). */
+  promptLast: Tensor;
+}
+
+/** A latent prefix after its prompt pass, before its latent steps. */
+interface PrefixStart {
+  samples: Sample[];
+  imgFlat: Tensor;
+  keyStart: Tensor;
+  /** The first latent step's selection scores, accumulated during the prompt pass (null: not needed). */
+  acc: Tensor | null;
+  needScores: boolean;
+  last: Tensor;
+  nextPos: Int32Array;
 }
 
 /** Teacher-forced tokens appended after the prompt: ids and positions [B * len]. */

@@ -25,8 +25,13 @@ export interface EvalResult {
   ms_per_question: number;
   /** Whether the answer line's template was verified in one pass (generate's draft). */
   draft?: boolean;
-  /** Accuracy per group (e.g. the problem's task), when the caller names groups. */
-  by_group?: Record<string, { n: number; accuracy: number }>;
+  /** Whether the count head chose each question's latent steps (cfg.adaptiveLatents), and how often each count was chosen. */
+  adaptive?: boolean;
+  latent_counts?: Record<number, number>;
+  /** A model with adaptive latent steps run with the fixed count instead (the latency benchmark's comparison row). */
+  fixed_latents?: boolean;
+  /** Accuracy per group (e.g. the problem's task), when the caller names groups; with adaptive latent steps, their mean per group. */
+  by_group?: Record<string, { n: number; accuracy: number; avg_latent_steps?: number }>;
   /** Per question: the extracted answer index (-1: unparsed) and the decoded text. */
   predictions?: { index: number; answer: number; text: string }[];
 }
@@ -69,19 +74,24 @@ export function stepsLabel(steps: number): string {
  * Runs `mode` over `samples` in batches. `latentSteps` is how many latent steps precede
  * decoding (a stage-s model: s; remaining explicit steps are decoded).
  */
-export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean }): Promise<EvalResult> {
+export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean; fixedLatents?: boolean }): Promise<EvalResult> {
   const s = modeSettings(mode, opts.latentSteps, model.cfg.latentSteps);
   const maxNew = opts.maxNew ?? s.maxNew;
+  // A model with a count head chooses its latent steps (up to s.steps) unless told not to; one
+  // question at a time, as the count differs between questions.
+  const adaptive = model.countHead !== null && s.steps > 0 && !s.recompute && !opts.fixedLatents;
+  const batchSize = adaptive ? 1 : opts.batch;
   let right = 0, lenientRight = 0, unparsed = 0, passes = 0;
-  const groups = new Map<string, { n: number; right: number }>();
+  const counts = new Map<number, number>();
+  const groups = new Map<string, { n: number; right: number; latent: number }>();
   const predictions: { index: number; answer: number; text: string }[] = [];
   const stop = answerStops(tok, 26);
   const draft = opts.draftAnswer ? answerDraft(tok) : undefined;
   await rt().sync();
   const t0 = performance.now();
-  for (let i = 0; i < samples.length; i += opts.batch) {
-    const batch = samples.slice(i, i + opts.batch);
-    const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos, stop, draft });
+  for (let i = 0; i < samples.length; i += batchSize) {
+    const batch = samples.slice(i, i + batchSize);
+    const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos, stop, draft, adaptive });
     g.tokens.forEach((ids, b) => {
       const text = tok.decode(ids.filter((t) => t !== tok.eos), { skipSpecial: true });
       const pred = extractAnswer(text, opts.numChoices?.(i + b) ?? 4);
@@ -90,10 +100,13 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
       const ok = pred === batch[b].answerIndex;
       if (ok) right++;
       passes += g.passes[b];
+      const latent = g.latentCounts[b]!;
+      counts.set(latent, (counts.get(latent) ?? 0) + 1);
       if (opts.groupOf) {
         const key = opts.groupOf(i + b);
-        const gr = groups.get(key) ?? { n: 0, right: 0 };
+        const gr = groups.get(key) ?? { n: 0, right: 0, latent: 0 };
         gr.n++;
+        gr.latent += latent;
         if (ok) gr.right++;
         groups.set(key, gr);
       }
@@ -103,10 +116,11 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
   const ms = performance.now() - t0;
   return {
     mode, latentSteps: s.steps, n: samples.length, ...(draft ? { draft: true } : {}),
+    ...(adaptive ? { adaptive: true, latent_counts: Object.fromEntries([...counts].sort(([a], [b]) => a - b)) } : {}),
     accuracy: samples.length ? right / samples.length : 0,
     unparsed, lenient_accuracy: samples.length ? lenientRight / samples.length : 0, avg_passes: samples.length ? passes / samples.length : 0,
     ms_per_question: samples.length ? ms / samples.length : 0,
-    ...(opts.groupOf ? { by_group: Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, { n: v.n, accuracy: v.right / v.n }])) } : {}),
+    ...(opts.groupOf ? { by_group: Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, { n: v.n, accuracy: v.right / v.n, ...(adaptive ? { avg_latent_steps: v.latent / v.n } : {}) }])) } : {}),
     ...(opts.keepPredictions ? { predictions } : {}),
   };
 }

@@ -89,6 +89,13 @@ export interface TrainOptions {
   /** Mix a caption of every training picture into stage 0 (synthetic datasets only). */
   captions?: boolean;
   /**
+   * Adaptive latent steps (IvtConfig.adaptiveLatents, a new run or one branching off such a
+   * run): a count head learns each problem's number of reasoning steps from its prompt, and at
+   * stage s a problem of m steps trains with min(s, m) latent steps (batches of one count
+   * each) instead of s; inference then runs the count the head chooses.
+   */
+  adaptiveLatents?: boolean;
+  /**
    * Epochs of each stage, indexed by stage (overrides epochsPerStage and epochsStage0 where
    * given). The demo trains its ablations with the epochs the full curriculum used.
    */
@@ -312,7 +319,7 @@ export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], 
   return startTrainStep(model, opt, batch, stage, latent, nocot, alignWeight)();
 }
 
-export interface StepResult { loss: number; norm: number; alignLoss: number | null }
+export interface StepResult { loss: number; norm: number; alignLoss: number | null; countLoss?: number | null }
 
 /**
  * Records and submits one step and starts reading its results back; the returned function
@@ -321,21 +328,22 @@ export interface StepResult { loss: number; norm: number; alignLoss: number | nu
  */
 export function startTrainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], stage: number, latent: LatentOptions, nocot: boolean, alignWeight = 0, lr?: number): () => Promise<StepResult> {
   // Losses and gradient norm side by side in one tensor: one readback per step.
-  let hasAlign = false;
+  let hasAlign = false, hasCount = false;
   const all = E.tidy(() => {
     opt.zeroGrad();
-    const { total, lm, align } = model.lossParts(batch, stage, latent, nocot, alignWeight);
+    const { total, lm, align, count } = model.lossParts(batch, stage, latent, nocot, alignWeight);
     hasAlign = align !== null;
+    hasCount = count !== null;
     E.backward(total);
     opt.update(lr);
-    return E.keep(E.noGrad(() => E.concat([E.reshape(lm, [1]), opt.gradNorm, ...(align ? [E.reshape(align, [1])] : [])], 0)));
+    return E.keep(E.noGrad(() => E.concat([E.reshape(lm, [1]), opt.gradNorm, ...(align ? [E.reshape(align, [1])] : []), ...(count ? [E.reshape(count, [1])] : [])], 0)));
   });
   const read = all.toArray();
   read.catch(() => { /* reported when awaited below */ });
   return async () => {
     try {
       const v = await read;
-      return { loss: v[0]!, norm: v[1]!, alignLoss: hasAlign ? v[2]! : null };
+      return { loss: v[0]!, norm: v[1]!, alignLoss: hasAlign ? v[2]! : null, countLoss: hasCount ? v[hasAlign ? 3 : 2]! : null };
     } finally {
       all.dispose();
     }
@@ -423,6 +431,9 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     tok = Tokenizer.load(join(o.initFrom, 'tokenizer.json'));
     cfg = readJson(initCfg) as unknown as IvtConfig;
     validateConfig(cfg, initCfg);
+    if (o.adaptiveLatents && !cfg.adaptiveLatents) throw new UserError(`--adaptive-latents with --init-from ${o.initFrom}: that run has no count head (${initCfg}); train its stage 0 with --adaptive-latents`);
+    // The count head scores 0..N latent steps: its shape depends on N.
+    if (cfg.adaptiveLatents && o.mode === 'ivt' && o.stages !== cfg.latentSteps) throw new UserError(`--init-from ${o.initFrom} --stages ${o.stages}: that run chooses among 0..${cfg.latentSteps} latent steps (adaptiveLatents, ${initCfg}); a branch of it keeps --stages ${cfg.latentSteps}`);
     // The weights do not depend on the number of latent steps: a run branching off another
     // run's stage 0 may train a curriculum of another length (the stage-count ablation).
     // Nor on k, the image embeddings selected per latent step.
@@ -439,7 +450,7 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     const captionTexts = scenes && o.captions ? train.map((r) => CAPTION_PROMPT + captionSentences(scenes.get(r.id)!).map(stepText).join('')) : [];
     tok = buildTokenizer([...trainingTexts(train), ...captionTexts]);
     try {
-      cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages, ...(o.topK !== undefined ? { topK: o.topK } : {}) });
+      cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages, ...(o.topK !== undefined ? { topK: o.topK } : {}), ...(o.adaptiveLatents ? { adaptiveLatents: true } : {}) });
     } catch (e) {
       if (e instanceof UserError) throw new UserError(`--preset ${o.preset} --stages ${o.stages}${o.topK !== undefined ? ` --top-k ${o.topK}` : ''}: ${e.message.replace(/^config: /, '')}`);
       throw e;
@@ -463,8 +474,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const samplesOf = (stage: number) => (stage === 0 ? stage0Samples : trainSamples);
   // Sample indices by kind, for batches of one kind each (see epochBatches).
   const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
-  const groupsOf = (stage: number): number[][] => (stage === 0 && captionSamples.length
+  const kinds = (stage: number): number[][] => (stage === 0 && captionSamples.length
     ? [range(0, trainSamples.length), range(trainSamples.length, captionSamples.length)] : [range(0, samplesOf(stage).length)]);
+  // Adaptive latent steps: a latent stage's batches also hold one latent count each, min(s, m).
+  const groupsOf = (stage: number): number[][] => (cfg.adaptiveLatents && stage > 0 && o.mode === 'ivt'
+    ? kinds(stage).flatMap((g) => groupBy(g, (i) => Math.min(stage, samplesOf(stage)[i]!.steps.length))) : kinds(stage));
   const valSamples = await toSamples(valRecs, tok, cfg);
   if (o.mixStages !== undefined && !(o.mixStages >= 0 && o.mixStages < 1)) throw new UserError(`mixStages must be a probability in [0, 1), got ${o.mixStages}`);
   for (const [name, v] of [['--steps', o.stepsPerStage], ['--steps0', o.stepsStage0]] as const) {
@@ -588,7 +602,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number; trainAt: number; stageStep?: number } | null = null;
       let lastSettled = performance.now();
       const settle = async (p: NonNullable<typeof pending>) => {
-        const { loss, norm, alignLoss } = await p.finish();
+        const { loss, norm, alignLoss, countLoss } = await p.finish();
         settledStep = p.step;
         const now = performance.now();
         const ms = now - lastSettled;
@@ -598,7 +612,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const bad = checkStepFinite(state, loss, norm, log, p.step);
         const pool = rt().stats().pool;
         const rec = {
-          step: p.step, stage: state.stage, ...(p.trainAt !== state.stage ? { mixed_stage: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+          step: p.step, stage: state.stage, ...(p.trainAt !== state.stage ? { mixed_stage: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), ...(countLoss != null ? { count_loss: countLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
           tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
         };
         appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
@@ -619,7 +633,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       while (state.batchIndex < batches.length && !stageStepsReached()) {
         const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
         if (faultAt === state.step + 1) injectFault(faultAt, log);
-        const trainAt = o.mode === 'nocot' ? state.stage : mixedStage(o.mixStages ?? 0, o.seed, state.stage, state.epoch, state.batchIndex);
+        const mixedAt = o.mode === 'nocot' ? state.stage : mixedStage(o.mixStages ?? 0, o.seed, state.stage, state.epoch, state.batchIndex);
+        // Adaptive latent steps: no more latent steps than the batch's problems have steps (one
+        // count per batch, groupsOf). Otherwise a problem shorter than the stage is given the
+        // stage's latent steps and supervised on its answer alone (METHOD.md).
+        const trainAt = cfg.adaptiveLatents && o.mode === 'ivt' ? Math.min(mixedAt, ...batch.map((b) => b.steps.length)) : mixedAt;
         const finish = startTrainStep(model, opt, batch, trainAt, o.latent, o.mode === 'nocot', alignWeight, lrOf(state.stage));
         state.batchIndex++;
         state.step++;
@@ -854,3 +872,14 @@ export function truncateMetrics(path: string, step: number, stageEnd: boolean): 
   renameSync(tmp, path);
 }
 
+/** `items` split by `key`, in order of each key's first item; each part keeps the items' order. */
+export function groupBy(items: readonly number[], key: (i: number) => number): number[][] {
+  const parts = new Map<number, number[]>();
+  for (const i of items) {
+    const k = key(i);
+    const part = parts.get(k);
+    if (part) part.push(i);
+    else parts.set(k, [i]);
+  }
+  return [...parts.values()];
+}
