@@ -245,7 +245,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--no-latent-vision', 'ablation: no image embeddings inserted at latent steps')
     .option('--random-latent-vision', 'control: the image embeddings inserted at latent steps drawn at random (fixed per problem) instead of by attention', false)
     .option('--detach-latents', 'stop gradients at the recycled hidden state (the reference code\'s variant)', false)
-    .option('--adaptive-latents', 'adaptive latent steps: a count head learns from the prompt how many reasoning steps a problem has; a problem of m steps trains with min(s, m) latent steps at stage s, and inference runs as many as the head chooses', false)
+    .option('--adaptive-latents', 'adaptive latent steps: a count head learns from the prompt how many reasoning steps a problem has; a problem of m steps trains with min(s, m) latent steps at stage s, and inference runs as many as the head chooses (a branch, --init-from, inherits its source\'s)')
+    .option('--no-adaptive-latents', 'a branch of a run with adaptive latent steps trains the fixed count, without the count head')
     .option('--start-stage <n>', 'first stage to train', intArg('start-stage'), 0)
     .option('--init-from <run>', 'start from another run\'s weights (ablations branch off a stage-0 run)')
     .option('--init-tag <tag>', 'which checkpoint of --init-from (e.g. stage-0; default: its latest)')
@@ -279,6 +280,7 @@ export function registerTrainCommands(program: Command): void {
       // checkpoint (it has its options.json) starts over, with its own options.
       if (o.resume && !existsSync(join(o.out, 'options.json')) && !existsSync(join(o.out, 'config.json'))) throw new UserError(`--resume: ${o.out} holds no training run to continue; leave out --resume to start one there`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
+      if (o.adaptiveLatents && o.mode === 'nocot') throw new UserError('--adaptive-latents with --mode nocot: a no-CoT model runs no latent steps');
       if (o.randomLatentVision && !o.latentVision) throw new UserError('--random-latent-vision and --no-latent-vision: give one of them (random image embeddings, or none)');
       // One ablation or control at a time: each has its own evaluation mode, which validation uses.
       if (o.randomLatentVision && !o.latentText) throw new UserError('--random-latent-vision and --no-latent-text: give one of them (one ablation or control at a time)');

@@ -44,6 +44,8 @@ export interface LoadCheckpointOptions {
   optimizer?: AdamW;
   /** Default: the tag `latest` names. */
   tag?: string;
+  /** Tensors of the file the model may lack and that are then not loaded (a branch dropping a head). */
+  ignore?: (name: string) => boolean;
 }
 
 export interface LoadedCheckpoint {
@@ -283,7 +285,7 @@ export async function loadCheckpoint(runDir: string, o: LoadCheckpointOptions): 
     const at = firstNonFinite(t);
     if (at >= 0) throw new UserError(`${modelPath}: tensor "${name}" holds a NaN or infinity (element ${at}); these weights cannot be used`);
   }
-  const extra = [...model.keys()].filter((n) => !o.params.has(n));
+  const extra = [...model.keys()].filter((n) => !o.params.has(n) && !o.ignore?.(n));
   if (extra.length) problems.push(`${extra.length} tensor(s) the model does not have: ${listSome(extra)}`);
   if (problems.length) throw new UserError(`${modelPath} does not match the model:\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  (and ${problems.length - 20} more)` : ''}`);
 

@@ -89,10 +89,11 @@ export interface TrainOptions {
   /** Mix a caption of every training picture into stage 0 (synthetic datasets only). */
   captions?: boolean;
   /**
-   * Adaptive latent steps (IvtConfig.adaptiveLatents, a new run or one branching off such a
-   * run): a count head learns each problem's number of reasoning steps from its prompt, and at
-   * stage s a problem of m steps trains with min(s, m) latent steps (batches of one count
-   * each) instead of s; inference then runs the count the head chooses.
+   * Adaptive latent steps (IvtConfig.adaptiveLatents): a count head learns each problem's number
+   * of reasoning steps from its prompt, and at stage s a problem of m steps trains with
+   * min(s, m) latent steps (batches of one count each) instead of s; inference then runs the
+   * count the head chooses. A new run has them when true; a branch (initFrom) inherits its
+   * source's unless false, which drops the count head.
    */
   adaptiveLatents?: boolean;
   /**
@@ -432,6 +433,8 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     cfg = readJson(initCfg) as unknown as IvtConfig;
     validateConfig(cfg, initCfg);
     if (o.adaptiveLatents && !cfg.adaptiveLatents) throw new UserError(`--adaptive-latents with --init-from ${o.initFrom}: that run has no count head (${initCfg}); train its stage 0 with --adaptive-latents`);
+    // A branch inherits the count head unless told to train without it (its weights then unused).
+    if (cfg.adaptiveLatents && o.adaptiveLatents === false) cfg = { ...cfg, adaptiveLatents: false };
     // The count head scores 0..N latent steps: its shape depends on N.
     if (cfg.adaptiveLatents && o.mode === 'ivt' && o.stages !== cfg.latentSteps) throw new UserError(`--init-from ${o.initFrom} --stages ${o.stages}: that run chooses among 0..${cfg.latentSteps} latent steps (adaptiveLatents, ${initCfg}); a branch of it keeps --stages ${cfg.latentSteps}`);
     // The weights do not depend on the number of latent steps: a run branching off another
@@ -509,7 +512,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     state = checkTrainState(ck.trainState, join(ck.dir, 'train_state.json'), batchesPerEpochOf(groupsOf(Number.isInteger(stageOf) ? stageOf : 0).map((g) => g.length), o.batch));
     resumedFrom = { tag: ck.tag, batchIndex: state.batchIndex };
   } else if (o.initFrom) {
-    const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag });
+    const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag, ignore: cfg.adaptiveLatents ? undefined : (n) => n.startsWith('latent.count.') });
     log(`initialised weights from ${o.initFrom} (${ck.tag})`);
   }
   // Inputs are good: now the run folder is written.
@@ -517,7 +520,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (!o.resume || !existsSync(join(o.out, 'config.json'))) {
     writeJsonAtomic(join(o.out, 'config.json'), cfg);
     tok.save(join(o.out, 'tokenizer.json'));
-    writeJsonAtomic(join(o.out, 'options.json'), { ...o, log: undefined });
+    // adaptiveLatents as the model has it: a branch of an adaptive run inherits its count head.
+    writeJsonAtomic(join(o.out, 'options.json'), { ...o, adaptiveLatents: cfg.adaptiveLatents === true, log: undefined });
   }
   if (resumedFrom) {
     log(`resumed from checkpoint ${resumedFrom.tag}: stage ${state.stage}, epoch ${state.epoch}, batch ${state.batchIndex}, step ${state.step}`);
@@ -528,6 +532,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const evals: { stage: number; result: EvalResult }[] = [];
   const batchesOf = (stage: number) => batchesPerEpochOf(groupsOf(stage).map((g) => g.length), o.batch);
   if (o.mixStages && o.mode === 'ivt' && o.stages > 0) log(`stage mixing: in the latent stages, ${o.mixStages} of the batches are trained at an earlier stage`);
+  if (cfg.adaptiveLatents && o.mode === 'ivt' && o.stages > 0) log('adaptive latent steps: a problem of m steps trains with min(s, m) latent steps at stage s; validation runs one question at a time (the count head chooses each one\'s)');
   if (scenes && (alignWeight > 0 || captionSamples.length)) {
     log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
   }
@@ -599,7 +604,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       // One step in flight: step n+1 is recorded before step n's results are read, so the GPU
       // is busy while the host builds the graph. A step whose weights or results are needed
       // right away (a checkpoint, the epoch's end, a stop, an injected fault) is settled at once.
-      let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number; trainAt: number; stageStep?: number } | null = null;
+      // trainAt: the stage the batch trained at; mixedAt: the stage stage mixing drew (they differ
+      // where adaptive latent steps give a batch of shorter problems fewer latent steps).
+      let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number; trainAt: number; mixedAt: number; stageStep?: number } | null = null;
       let lastSettled = performance.now();
       const settle = async (p: NonNullable<typeof pending>) => {
         const { loss, norm, alignLoss, countLoss } = await p.finish();
@@ -612,7 +619,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const bad = checkStepFinite(state, loss, norm, log, p.step);
         const pool = rt().stats().pool;
         const rec = {
-          step: p.step, stage: state.stage, ...(p.trainAt !== state.stage ? { mixed_stage: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), ...(countLoss != null ? { count_loss: countLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+          step: p.step, stage: state.stage, ...(p.mixedAt !== state.stage ? { mixed_stage: p.mixedAt } : {}), ...(p.trainAt !== p.mixedAt ? { latent_steps: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), ...(countLoss != null ? { count_loss: countLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
           tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
         };
         appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
@@ -644,7 +651,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         if (stepsOfStage(o, state.stage) !== null) state.stageStep = (state.stageStep ?? 0) + 1;
         stepsThisRun++;
         const previous = pending;
-        pending = { finish, batch, step: state.step, epoch: state.epoch, trainAt, stageStep: state.stageStep };
+        pending = { finish, batch, step: state.step, epoch: state.epoch, trainAt, mixedAt, stageStep: state.stageStep };
         if (previous) await settle(previous);
         const checkpointNow = o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0;
         const stopNow = o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps;

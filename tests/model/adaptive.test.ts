@@ -4,6 +4,7 @@
 // differences; the trainer gives a problem of m steps min(s, m) latent steps at stage s.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from '../../engine/index.js';
 import { preset } from '../../model/config.js';
@@ -110,6 +111,29 @@ test('the count loss: cross-entropy against min(N, steps); its gradient on the h
   model.ps.dispose();
 });
 
+test('the head reads the same state in training (stage 0, one pass) and at inference (the prompt pass on the cache)', async () => {
+  const cfg = { ...preset('tiny', 40), adaptiveLatents: true };
+  const model = new IvtModel(cfg, 0);
+  const head = model.countHead!;
+  const r = rng(21);
+  upload(head.weight, Float32Array.from({ length: head.weight.size }, () => r() * 2 - 1));
+  const K = cfg.latentSteps + 1;
+  const seen = new Set<number>();
+  for (const s of fakeSamples(12, cfg.vocab, model.J, model.vision.patchDim, 23)) {
+    const logits = await E.tidyAsync(async () => {
+      const { promptLast } = E.noGrad(() => model.supervisedLogits([s], 0, FULL_LATENT));
+      return Float64Array.from(await E.noGrad(() => model.countLogits(promptLast!)).toArray());
+    });
+    let best = 0;
+    for (let c = 1; c < K; c++) if (logits[c]! > logits[best]!) best = c;
+    const g = await generate(model, [s], { latentSteps: cfg.latentSteps, latent: FULL_LATENT, maxNewTokens: 2, eos: 1, adaptive: true });
+    assert.equal(g.latentCounts, [best], `logits ${Array.from(logits).map((x) => x.toFixed(3)).join(' ')}`);
+    seen.add(best);
+  }
+  assert.ok(seen.size >= 2, 'the random head chose more than one count over the problems');
+  model.ps.dispose();
+});
+
 test('groupBy: parts in order of first appearance, order kept within each', () => {
   assert.equal(groupBy([5, 1, 4, 2, 3], (i) => i % 2), [[5, 1, 3], [4, 2]]);
   assert.equal(groupBy([], (i) => i), []);
@@ -121,22 +145,35 @@ test('training: a problem of m steps trains with min(s, m) latent steps at stage
   await writeSynthDataset(data, { train: 16, val: 4, test: 4, seed: 3, startBy: 'cell', queries: ['colour'], wording: 'cell-value', minSteps: 2 });
   const run = join(root, 'run');
   await train(tinyRunOptions(data, run, { stages: 3, maxTrain: 16, adaptiveLatents: true }));
-  interface Line { step: number; stage: number; loss?: number; count_loss?: number; mixed_stage?: number }
+  interface Line { step: number; stage: number; loss?: number; count_loss?: number; mixed_stage?: number; latent_steps?: number }
   const lines = metricsLines<Line>(run).filter((l) => l.loss !== undefined);
   assert.ok(lines.every((l) => typeof l.count_loss === 'number' && Number.isFinite(l.count_loss)), 'every step logs its count loss');
-  // Stages 1 and 2 train every problem at the stage; stage 3 trains the 2-step problems at 2.
+  // Stages 1 and 2 train every problem at the stage; stage 3 trains the 2-step problems with 2.
   for (const l of lines) {
-    if (l.stage < 3) assert.is(l.mixed_stage, undefined, `step ${l.step}`);
-    else assert.ok(l.mixed_stage === undefined || l.mixed_stage === 2, `step ${l.step}: stage 3 trained at ${l.mixed_stage}`);
+    assert.is(l.mixed_stage, undefined, `step ${l.step}: no stage mixing in this run`);
+    if (l.stage < 3) assert.is(l.latent_steps, undefined, `step ${l.step}`);
+    else assert.ok(l.latent_steps === undefined || l.latent_steps === 2, `step ${l.step}: stage 3 trained with ${l.latent_steps} latent steps`);
   }
   const s3 = lines.filter((l) => l.stage === 3);
-  assert.ok(s3.some((l) => l.mixed_stage === 2) && s3.some((l) => l.mixed_stage === undefined), 'stage 3 has batches of both counts');
+  assert.ok(s3.some((l) => l.latent_steps === 2) && s3.some((l) => l.latent_steps === undefined), 'stage 3 has batches of both counts');
+  // Branches off its stage 0 inherit the count head, unless told to drop it.
+  for (const [name, adaptiveLatents] of [['inherit', undefined], ['drop', false]] as const) {
+    const branch = join(root, name);
+    await train(tinyRunOptions(data, branch, { stages: 3, maxTrain: 16, initFrom: run, initTag: 'stage-0', startStage: 1, adaptiveLatents }));
+    const cfg = JSON.parse(readFileSync(join(branch, 'config.json'), 'utf8')) as { adaptiveLatents?: boolean };
+    const opts = JSON.parse(readFileSync(join(branch, 'options.json'), 'utf8')) as { adaptiveLatents?: boolean };
+    const has = adaptiveLatents !== false;
+    assert.is(cfg.adaptiveLatents === true, has, `${name}: config.json`);
+    assert.is(opts.adaptiveLatents, has, `${name}: options.json records what the model has`);
+    const steps = metricsLines<Line>(branch).filter((l) => l.loss !== undefined);
+    assert.ok(steps.length > 0 && steps.every((l) => (l.count_loss !== undefined) === has), `${name}: count loss logged iff the head is there`);
+  }
   // Without the option: no count loss, every batch at its stage.
   const plain = join(root, 'plain');
   await train(tinyRunOptions(data, plain, { stages: 3, maxTrain: 16 }));
   for (const l of metricsLines<Line>(plain).filter((x) => x.loss !== undefined)) {
     assert.is(l.count_loss, undefined);
-    assert.is(l.mixed_stage, undefined);
+    assert.is(l.latent_steps, undefined);
   }
 });
 

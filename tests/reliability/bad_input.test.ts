@@ -139,6 +139,7 @@ const cases: Case[] = [
   { name: 'train --out is a file', args: (d) => { writeFileSync(join(d, 'out'), 'x'); return trainOn(DS, d); }, expect: ['--out', 'not a folder'], code: 2 },
   { name: 'train --init-from not a run', args: (d) => { mkdirSync(join(d, 'empty')); return trainOn(DS, d).concat(['--init-from', join(d, 'empty')]); }, expect: ['--init-from', 'not a training run'], absent: NO_RUN, code: 2 },
   { name: 'train --adaptive-latents from a run without a count head', args: (d) => trainOn(DS, d).concat(['--init-from', RUN, '--adaptive-latents']), expect: ['--adaptive-latents', 'no count head', 'config.json'], absent: NO_RUN, code: 2 },
+  { name: 'train --adaptive-latents with --mode nocot', args: (d) => trainOn(DS, d).concat(['--mode', 'nocot', '--adaptive-latents']), expect: ['--adaptive-latents', 'nocot'], absent: NO_RUN, code: 2 },
   { name: 'train --steps 0', args: (d) => trainOn(DS, d).concat(['--steps', '0']), expect: ['--steps must be >= 1'], absent: NO_RUN, code: 2 },
   { name: 'train --steps with --max-epochs', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--stages', '1', '--steps', '3', '--max-epochs', '4'], expect: ['--steps', '--max-epochs'], absent: NO_RUN, code: 2 },
   { name: 'train --steps with --epochs', args: (d) => trainOn(DS, d).concat(['--steps', '3']), expect: ['--steps and --epochs'], absent: NO_RUN, code: 2 },
