@@ -30,6 +30,8 @@ export interface LatencyReport {
   drafted: { speedup_latency: number; fewer_passes: number };
   /** Quartiles of the per-chunk latency ratios (explicit CoT over IVT-LR), plain and drafted. */
   spread: { plain: [number, number]; drafted: [number, number] };
+  /** Where the explicit-CoT weights came from when not from `run` (a run branched off another's stage 0). */
+  cot_run?: string;
   /** A model with adaptive latent steps: the adaptive "ivt" row against the same weights with the fixed count. */
   adaptive?: { speedup_latency: number; fewer_passes: number; accuracy_gap_points: number };
 }
@@ -58,7 +60,10 @@ export async function runLatencyBench(o: {
   // recomputing path (which runs the fixed count) on equal terms.
   const adaptive = models.latest.model.countHead !== null;
   // Its adaptive rows run one question at a time (evaluate): every row at that batch, or the ratios compare batch sizes.
-  if (adaptive && o.batch !== 1) throw new UserError(`--batch ${o.batch}: ${o.run} chooses its latent steps per question (adaptive latent steps), which runs one question at a time; time it with --batch 1`);
+  if (adaptive && o.batch !== 1) {
+    for (const m of Object.values(models)) m.model.ps.dispose();
+    throw new UserError(`--batch ${o.batch}: ${o.run} chooses its latent steps per question (adaptive latent steps), which runs one question at a time; time it with --batch 1`);
+  }
   const modes: { weights: 'stage-0' | 'latest'; mode: EvalMode; draft: boolean; fixed?: boolean }[] = [
     { weights: 'stage-0', mode: 'cot', draft: false }, { weights: 'latest', mode: 'ivt', draft: false }, { weights: 'latest', mode: 'ivt-recompute', draft: false },
     { weights: 'stage-0', mode: 'cot', draft: true }, { weights: 'latest', mode: 'ivt', draft: true },

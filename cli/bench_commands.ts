@@ -1,12 +1,13 @@
 // `ivt bench ...`: benchmarks (not tests). Each writes JSON (--json) and a markdown table.
 import { Command } from 'commander';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { runKernelBench, markdownTable } from '../bench/kernels.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import { runLatencyBench, latencyMarkdown } from '../bench/latency.js';
 import { runTrainBench, trainBenchMarkdown } from '../bench/train_bench.js';
 import { loadRun, intArg } from './train_commands.js';
+import { readJsonObject } from '../train/trainer.js';
 
 function writeAtomic(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
@@ -44,13 +45,16 @@ export function registerBenchCommands(program: Command): void {
     .option('--json <file>', 'write the JSON report here')
     .option('--md <file>', 'write the markdown table here')
     .action(async (o) => {
+      const cot = stage0Source(o.run);
+      if (cot !== o.run) console.log(`explicit CoT: the stage-0 weights of ${cot}, which ${o.run} branched off`);
       const report = await runLatencyBench({
         run: o.run, data: o.data, split: o.split, batch: o.batch, limit: o.limit,
         load: async (tag?: string) => {
-          const { model, tok, cfg } = await loadRun(o.run, tag);
+          const { model, tok, cfg } = await loadRun(tag === 'stage-0' ? cot : o.run, tag);
           return { model, tok, latentSteps: cfg.latentSteps };
         },
       });
+      if (cot !== o.run) report.cot_run = cot;
       const md = latencyMarkdown(report);
       console.log('\n' + md);
       if (o.json) writeAtomic(o.json, JSON.stringify(report, null, 2) + '\n');
@@ -77,4 +81,15 @@ export function registerBenchCommands(program: Command): void {
       if (o.md) writeAtomic(o.md, md + '\n');
       await shutdownEngine();
     });
+}
+
+/**
+ * Where a run's explicit-CoT (stage-0) weights are: its own stage-0 checkpoint, or, for a run
+ * that branched off another run's stage 0 (--init-from RUN --init-tag stage-0), that run's.
+ */
+export function stage0Source(run: string): string {
+  if (existsSync(join(run, 'checkpoints', 'stage-0'))) return run;
+  const file = join(run, 'options.json');
+  const opts = existsSync(file) ? readJsonObject(file) : {};
+  return typeof opts.initFrom === 'string' && opts.initTag === 'stage-0' ? opts.initFrom : run;
 }

@@ -13,7 +13,10 @@ import { generate } from '../../model/generate.js';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { groupBy, train } from '../../train/trainer.js';
 import { rng, setup } from '../helpers.js';
-import { metricsLines, tempDir, tinyRunOptions } from '../train/util.js';
+import { metricsLines, rejectsUserError, tempDir, tinyRunOptions } from '../train/util.js';
+import { stage0Source } from '../../cli/bench_commands.js';
+import { loadRun } from '../../cli/train_commands.js';
+import { runLatencyBench } from '../../bench/latency.js';
 
 test.before(setup);
 
@@ -167,7 +170,16 @@ test('training: a problem of m steps trains with min(s, m) latent steps at stage
     assert.is(opts.adaptiveLatents, has, `${name}: options.json records what the model has`);
     const steps = metricsLines<Line>(branch).filter((l) => l.loss !== undefined);
     assert.ok(steps.length > 0 && steps.every((l) => (l.count_loss !== undefined) === has), `${name}: count loss logged iff the head is there`);
+    // The latency benchmark times a branch's explicit CoT with the stage-0 weights it branched off.
+    assert.is(stage0Source(branch), run);
   }
+  assert.is(stage0Source(run), run);
+  // The latency benchmark of an adaptive model: one question at a time, with the fixed-count row beside.
+  const load = async (tag?: string) => { const { model, tok, cfg } = await loadRun(run, tag); return { model, tok, latentSteps: cfg.latentSteps }; };
+  const report = await runLatencyBench({ run, data, split: 'test', batch: 1, limit: 3, load, log: () => {} });
+  assert.equal(report.rows.map((r) => `${r.mode}${r.draft ? '+draft' : ''}${r.adaptive ? ' adaptive' : ''}${r.fixed_latents ? ' fixed' : ''}`), ['cot', 'ivt adaptive', 'ivt-recompute', 'cot+draft', 'ivt+draft adaptive', 'ivt fixed']);
+  assert.ok(report.adaptive && report.adaptive.fewer_passes > 0);
+  await rejectsUserError(() => runLatencyBench({ run, data, split: 'test', batch: 2, limit: 3, load, log: () => {} }), '--batch 2', 'one question at a time');
   // Without the option: no count loss, every batch at its stage.
   const plain = join(root, 'plain');
   await train(tinyRunOptions(data, plain, { stages: 3, maxTrain: 16 }));
