@@ -4,8 +4,8 @@
 // edited by hand, or a report replaced without updating the text, fails here.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const ROOT = new URL('../../..', import.meta.url).pathname; // dist/tests/docs -> repo root
@@ -108,7 +108,31 @@ test("README's five-seed tables are the five-seed run's seeds.md", () => {
   const lines = blocks.slice(0, 2).flat();
   assert.ok(blocks.length >= 2 && lines.length >= 20, 'both five-seed tables are quoted');
   for (const l of lines) assert.ok(seeds.includes(l), `not in ${link[1]}: ${l}`);
+  // The last latent step's attention on the asked cell, over the seeds.
+  const dir = link[1].replace(/seeds\.md$/, '');
+  const shares = [1, 2, 3, 4, 5].map((n) => (JSON.parse(read(`${dir}seed-${n}/results.json`)) as DemoReport).vision_focus.attention.at(-1)!.at(-1)!);
+  const range = `${(100 * Math.min(...shares)).toFixed(1)}-${(100 * Math.max(...shares)).toFixed(1)}% over the five seeds below`;
+  assert.ok(flat(readme).includes(range), `attention on the asked cell: ${range}`);
 });
+
+test('every relative link in README.md and docs/ names a file that exists', () => {
+  const files = ['README.md', ...walk(join(ROOT, 'docs')).map((p) => relative(ROOT, p))].filter((p) => p.endsWith('.md'));
+  const broken: string[] = [];
+  for (const f of files) {
+    read(f).split('\n').forEach((line, i) => {
+      for (const m of line.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!.split('#')[0]!;
+        if (!target || /^[a-z]+:/.test(target)) continue;
+        if (!existsSync(join(ROOT, dirname(f), target))) broken.push(`${f}:${i + 1} ${target}`);
+      }
+    });
+  }
+  assert.equal(broken, [], `broken links:\n${broken.join('\n')}`);
+});
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
+}
 
 test('bench/RESULTS.md is what scripts/results.mjs writes from bench/results/', () => {
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts/results.mjs'), '--check'], { encoding: 'utf8' });
