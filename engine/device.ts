@@ -5,6 +5,9 @@
 // makes that impossible by construction; `shutdown()` releases them together so Node can exit.
 import { create, globals } from 'webgpu';
 import { GpuError, UserError } from './errors.js';
+
+/** Storage buffers the widest kernel binds (attention's backward for queries, shaders/attention.wgsl). */
+export const MIN_STORAGE_BUFFERS = 9;
 import { paceDawnPolling } from './event_polling.js';
 
 Object.assign(globalThis, globals);
@@ -25,6 +28,8 @@ export interface DeviceOptions {
 export class Device {
   readonly features: ReadonlySet<string>;
   readonly limits: GPUSupportedLimits;
+  /** limits.maxStorageBufferBindingSize as a plain number: every tensor binding is checked against it. */
+  readonly maxBindingBytes: number;
   readonly hasF16: boolean;
   readonly hasTimestamps: boolean;
   /**
@@ -52,6 +57,7 @@ export class Device {
   ) {
     this.features = new Set([...gpu.features] as string[]);
     this.limits = gpu.limits;
+    this.maxBindingBytes = gpu.limits.maxStorageBufferBindingSize;
     this.hasF16 = this.features.has('shader-f16');
     this.hasTimestamps = this.features.has('timestamp-query');
     const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
@@ -107,6 +113,10 @@ export class Device {
       maxComputeWorkgroupSizeY: al.maxComputeWorkgroupSizeY,
       maxStorageBuffersPerShaderStage: al.maxStorageBuffersPerShaderStage,
     };
+    // The attention backward kernel for queries binds 9 storage buffers; WebGPU guarantees 8.
+    if (al.maxStorageBuffersPerShaderStage < MIN_STORAGE_BUFFERS) {
+      throw new UserError(`the adapter "${name.trim()}" allows ${al.maxStorageBuffersPerShaderStage} storage buffers per shader stage; the attention kernels need ${MIN_STORAGE_BUFFERS}`);
+    }
     const gpu = await adapter.requestDevice({ requiredFeatures: wanted, requiredLimits });
     return new Device(instance, adapter, gpu, backend ?? 'default');
   }

@@ -124,6 +124,12 @@ export class Tensor {
   /** How kernels bind this tensor: its byte range, widened to 16 bytes where the buffer allows (vec4 loads). */
   binding(): BufferBinding {
     this.assertAlive();
+    // A kernel sees at most maxStorageBufferBindingSize bytes of one binding; past it Dawn's
+    // error would surface later, at a sync, naming no tensor.
+    const limit = rtInstance?.dev.maxBindingBytes;
+    if (limit !== undefined && this.byteLength > limit) {
+      throw new Error(`tensor #${this.id}${this.name ? ` (${this.name})` : ''} [${this.shape}] ${this.dtype}: ${this.byteLength} bytes exceed the adapter's storage binding limit of ${limit} bytes; split it`);
+    }
     const want = Math.max(16, Math.ceil(this.byteLength / 16) * 16);
     const size = Math.min(want, this.storage.bytes - this.byteOffset);
     return { buffer: this.storage.buffer, offset: this.byteOffset, size: Math.ceil(size / 4) * 4 };

@@ -148,11 +148,14 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
         if (!drafted && L > 1 && done.some((d) => !d) && next.every((t, b) => done[b] || t === draft[0]) && produced + L < o.maxNewTokens && cache.length + L + 1 <= capacity) {
           // Verify the whole template in one pass (see GenerateOptions.draft).
           drafted = true;
-          const ids = fromArray(Int32Array.from({ length: B * L }, (_, i) => draft[i % L]!), [B, L], 'i32');
-          const x = E.reshape(E.embedding(model.wte, ids), [B, L, D]);
           const dpos = Int32Array.from({ length: B * L }, (_, i) => pos[Math.floor(i / L)]! + (i % L));
-          const h = model.pass(x, dpos, { causal: true, keyStart: prefix.keyStart, cache });
-          const all = (await model.logits(h).toArray()) as Float32Array; // [B, L, V]
+          // Each pass in its own scope: its activations go as soon as its logits are read.
+          const all = await tidyAsync(async () => {
+            const ids = fromArray(Int32Array.from({ length: B * L }, (_, i) => draft[i % L]!), [B, L], 'i32');
+            const x = E.reshape(E.embedding(model.wte, ids), [B, L, D]);
+            const h = model.pass(x, dpos, { causal: true, keyStart: prefix.keyStart, cache });
+            return (await model.logits(h).toArray()) as Float32Array; // [B, L, V]
+          });
           for (let b = 0; b < B; b++) if (!done[b]) rowPasses[b]++;
           if (agrees(all)) {
             logits = acceptDraft(all);
@@ -170,15 +173,18 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
         produced++;
         if (done.every(Boolean) || produced === o.maxNewTokens || cache.length + 1 > capacity) break;
         // One more pass: every row advances one position (finished rows' outputs are ignored).
-        const ids = fromArray(Int32Array.from(next), [B], 'i32');
-        const x = E.reshape(E.embedding(model.wte, ids), [B, 1, D]);
-        const h = model.pass(x, pos, { causal: true, keyStart: prefix.keyStart, cache });
+        const step = tidyAsync(async () => {
+          const ids = fromArray(Int32Array.from(next), [B], 'i32');
+          const x = E.reshape(E.embedding(model.wte, ids), [B, 1, D]);
+          const h = model.pass(x, pos, { causal: true, keyStart: prefix.keyStart, cache });
+          return (await model.logits(h).toArray()) as Float32Array;
+        });
         cache.advance(1);
+        logits = await step;
         for (let b = 0; b < B; b++) {
           pos[b]++;
           if (!done[b]) rowPasses[b]++;
         }
-        logits = (await model.logits(h).toArray()) as Float32Array;
       }
       return { tokens, passes: rowPasses, selections, latentCounts: samples.map(() => count) };
     } finally {

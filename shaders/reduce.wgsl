@@ -12,6 +12,8 @@ fn combine(a: f32, b: f32) -> f32 {
   return a + b;
 }
 fn identity() -> f32 {
+  // Never an output of max: both kernels start from real elements (a row of -Inf, a fully
+  // masked row, has max -Inf, not this lowest finite f32).
   if ({{IS_MAX}} != 0) { return -3.402823e38; }
   return 0.0;
 }
@@ -22,11 +24,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (o >= p.outer * p.inner) { return; }
   let a = o / p.inner;
   let b = o % p.inner;
-  var acc = identity();
   var idx = a * p.r * p.inner + b;
-  for (var k = 0u; k < p.r; k++) {
-    acc = combine(acc, X[idx]);
+  var acc = identity();
+  if (p.r > 0u) { acc = X[idx]; }
+  for (var k = 1u; k < p.r; k++) {
     idx += p.inner;
+    acc = combine(acc, X[idx]);
   }
   if ({{IS_MAX}} != 0) { Y[o] = acc; } else { Y[o] = acc * p.scale; }
 }
@@ -38,14 +41,18 @@ fn wide(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let o = wid.x + wid.y * nwg.x;
   let a = o / p.inner;
   let b = o % p.inner;
+  // Lane lid holds elements lid, lid + 256, ...; lanes past the row's length hold none and are
+  // never combined (so max starts from real elements only).
   var acc = identity();
-  for (var k = lid; k < p.r; k += 256u) {
+  if (lid < p.r) { acc = X[(a * p.r + lid) * p.inner + b]; }
+  for (var k = lid + 256u; k < p.r; k += 256u) {
     acc = combine(acc, X[(a * p.r + k) * p.inner + b]);
   }
   part[lid] = acc;
   workgroupBarrier();
+  let held = min(p.r, 256u);
   for (var s = 128u; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] = combine(part[lid], part[lid + s]); }
+    if (lid < s && lid + s < held) { part[lid] = combine(part[lid], part[lid + s]); }
     workgroupBarrier();
   }
   if (lid == 0u && o < p.outer * p.inner) {

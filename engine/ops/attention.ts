@@ -216,7 +216,10 @@ function run(
     [d.B, H, d.Tq, d.Tk, q.off, q.row, q.batch, +opts.causal, k.off, k.row, k.batch, qPos0, v.off, v.row, v.batch, f32(scale), accRow, J, 0, 0],
     [fk.x, d.B * H]);
   const saved: Saved = { q, k, v, o, lse, keyStart, dims: { ...d, H, hd, qPos0, causal: opts.causal, scale } };
-  return record(o, 'attention', inputs, (g) => bwd(g, saved));
+  const out = record(o, 'attention', inputs, (g) => bwd(g, saved));
+  // The log-sum-exps serve only the backward pass: without one they go now.
+  if (!out.node) lse.dispose();
+  return out;
 }
 
 function backwardKernels(

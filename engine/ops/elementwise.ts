@@ -165,8 +165,14 @@ export function powScalar(x: Tensor, s: number): Tensor {
   // pow() in WGSL is undefined for negative bases; integer exponents are common, so use
   // sign-aware |x|^s for them.
   const isInt = Number.isInteger(s);
-  const expr = isInt ? 'select(1.0, -1.0, x < 0.0 && (i32(p.alpha) % 2) != 0) * pow(abs(x), p.alpha)' : 'pow(x, p.alpha)';
+  // pow(0, e) is undefined in WGSL too: at x = 0 the result is 1 for e = 0, 0 for e > 0 and
+  // +Inf for e < 0 (the derivative s * x^(s - 1) goes through the same expression).
+  const atZero = 'select(select(0.0, 1.0 / abs(x), p.alpha < 0.0), 1.0, p.alpha == 0.0)';
+  const body = isInt ? 'select(1.0, -1.0, x < 0.0 && (i32(p.alpha) % 2) != 0) * pow(abs(x), p.alpha)' : 'pow(x, p.alpha)';
+  const expr = `select(${body}, ${atZero}, x == 0.0)`;
   return record(mapRaw(x, expr, s), 'powScalar', [x], (g) => {
+    // x^0 is constant: its gradient is 0 everywhere (0 * x^-1 would be NaN at x = 0).
+    if (s === 0) return [mapRaw(g, '0.0', 0)];
     const d = mapRaw(x, expr.replaceAll('p.alpha', 'p.beta'), s, s - 1);
     const out = zipRaw(g, d, 'a * b', 'pow backward');
     d.dispose();

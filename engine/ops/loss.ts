@@ -28,9 +28,16 @@ export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   else launchRows('cross_entropy', {}, 'rows', [logits.binding(), targets.binding(), stats.binding()], p, rows);
   rt().dispatch(rt().kernel('cross_entropy', {}, 'finalize'), [stats.binding(), targets.binding(), res.binding()], p, [1]);
   const loss = view(res, []);
-  return record(loss, 'crossEntropy', [logits], (g) => {
+  const out = record(loss, 'crossEntropy', [logits], (g) => {
     const dl = empty(logits.shape);
     launchRows('cross_entropy', {}, 'backward', [logits.binding(), targets.binding(), stats.binding(), res.binding(), g.binding(), dl.binding()], p, rows);
     return [dl];
   });
+  // The row statistics serve only the backward pass: without one they go now (and so does this
+  // handle on the result's buffer: the loss is a view of it and keeps the buffer alive).
+  if (!out.node) {
+    stats.dispose();
+    res.dispose();
+  }
+  return out;
 }

@@ -27,7 +27,7 @@ function run(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number, rms: bo
   if (perRow) launch1d('layernorm', D, vec4 ? 'forward_rows4' : 'forward_rows', fwdBuffers, params, rows, 64);
   else launchRows('layernorm', D, 'forward', fwdBuffers, params, rows);
   const inputs = beta ? [x, gamma, beta] : [x, gamma];
-  return record(y, op, inputs, (g) => {
+  const out = record(y, op, inputs, (g) => {
     const vec4Back = vec4 && g.byteOffset % 16 === 0; // the incoming gradient is read as vec4 too
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
@@ -48,6 +48,10 @@ function run(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number, rms: bo
     }
     return beta ? [dx, dgamma, dbeta] : [dx, dgamma];
   });
+  // The row statistics are kept only for a backward pass; without one they go now, not at the
+  // end of an enclosing scope (or never, outside any).
+  if (!out.node) stats.dispose();
+  return out;
 }
 
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {

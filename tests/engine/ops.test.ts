@@ -41,6 +41,30 @@ test('scalar forms', async () => {
   await checkOp('powScalar 1.5', { inputs: [{ shape: S, data: randu(91, 0.3, 2) }], gpu: ([x]) => E.powScalar(x, 1.5), ref: map((x) => x ** 1.5), rtol: 1e-4 });
 });
 
+test('powScalar at x = 0 and the exponents 0, 1, 2, -1, 0.5: values and gradients as JavaScript gives them', async () => {
+  const xs = [0, 0.5, -0.5, 2, -2, 0];
+  for (const s of [0, 1, 2, -1, 0.5]) {
+    const { y, g } = await E.tidyAsync(async () => {
+      const x = E.fromArray(Float32Array.from(xs), [xs.length]);
+      x.requiresGrad = true;
+      const out = E.powScalar(x, s);
+      E.backward(E.sumAll(out));
+      return { y: Array.from(await out.toArray()), g: Array.from(await x.grad!.toArray()) };
+    });
+    xs.forEach((x, i) => {
+      const wantY = x ** s, wantG = s === 0 ? 0 : s * x ** (s - 1);
+      const close = (a: number, b: number) => (Number.isNaN(b) ? Number.isNaN(a) : !Number.isFinite(b) ? a === b : Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)));
+      assert.ok(close(y[i]!, wantY), `${x} ** ${s}: got ${y[i]}, expected ${wantY}`);
+      assert.ok(close(g[i]!, wantG), `d/dx ${x} ** ${s}: got ${g[i]}, expected ${wantG}`);
+    });
+  }
+});
+
+test('max over a row of -Infinity is -Infinity', async () => {
+  const y = await E.tidyAsync(async () => Array.from(await E.max(E.fromArray(Float32Array.from([-Infinity, -Infinity, -Infinity, 1, -Infinity, 2]), [2, 3]), 1).toArray()));
+  assert.equal(y, [-Infinity, 2]);
+});
+
 const binary: [string, (a: Tensor, b: Tensor) => Tensor, (a: number, b: number) => number][] = [
   ['add', E.add, (a, b) => a + b],
   ['sub', E.sub, (a, b) => a - b],
@@ -438,6 +462,38 @@ test('dropout: seeded mask, scaling, gradient uses the same mask', async () => {
   if (!a.some((v, i) => v !== c[i])) throw new Error('different seeds gave the same mask');
   const mask = a.map((v) => (v === 0 ? 0 : 1 / (1 - p)));
   await checkOp('dropout', { inputs: [{ shape: [n] }], gpu: ([t]) => E.dropout(t, p, 7), ref: ([t]) => t.map((v, i) => v * mask[i]), noFd: true });
+});
+
+test('ops outside any scope leave nothing behind but their outputs: the tensors kept for backward go when no backward is recorded', async () => {
+  const x = E.fromArray(randn(5 * 12, 3), [5, 12]);
+  const g = E.fromArray(randn(12, 4), [12]);
+  const b = E.fromArray(randn(12, 5), [12]);
+  const t = E.fromArray(Int32Array.from([1, 0, 11, -1, 3]), [5], 'i32');
+  const q = E.fromArray(randn(2 * 7 * 8, 6), [2, 7, 8]);
+  const ops: [string, () => E.Tensor][] = [
+    ['layerNorm', () => E.noGrad(() => E.layerNorm(x, g, b))],
+    ['rmsNorm', () => E.noGrad(() => E.rmsNorm(x, g))],
+    ['crossEntropy', () => E.noGrad(() => E.crossEntropy(x, t))],
+    ['attention', () => E.noGrad(() => E.attention(q, q, q, { heads: 2, causal: true }))],
+  ];
+  for (const [name, op] of ops) {
+    op().dispose(); // warm-up: any cached helper tensors made once
+    const before = E.liveTensorCount();
+    for (let i = 0; i < 20; i++) op().dispose();
+    assert.is(E.liveTensorCount(), before, `${name}: live tensors after 20 calls`);
+  }
+  for (const u of [x, g, b, t, q]) u.dispose();
+});
+
+test('a tensor larger than the adapter lets one binding hold is refused with its shape and the limit', async () => {
+  const limit = rt().dev.maxBindingBytes;
+  if (rt().dev.limits.maxBufferSize < limit + 16) return; // the buffer itself could not be made
+  const big = E.empty([limit / 4 + 4]);
+  try {
+    assert.throws(() => E.noGrad(() => E.exp(big)), (e: Error) => e.message.includes(`[${limit / 4 + 4}]`) && e.message.includes(`limit of ${limit} bytes`));
+  } finally {
+    big.dispose();
+  }
 });
 
 test.run();
