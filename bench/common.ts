@@ -29,7 +29,7 @@ export interface KernelReport {
 export interface TfjsPeerLike {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly tf: any;
-  timeMatmul(M: number, N: number, K: number, reps?: number): Promise<{ ms_median: number }>;
+  timeMatmul(M: number, N: number, K: number, reps?: number, trans?: { transA?: boolean; transB?: boolean }): Promise<{ ms_median: number }>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   timeOp(build: (tf: any) => any[], run: (tf: any, inputs: any[]) => any, reps?: number): Promise<{ ms_median: number }>;
   dispose(): Promise<void> | void;

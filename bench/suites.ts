@@ -267,7 +267,7 @@ export const matmulSuite: Suite = async (ctx) => {
     A.dispose();
     B.dispose();
     let peer: PeerFigure | null = null;
-    if (ctx.peer && !c.transA && !c.transB) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K)).ms_median };
+    if (ctx.peer) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K, 5, { transA: c.transA, transB: c.transB })).ms_median };
     out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.kernel_ms, { flops, pairedPeak: t }, peer));
   }
   // The kernel family this adapter does not choose, on one shape, so that each report shows

@@ -6,8 +6,9 @@
 //   await peer.timeOp((tf) => [tf.randomNormal([64, 128])], (tf, [x]) => tf.softmax(x), 5);
 //   await peer.dispose();
 //
-// Each timed repetition runs the op and waits for a real readback (`await t.data()`), so the
-// figures include tfjs's dispatch and one sync, like the engine's own benchmarks. CPU
+// Each timed sample runs the op `inner` times (enough for ~30 ms) and then waits for a real
+// readback of the last output (`await t.data()`), so the figures include tfjs's dispatch and
+// one sync per sample, as the engine's own benchmarks (bench/harness.ts) do. CPU
 // forwarding of small tensors (WEBGPU_CPU_FORWARD) is turned off so everything runs on the GPU.
 // tfjs is imported lazily (it is a devDependency) after navigator.gpu is installed, as the
 // backend looks for navigator.gpu when it registers.
@@ -27,11 +28,12 @@ export interface TfjsPeer {
   readonly tf: Tf;
   /** The adapter's description, e.g. "llvmpipe ...". */
   readonly adapterInfo: string;
-  /** C = A @ B with A [M,K], B [K,N] (random normal), timed over `reps` after one warm-up. */
-  timeMatmul(M: number, N: number, K: number, reps?: number): Promise<TimeResult>;
+  /** C = op(A) @ op(B), [M, N] with inner size K (random normal; transposed operands stored transposed), timed over `reps` samples after one warm-up. */
+  timeMatmul(M: number, N: number, K: number, reps?: number, trans?: { transA?: boolean; transB?: boolean }): Promise<TimeResult>;
   /**
-   * Generic timing: `build` makes the inputs once (not timed), `run` is timed `reps` times
-   * after one warm-up, each followed by `await out.data()`. Inputs and outputs are disposed.
+   * Generic timing: `build` makes the inputs once (not timed); `run` is timed in `reps` samples
+   * after one warm-up, each sample `inner` runs then `await out.data()` on the last. Inputs and
+   * outputs are disposed.
    */
   timeOp(
     build: (tf: Tf) => TfTensor[],
@@ -81,17 +83,28 @@ export async function createTfjsPeer(): Promise<TfjsPeer> {
     const inputs = build(tf);
     try {
       await Promise.all(inputs.map((t) => t.data())); // inputs resident before timing
-      const once = async (): Promise<number> => {
+      // Timed as this engine is (bench/harness.ts timeGpu): `inner` launches, then one wait for
+      // the GPU (here the last output's readback, which waits for every queued launch), so
+      // neither side pays a sync per launch: on a fast GPU a readback per launch would be most
+      // of a small op's time.
+      const sample = async (inner: number): Promise<number> => {
         const t0 = performance.now();
-        const out = run(tf, inputs);
-        await out.data();
-        const dt = performance.now() - t0;
-        out.dispose();
+        let out: TfTensor | null = null;
+        for (let i = 0; i < inner; i++) {
+          const next = run(tf, inputs);
+          out?.dispose();
+          out = next;
+        }
+        await out!.data();
+        const dt = (performance.now() - t0) / inner;
+        out!.dispose();
         return dt;
       };
-      await once(); // warm-up: pipeline compilation
+      await sample(1); // warm-up: pipeline compilation
+      const once = await sample(1);
+      const inner = Math.max(1, Math.min(200, Math.ceil(30 / Math.max(once, 1e-3))));
       const all: number[] = [];
-      for (let r = 0; r < reps; r++) all.push(await once());
+      for (let r = 0; r < reps; r++) all.push(await sample(inner));
       return { ms_median: median(all), ms_all: all };
     } finally {
       for (const t of inputs) t.dispose();
@@ -102,10 +115,10 @@ export async function createTfjsPeer(): Promise<TfjsPeer> {
     tf,
     adapterInfo,
     timeOp,
-    timeMatmul(M: number, N: number, K: number, reps = 5) {
+    timeMatmul(M: number, N: number, K: number, reps = 5, trans: { transA?: boolean; transB?: boolean } = {}) {
       return timeOp(
-        (t) => [t.randomNormal([M, K]), t.randomNormal([K, N])],
-        (t, [a, b]) => t.matMul(a, b),
+        (t) => [t.randomNormal(trans.transA ? [K, M] : [M, K]), t.randomNormal(trans.transB ? [N, K] : [K, N])],
+        (t, [a, b]) => t.matMul(a, b, trans.transA ?? false, trans.transB ?? false),
         reps,
       );
     },
