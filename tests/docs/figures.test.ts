@@ -134,6 +134,12 @@ function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
 }
 
+test("the README's matmul figure is the kernel report's", () => {
+  const k = JSON.parse(read('bench/results/kernels-lavapipe.json')) as { kernels: { name: string; shape: number[]; dtype: string; pct_peak: number }[] };
+  const mm = k.kernels.find((r) => r.name === 'matmul' && r.shape[0] === 1024 && r.dtype === 'f32')!;
+  assert.ok(flat(readme).includes(`${mm.pct_peak.toFixed(1)}% of the FMA peak at 1024^3`), `matmul 1024^3 at ${mm.pct_peak.toFixed(1)}% of the peak`);
+});
+
 test('bench/RESULTS.md is what scripts/results.mjs writes from bench/results/', () => {
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts/results.mjs'), '--check'], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stdout + r.stderr);
