@@ -113,4 +113,17 @@ test('negative control: lookup rules catch a picture where the answer is simply 
   assert.ok(verdict.failures.some((f) => f.includes('most-common')));
 });
 
+test('negative controls: a train split of one answer letter, and a problem in two splits, fail the check', () => {
+  const scenes = new Map<string, Scene>([...train, ...testSet].map((p) => [p.pid, p.scene]));
+  const base = datasetStats({ records: [...records(train), ...records(testSet)], report: {} as never }, scenes);
+  // All of train answered by A (the test split left balanced, so no baseline scored on it shows the prior).
+  const skewed = judgeStats({ ...base, letters: { ...base.letters, train: { A: base.perSplit.train } } });
+  assert.ok(skewed.failures.some((f) => f.startsWith('train: answer A in 100.0%')), skewed.failures.join('; '));
+  const leaked = judgeStats({ ...base, crossSplitDuplicates: 3 });
+  assert.ok(leaked.failures.some((f) => f.includes('3 problems also occur in another split')), leaked.failures.join('; '));
+  // On a real dataset (no scenes) the duplicates are reported, not judged.
+  const real = judgeStats({ ...datasetStats({ records: records(testSet.slice(0, 8)), report: {} as never }), crossSplitDuplicates: 2 });
+  assert.ok(real.notes.some((n) => n.includes('2 problems also occur in another split')));
+});
+
 test.run();

@@ -72,6 +72,11 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   const randomOpts = JSON.parse(readFileSync(join(out, 'runs', 'random-vision', 'options.json'), 'utf8')) as { latent: { randomVision?: boolean }; initTag: string; stageEpochs: number[] };
   assert.equal([randomOpts.latent.randomVision, randomOpts.initTag, randomOpts.stageEpochs], [true, 'stage-0', stageEpochs]);
   const md = readFileSync(r.reportPath, 'utf8');
+  // The latency comparison says when it compares models that have not learned the task.
+  const acc = (label: string) => res.rows.find((x) => x.label === label)! as unknown as { accuracy: number };
+  const learned = Math.max(acc('explicit CoT (stage 0)').accuracy, acc('IVT-LR stage 3').accuracy) >= acc('no-CoT').accuracy + 0.1;
+  assert.is(md.includes('these timings compare models that have not learned the task'), !learned, `learned: ${learned}`);
+  assert.ok(md.includes('Evaluated in batches of 16.'), 'the report names its evaluation batch');
   assert.ok(md.includes('| stage | after epoch | validation accuracy | mode | decision |'), 'report lacks the stage-length checks');
   for (const want of ['## Accuracy, forward passes and latency', '## What the explicit-CoT model has learned', '### By number of latent stages', '### The final weights with fewer latent steps', '### By chain length', '## What the language model reads, by norm', '## What latent vision looked at']) assert.ok(md.includes(want), `report lacks "${want}"`);
 });

@@ -102,6 +102,8 @@ const malformed: Array<[string, (p: Record<string, Record<string, unknown>>) => 
   ['choices not an array', (p) => { p['1']!['choices'] = 'red, blue'; }, ['record "1"', 'field "choices" must be an array']],
   ['a choice not a string', (p) => { p['2']!['choices'] = ['yes', 3]; }, ['record "2"', 'field "choices"[1] must be a string']],
   ['one choice only', (p) => { p['1']!['choices'] = ['red']; }, ['record "1"', 'at least 2 choices']],
+  ['an empty choice', (p) => { p['1']!['choices'] = ['red', ' ']; }, ['record "1"', 'field "choices"[1] is empty']],
+  ['a choice repeated', (p) => { p['2']!['choices'] = ['yes', 'no', 'yes']; }, ['record "2"', 'field "choices"[2] repeats choice 0']],
   ['answer out of range', (p) => { p['2']!['answer'] = 3; }, ['record "2"', 'field "answer" is 3, out of range [0, 2]']],
   ['answer negative', (p) => { p['2']!['answer'] = -1; }, ['record "2"', 'field "answer"']],
   ['answer a string', (p) => { p['1']!['answer'] = 'A'; }, ['record "1"', 'field "answer" must be an integer']],

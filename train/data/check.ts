@@ -3,7 +3,8 @@
 //  - synthetic records agree with their scenes, and the oracle that follows all steps is right
 //    every time (the problems are answerable);
 //  - every text-only baseline is near chance (the image is needed);
-//  - every single-lookup baseline is near chance (the steps are needed).
+//  - every single-lookup baseline is near chance (the steps are needed);
+//  - synthetic data: answer letters balanced in every split, no problem in two splits.
 // "Near" allows for sampling noise: chance + max(margin, 3 standard errors).
 import type { BaselineResult } from './baselines.js';
 import type { DatasetStats } from './stats.js';
@@ -34,7 +35,24 @@ export function judgeStats(s: DatasetStats, opts: CheckOptions = {}): CheckResul
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   if (s.inconsistent && s.inconsistent.length > 0) failures.push(`${s.inconsistent.length} records disagree with their scene (first: ${s.inconsistent[0]})`);
   if (s.textOnlyBaselines.length === 0) failures.push('no baselines measured: the dataset needs a train split and a test or val split');
+  if (s.crossSplitDuplicates > 0) {
+    const what = `${s.crossSplitDuplicates} problems also occur in another split (same question, choices and picture)`;
+    // Generated data must not leak between splits; a real dataset's own splits are what they are.
+    if (synthetic) failures.push(`${what}: the evaluation would measure memory`);
+    else notes.push(what);
+  }
   if (synthetic) {
+    // Answer letters balanced in every split: a skewed train split teaches a letter prior that a
+    // small test split cannot show (the majority-letter baseline is scored on test only).
+    const counts = Object.values(s.choices);
+    const k = Number(Object.keys(s.choices)[counts.indexOf(Math.max(...counts))] ?? 4);
+    for (const [split, byLetter] of Object.entries(s.letters)) {
+      const n = Object.values(byLetter).reduce((a, b) => a + b, 0);
+      if (n === 0) continue;
+      const [letter, most] = Object.entries(byLetter).sort((a, b) => b[1] - a[1])[0]!;
+      const allowed = 1 / k + Math.max(opts.textMargin ?? 0.05, 3 * Math.sqrt((1 / k) * (1 - 1 / k) / n));
+      if (most / n > allowed) failures.push(`${split}: answer ${letter} in ${pct(most / n)} of ${n} problems, above ${pct(allowed)} (chance ${pct(1 / k)}): the letters are not balanced`);
+    }
     for (const b of s.textOnlyBaselines) {
       if (!nearChance(b, opts.textMargin ?? 0.05)) failures.push(`text-only rule ${b.name} scores ${pct(b.accuracy)}, above chance ${pct(b.chance)}: the question text gives the answer away`);
     }

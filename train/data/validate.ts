@@ -87,8 +87,14 @@ export function requireChoices(obj: JsonObject, field: string, where: string): s
   if (!Array.isArray(value)) throw new UserError(`${where}: field "${field}" must be an array of strings, got ${describe(value)}`);
   if (value.length < 2) throw new UserError(`${where}: field "${field}" needs at least 2 choices, got ${value.length}`);
   if (value.length > 26) throw new UserError(`${where}: field "${field}" has ${value.length} choices; at most 26 (A-Z) are supported`);
+  const seen = new Map<string, number>();
   return value.map((choice, i) => {
     if (typeof choice !== 'string') throw new UserError(`${where}: field "${field}"[${i}] must be a string, got ${describe(choice)}`);
+    if (choice.trim() === '') throw new UserError(`${where}: field "${field}"[${i}] is empty`);
+    // Two equal options would make the gold answer indistinguishable from a wrong one.
+    const key = choice.trim();
+    if (seen.has(key)) throw new UserError(`${where}: field "${field}"[${i}] repeats choice ${seen.get(key)} (${JSON.stringify(choice)})`);
+    seen.set(key, i);
     return choice;
   });
 }
