@@ -32,6 +32,8 @@ export interface PoolOptions {
   maxCachedBytes: number;
   /** Upper bound on bytes in use at once; an acquire past it throws (a leak or a model too large). */
   maxInUseBytes: number;
+  /** The adapter's largest buffer (limits.maxBufferSize): a bigger acquire throws at once. */
+  maxBufferBytes?: number;
   label: string;
 }
 
@@ -57,7 +59,12 @@ export class BufferPool {
   constructor(private gpu: GPUDevice, private opts: PoolOptions) {}
 
   acquire(bytes: number): GPUBuffer {
-    const size = bucketSize(bytes);
+    const max = this.opts.maxBufferBytes ?? Infinity;
+    if (bytes > max) {
+      throw new GpuError(`${this.opts.label}: a buffer of ${fmtBytes(bytes)} exceeds the adapter's largest buffer (${fmtBytes(max)}); split the tensor`);
+    }
+    // A bucket may round past the largest buffer where the request itself fits.
+    const size = Math.min(bucketSize(bytes), Math.floor(max / 4) * 4);
     if (this.s.inUseBytes + size > this.opts.maxInUseBytes) {
       throw new GpuError(
         `${this.opts.label}: allocating ${fmtBytes(size)} would exceed the in-use cap of ${fmtBytes(this.opts.maxInUseBytes)} ` +
@@ -70,11 +77,10 @@ export class BufferPool {
       this.s.cachedBytes -= size;
       this.s.buffersReused++;
     } else {
-      this.gpu.pushErrorScope('out-of-memory');
-      buf = this.gpu.createBuffer({ size, usage: this.opts.usage, label: this.opts.label });
-      void this.gpu.popErrorScope().then((e) => {
-        if (e) console.error(`${this.opts.label}: out of GPU memory creating ${fmtBytes(size)}: ${e.message}`);
-      });
+      // Out of memory is left unscoped: it reaches the device's uncaptured-error queue, which
+      // the next sync throws as a GpuError (a logged warning let the run go on with an invalid
+      // buffer that failed later under another name).
+      buf = this.gpu.createBuffer({ size, usage: this.opts.usage, label: `${this.opts.label} (${fmtBytes(size)})` });
       this.sizes.set(buf, size);
       this.s.allocatedBytes += size;
       this.s.buffersCreated++;

@@ -112,12 +112,14 @@ export class Runtime {
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       maxCachedBytes: opts.maxCachedBytes ?? envBytes('IVT_POOL_CACHE_MB', 1024),
       maxInUseBytes: opts.maxInUseBytes ?? envBytes('IVT_POOL_MAX_MB', Math.max(maxBuffer * 4, 16 * 1024 ** 3) / 1024 ** 2),
+      maxBufferBytes: dev.limits.maxBufferSize,
       label: 'tensor pool',
     });
     this.staging = new BufferPool(gpu, {
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       maxCachedBytes: 64 * 1024 ** 2,
       maxInUseBytes: 4 * 1024 ** 3,
+      maxBufferBytes: dev.limits.maxBufferSize,
       label: 'readback staging',
     });
     this.paramBuffer = gpu.createBuffer({ size: PARAM_ARENA, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'params' });

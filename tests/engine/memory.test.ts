@@ -50,6 +50,20 @@ test('the cache cap destroys surplus buffers; the in-use cap throws a clear erro
   pool.trim();
 });
 
+test("a buffer past the adapter's largest is refused at once; a bucket rounding past it is cut to it", () => {
+  const pool = new BufferPool(rt().dev.gpu, { usage: GPUBufferUsage.STORAGE, maxCachedBytes: 0, maxInUseBytes: 1 << 20, maxBufferBytes: 5000, label: 'small pool' });
+  assert.throws(() => pool.acquire(5004), /small pool: a buffer of 4.9 KiB exceeds the adapter's largest buffer \(4.9 KiB\)/);
+  assert.ok(bucketSize(4900) > 5000, 'the bucket of 4900 bytes would round past the limit');
+  const b = pool.acquire(4900);
+  assert.ok(b.size >= 4900 && b.size <= 5000, `size ${b.size}`);
+  pool.release(b);
+  pool.recycle();
+  pool.trim();
+  // The engine's pool knows the device's limit: a tensor past it is refused before any GPU call.
+  const max = rt().dev.limits.maxBufferSize;
+  assert.throws(() => E.empty([Math.floor(max / 4) + 1024]), /exceeds the adapter's largest buffer/);
+});
+
 test('reshape shares storage; disposing the last view returns the buffer', async () => {
   await rt().sync();
   const before = rt().stats().pool.inUseBytes;

@@ -7,6 +7,7 @@ import * as ref from '../ref.js';
 import { setMatmulPath, setMatmulWide, takesWide } from '../../engine/ops/matmul_kernels.js';
 import { rt } from '../../engine/tensor.js';
 import { checkOp, randn, randu, randint, setup } from '../helpers.js';
+import { Float16Array } from '@petamoriken/float16';
 
 test.before(setup);
 
@@ -33,6 +34,15 @@ const unary: [string, (t: Tensor) => Tensor, (x: number) => number, Float64Array
 for (const [name, fn, f, data] of unary) {
   test(`unary ${name}`, () => checkOp(name, { inputs: [{ shape: S, data }], gpu: ([x]) => fn(x), ref: map(f), rtol: 2e-5 }));
 }
+
+test('clone (gradients by finite differences) and a cast through f16 and back (gradient: the incoming one, cast): against float64', async () => {
+  await checkOp('clone', { inputs: [{ shape: [7, 13] }], gpu: ([x]) => E.clone(x), ref: map((x) => x) });
+  if (!rt().dev.hasF16) return;
+  const f16 = (v: number) => Float16Array.from([v])[0]!;
+  // A cast passes the gradient through, itself cast on the way back (f16 here); f16 rounding is
+  // a step function, so finite differences say nothing about it.
+  await checkOp('cast f32 -> f16 -> f32', { inputs: [{ shape: [7, 13] }], gpu: ([x]) => E.cast(E.cast(x, 'f16'), 'f32'), ref: map((x) => f16(x)), rtol: 1e-3, refGrad: (_, R) => [R.map(f16)], gradRtol: 1e-3, noFd: true });
+});
 
 test('scalar forms', async () => {
   await checkOp('addScalar', { inputs: [{ shape: S }], gpu: ([x]) => E.addScalar(x, 0.37), ref: map((x) => x + 0.37) });
