@@ -132,6 +132,14 @@ test('malformed: bad JSON names the file', async () => {
   throwsUserError(() => loadScienceQA(dir), join(dir, 'problems.json'), 'not valid JSON');
 });
 
+test('malformed: a problem id twice in problems.json (JSON.parse would keep the last alone)', async () => {
+  const { dir, problems } = await fixture();
+  const text = JSON.stringify(problems);
+  // The second record again under the first one's id, at the end: {"1": ..., "2": ..., "1": ...}.
+  writeFileSync(join(dir, 'problems.json'), `${text.slice(0, -1)},"1":${JSON.stringify(problems['2'])}}`);
+  throwsUserError(() => loadScienceQA(dir), join(dir, 'problems.json'), 'problem "1" occurs more than once');
+});
+
 test('malformed: problems.json is an array', async () => {
   const { dir } = await fixture();
   writeFileSync(join(dir, 'problems.json'), '[]');

@@ -10,7 +10,7 @@ import { UserError } from '../../engine/errors.js';
 import { SPLITS, isSplit, type ProblemRecord, type Split } from './record.js';
 import { rationaleToSteps } from './steps.js';
 import { assertSafeSegment, resolveInside } from './paths.js';
-import { isObject, readJsonFile, requireChoices, requireInteger, requireString, requireStringOrNull, type JsonObject } from './validate.js';
+import { isObject, readJsonFile, readJsonObjectById, requireChoices, requireInteger, requireString, requireStringOrNull, type JsonObject } from './validate.js';
 import { applyImagePolicy, emptyReport, finishReport, resolveLoadOptions, type LoadOptions, type LoadedDataset } from './dataset.js';
 
 /** pid -> split from pid_splits.json, checking its shape and that every pid is known. */
@@ -39,7 +39,7 @@ export function loadScienceQA(dir: string, options: LoadOptions = {}): LoadedDat
   const root = resolve(dir);
   const problemsFile = join(root, 'problems.json');
   const splitsFile = join(root, 'pid_splits.json');
-  const raw = readJsonFile(problemsFile);
+  const raw = readJsonObjectById(problemsFile);
   if (!isObject(raw)) throw new UserError(`${problemsFile}: must be an object keyed by problem id`);
   const splitOf = existsSync(splitsFile) ? readPidSplits(splitsFile, raw) : null;
   const report = emptyReport('scienceqa', root, opts.missingImage);

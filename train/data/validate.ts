@@ -62,6 +62,52 @@ export function readJsonFile(file: string): unknown {
   }
 }
 
+/**
+ * The keys of a JSON text's top-level object, in order, duplicates included (JSON.parse keeps
+ * only the last of equal keys, silently). The text must already parse.
+ */
+export function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0, expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        keys.push(JSON.parse(text.slice(i, j + 1)) as string);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      if (depth === 1) expectKey = c === '{';
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) expectKey = true;
+  }
+  return keys;
+}
+
+/** readJsonFile for an object keyed by id: a key that occurs twice is an error naming it. */
+export function readJsonObjectById(file: string): unknown {
+  const text = readUtf8File(file);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const keys = topLevelKeys(text);
+    if (keys.length !== Object.keys(value).length) {
+      const seen = new Set<string>();
+      const dup = keys.find((k) => (seen.has(k) ? true : (seen.add(k), false)));
+      throw new UserError(`${file}: problem "${dup}" occurs more than once (JSON keeps only the last)`);
+    }
+  }
+  return value;
+}
+
 export function requireString(obj: JsonObject, field: string, where: string, opts: { optional?: boolean; nonEmpty?: boolean } = {}): string {
   const value = obj[field];
   if (value === undefined) {
