@@ -9,7 +9,7 @@ import { IvtConfig, imageTokens, validateConfig } from '../model/config.js';
 import { IvtModel, FULL_LATENT, type LatentOptions, type Sample } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
-import { evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
+import { choosesLatentSteps, evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
 import { diagnose, imageDependentShare, inputNorms, probeImageTokens, visionFocus, visionFocusLines } from '../train/diagnose.js';
 import { readScenes } from '../train/data/synth/lookups.js';
@@ -417,7 +417,7 @@ export function registerTrainCommands(program: Command): void {
       o.latentSteps ??= defaultLatentSteps(o.run, o.tag, o.mode, cfg);
       const { model } = await loadRun(o.run, o.tag, run);
       const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps, cfg.latentSteps);
-      const adaptive = model.countHead !== null && s.steps > 0 && !s.recompute && !o.fixedLatents;
+      const adaptive = choosesLatentSteps(model, s, Boolean(o.fixedLatents));
       const g = await generate(model, [sample], { adaptive, latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
       const text = tok.decode(g.tokens[0].filter((t) => t !== tok.eos), { skipSpecial: true });
       const idx = extractAnswer(text, choices.length);

@@ -71,15 +71,22 @@ export function stepsLabel(steps: number): string {
 }
 
 /**
+ * Whether the model's count head (cfg.adaptiveLatents) chooses the latent steps, up to
+ * `settings.steps`: in every latent mode on the cache, unless `fixed` asks for the fixed count.
+ */
+export function choosesLatentSteps(model: IvtModel, settings: { steps: number; recompute: boolean }, fixed = false): boolean {
+  return model.countHead !== null && settings.steps > 0 && !settings.recompute && !fixed;
+}
+
+/**
  * Runs `mode` over `samples` in batches. `latentSteps` is how many latent steps precede
  * decoding (a stage-s model: s; remaining explicit steps are decoded).
  */
 export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean; fixedLatents?: boolean }): Promise<EvalResult> {
   const s = modeSettings(mode, opts.latentSteps, model.cfg.latentSteps);
   const maxNew = opts.maxNew ?? s.maxNew;
-  // A model with a count head chooses its latent steps (up to s.steps) unless told not to; one
-  // question at a time, as the count differs between questions.
-  const adaptive = model.countHead !== null && s.steps > 0 && !s.recompute && !opts.fixedLatents;
+  // One question at a time where the count head chooses, as the count differs between questions.
+  const adaptive = choosesLatentSteps(model, s, opts.fixedLatents);
   const batchSize = adaptive ? 1 : opts.batch;
   let right = 0, lenientRight = 0, unparsed = 0, passes = 0;
   const counts = new Map<number, number>();

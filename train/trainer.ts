@@ -320,7 +320,7 @@ export async function trainStep(model: IvtModel, opt: E.AdamW, batch: Sample[], 
   return startTrainStep(model, opt, batch, stage, latent, nocot, alignWeight)();
 }
 
-export interface StepResult { loss: number; norm: number; alignLoss: number | null; countLoss?: number | null }
+export interface StepResult { loss: number; norm: number; alignLoss: number | null; countLoss: number | null }
 
 /**
  * Records and submits one step and starts reading its results back; the returned function
@@ -619,7 +619,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const bad = checkStepFinite(state, loss, norm, log, p.step);
         const pool = rt().stats().pool;
         const rec = {
-          step: p.step, stage: state.stage, ...(p.mixedAt !== state.stage ? { mixed_stage: p.mixedAt } : {}), ...(p.trainAt !== p.mixedAt ? { latent_steps: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), ...(countLoss != null ? { count_loss: countLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+          step: p.step, stage: state.stage, ...(p.mixedAt !== state.stage ? { mixed_stage: p.mixedAt } : {}), ...(p.trainAt !== p.mixedAt ? { latent_steps: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), ...(countLoss !== null ? { count_loss: countLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
           tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
         };
         appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
