@@ -16,6 +16,8 @@ export interface TrainBenchReport {
   adapter: string;
   date: string;
   preset: string;
+  /** The preset's sizes, so that the figure keeps its meaning if a preset is redefined. */
+  model?: { dim: number; layers: number; heads: number; mlpRatio: number; visionDim: number; visionLayers: number };
   batch: number;
   steps: number;
   tokens_per_step: number;
@@ -128,17 +130,22 @@ export async function runTrainBench(o: { data: string; preset: string; batch: nu
   model.ps.dispose();
   const maxDiff = peer ? Math.max(...engineLosses.map((l, i) => Math.abs(l - peer!.losses[i]))) : null;
   return {
-    adapter: rt().dev.describe(), date: new Date().toISOString(), preset: o.preset, batch: o.batch, steps: batches.length, tokens_per_step: tokensPerStep,
+    adapter: rt().dev.describe(), date: new Date().toISOString(), preset: o.preset,
+    model: { dim: cfg.dim, layers: cfg.layers, heads: cfg.heads, mlpRatio: cfg.mlpRatio, visionDim: cfg.visionDim, visionLayers: cfg.visionLayers },
+    batch: o.batch, steps: batches.length, tokens_per_step: tokensPerStep,
     engine: { ms_per_step: round(engMs), tokens_per_s: round((tokensPerStep / engMs) * 1000), losses: engineLosses },
     peer, speedup: peer ? round(peer.ms_per_step / engMs) : null, max_loss_diff: maxDiff === null ? null : Number(maxDiff.toPrecision(3)),
   };
 }
 
+/** "width 64, 3 blocks (MLP x4), vision width 64, 2 blocks". */
+export const modelSizes = (m: NonNullable<TrainBenchReport['model']>) => `width ${m.dim}, ${m.layers} blocks (MLP x${m.mlpRatio}), vision width ${m.visionDim}, ${m.visionLayers} block${m.visionLayers > 1 ? 's' : ''}`;
+
 const round = (x: number) => Math.round(x * 100) / 100;
 
 export function trainBenchMarkdown(r: TrainBenchReport): string {
   return [
-    `Adapter: ${r.adapter}; preset ${r.preset}, batch ${r.batch}, ${r.steps} steps of stage 0, ~${r.tokens_per_step} tokens/step; ${r.date}`,
+    `Adapter: ${r.adapter}; preset ${r.preset}${r.model ? ` (${modelSizes(r.model)})` : ''}, batch ${r.batch}, ${r.steps} steps of stage 0, ~${r.tokens_per_step} tokens/step; ${r.date}`,
     '',
     '| implementation | ms / step | tokens / s | loss at each step |',
     '|---|---|---|---|',

@@ -66,7 +66,7 @@ export function registerBenchCommands(program: Command): void {
     .command('train')
     .description('training-step time of the IVT-LR model: this engine vs the same model in TensorFlow.js, same weights and batches')
     .requiredOption('--data <dir>', 'dataset folder (e.g. from `ivt data synth`)')
-    .option('--preset <name>', 'model preset', 'small')
+    .option('--preset <name>', 'model preset (the series in bench/RESULTS.md uses medium)', 'medium')
     .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
     .option('--steps <n>', 'steps', intArg('steps', 2), 6)
     .option('--lr <x>', 'learning rate', '0.001')

@@ -10,6 +10,7 @@ import { intArg, floatArg, intListArg, probabilityArg } from './train_commands.j
 import { runDemoSeeds } from '../train/seeds.js';
 import { UserError } from '../engine/errors.js';
 import { EXTEND_PATIENCE, EXTEND_TOLERANCE } from '../train/trainer.js';
+import { PRESET_NAMES } from '../model/config.js';
 import { resolveSynthOptions, type StartBy, type Wording } from '../train/data/synth/spec.js';
 import { parseQueries } from '../train/data/cli.js';
 
@@ -18,7 +19,7 @@ export function registerDemoCommands(program: Command): void {
     .command('demo')
     .description('IVT-LR end to end: synthetic data, curriculum, baselines, ablations, evaluation, latency, report')
     .option('--out <dir>', 'output folder (data, runs, report)', 'out/demo')
-    .addOption(new Option('--preset <name>', 'model preset').choices(['tiny', 'small', 'base']).default('tiny'))
+    .addOption(new Option('--preset <name>', 'model preset').choices([...PRESET_NAMES]).default('small'))
     .option('--train <n>', 'training problems', intArg('train', 1), 2400)
     .option('--val <n>', 'validation problems', intArg('val', 1), 100)
     .option('--test <n>', 'test problems', intArg('test', 1), 200)

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../engine/errors.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import * as E from '../engine/index.js';
-import { IvtConfig, imageTokens, validateConfig } from '../model/config.js';
+import { IvtConfig, PRESET_NAMES, imageTokens, validateConfig } from '../model/config.js';
 import { IvtModel, FULL_LATENT, type LatentOptions, type Sample } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
@@ -220,13 +220,16 @@ function latentFlags(lo: Partial<LatentOptions>): string {
   return flags.length ? flags.join(' ') : 'the full latent mode (no ablation flag)';
 }
 
+/** What `ivt train --preset tiny` trains on unless --max-train / --max-val say otherwise. */
+export const TINY_SMOKE = { maxTrain: 256, maxVal: 50 } as const;
+
 export function registerTrainCommands(program: Command): void {
   program
     .command('train')
     .description('train IVT-LR with the staged curriculum (stage 0: explicit CoT; stage s: s latent steps)')
     .requiredOption('--data <dir>', 'dataset folder (ScienceQA layout, e.g. from `ivt data synth`)')
     .requiredOption('--out <dir>', 'run folder (checkpoints, metrics.jsonl, config, tokenizer)')
-    .addOption(new Option('--preset <name>', 'model size').choices(['tiny', 'small', 'base']).default('tiny'))
+    .addOption(new Option('--preset <name>', 'model size').choices([...PRESET_NAMES]).default('small'))
     .option('--stages <n>', 'latent stages after stage 0', intArg('stages', 0), 3)
     .option('--top-k <n>', 'image embeddings selected per latent step (default: the preset\'s, the --init-from run\'s or the resumed run\'s; the model has no weight that depends on it)', intArg('top-k', 1))
     .option('--epochs <n>', 'epochs per stage', intArg('epochs', 1), 2)
@@ -270,6 +273,12 @@ export function registerTrainCommands(program: Command): void {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
       // An epoch count given for a stage measured in steps would be ignored without a word.
       const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+      // `--preset tiny` is the smoke-test size: unless told otherwise it trains on the first
+      // TINY_SMOKE.maxTrain problems and validates on TINY_SMOKE.maxVal, so it ends in seconds.
+      if (o.preset === 'tiny' && !o.resume) {
+        const capped = [given('maxTrain') ? '' : `--max-train ${(o.maxTrain = TINY_SMOKE.maxTrain)}`, given('maxVal') ? '' : `--max-val ${(o.maxVal = TINY_SMOKE.maxVal)}`].filter(Boolean);
+        if (capped.length) console.log(`--preset tiny: a smoke run (${capped.join(' ')}; give --max-train 0 --max-val 0 for the whole dataset)`);
+      }
       if (o.steps !== undefined && given('epochs')) throw new UserError('--steps and --epochs: give one of them (a stage is measured in optimizer steps or in epochs)');
       if ((o.steps !== undefined || o.steps0 !== undefined) && given('epochs0')) throw new UserError(`${o.steps0 !== undefined ? '--steps0' : '--steps'} and --epochs0: give one of them for stage 0`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);

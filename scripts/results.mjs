@@ -126,7 +126,7 @@ if (abm) {
 }
 const t = read('train-lavapipe.json');
 if (t) {
-  out.push('## Training step: this engine vs TensorFlow.js', '', `\`node dist/cli/ivt.js bench train --data out/demo/data --preset ${t.preset} --batch ${t.batch} --steps ${t.steps} --json bench/results/train-lavapipe.json\``, '', `Adapter: ${t.adapter}; ${t.date}.`, '');
+  out.push('## Training step: this engine vs TensorFlow.js', '', `\`node dist/cli/ivt.js bench train --data out/demo/data --preset ${t.preset} --batch ${t.batch} --steps ${t.steps} --json bench/results/train-lavapipe.json\``, '', `Adapter: ${t.adapter}; ${t.date}.${t.model ? ` Model: width ${t.model.dim}, ${t.model.layers} blocks (MLP x${t.model.mlpRatio}), vision width ${t.model.visionDim}, ${t.model.visionLayers} block${t.model.visionLayers > 1 ? 's' : ''}.` : ''}`, '');
   out.push('| implementation | ms / step | tokens / s | losses |', '|---|---|---|---|');
   out.push(`| this engine | ${f2(t.engine.ms_per_step, 0)} | ${f2(t.engine.tokens_per_s, 0)} | ${t.engine.losses.map((x) => x.toFixed(4)).join(', ')} |`);
   if (t.peer) out.push(`| ${t.peer.name} | ${f2(t.peer.ms_per_step, 0)} | ${f2(t.peer.tokens_per_s, 0)} | ${t.peer.losses.map((x) => x.toFixed(4)).join(', ')} |`);

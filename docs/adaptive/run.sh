@@ -10,7 +10,7 @@ OUT=${1:-out/adaptive}
 DOCS=docs/adaptive
 IVT="node dist/cli/ivt.js"
 [ -f $OUT/data/problems.json ] || $IVT data synth --out $OUT/data --train 2400 --val 100 --test 200 --seed 1 --start-by cell --queries colour --wording cell-value --min-steps 2
-LATENT="--preset tiny --stages 3 --epochs 2 --max-epochs 8 --batch 32 --lr 0.003 --latent-lr 0.001 --reset-optimizer --mix-stages 0.2 --seed 1 --checkpoint-every 0 --no-eval"
+LATENT="--preset small --stages 3 --epochs 2 --max-epochs 8 --batch 32 --lr 0.003 --latent-lr 0.001 --reset-optimizer --mix-stages 0.2 --seed 1 --checkpoint-every 0 --no-eval"
 RECIPE="$LATENT --epochs0 9 --max-epochs0 18"
 train() { local run=$1; shift; [ -f $OUT/$run/checkpoints/stage-3/model.safetensors ] || $IVT train --data $OUT/data --out $OUT/$run "$@" > $OUT/$run-train.txt 2>&1; }
 train adaptive $RECIPE --adaptive-latents

@@ -301,10 +301,10 @@ test('matmul: which products take the wide block', () => {
   assert.ok(takesWide(l(4096, 300, 64)), 'N >= 256 wastes few columns');
   assert.not.ok(takesWide(l(1024, 1024, 1022)), 'K not 4-aligned (no k tail)');
   assert.not.ok(takesWide(l(4096, 200, 64)), 'N = 200 would waste a sixth of the last block');
-  // The tiny preset's largest products (demo: 32 x 160 tokens, width 32, MLP 64, vocabulary < 64).
-  assert.not.ok(takesWide(l(5120, 64, 32)), 'tiny MLP');
-  assert.not.ok(takesWide(l(5120, 32, 64)), 'tiny MLP back');
-  assert.not.ok(takesWide(l(5120, 60, 32)), 'tiny LM head');
+  // The small preset's largest products (the demo: 32 x 160 tokens, width 32, MLP 64, vocabulary < 64).
+  assert.not.ok(takesWide(l(5120, 64, 32)), 'small MLP');
+  assert.not.ok(takesWide(l(5120, 32, 64)), 'small MLP back');
+  assert.not.ok(takesWide(l(5120, 60, 32)), 'small LM head');
   setMatmulWide('always');
   assert.ok(takesWide(l(8, 8, 8)), "'always'");
   assert.not.ok(takesWide(l(8, 8, 7)), "'always' still needs 4-aligned K");

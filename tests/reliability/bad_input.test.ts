@@ -131,7 +131,7 @@ const cases: Case[] = [
   { name: 'train --lr not a number', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr', 'fast'], expect: ['--lr must be a number', 'fast'], absent: NO_RUN, code: 2 },
   { name: 'train --lr negative', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr=-0.001'], expect: ['--lr must be a number >= 0'], absent: NO_RUN, code: 2 },
   { name: 'train --seed huge', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--seed', '1e400'], expect: ['--seed must be an integer'], absent: NO_RUN, code: 2 },
-  { name: 'train --preset unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--preset', 'huge'], expect: ['--preset', 'huge', 'tiny, small, base'], absent: NO_RUN, code: 2 },
+  { name: 'train --preset unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--preset', 'huge'], expect: ['--preset', 'huge', 'tiny, small, medium, base'], absent: NO_RUN, code: 2 },
   { name: 'train --mode unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--mode', 'latent'], expect: ['--mode', 'latent'], absent: NO_RUN, code: 2 },
   { name: 'train --stages too many for the image', args: (d) => trainOn(DS, d).concat(['--stages', '9']), expect: ['--stages 9', 'exceed the 16 image tokens'], absent: NO_RUN, code: 2 },
   { name: 'train without --out', args: () => ['train', '--data', DS], expect: ['--out'], code: 2 },
@@ -187,7 +187,7 @@ const cases: Case[] = [
   { name: 'infer --latent-steps too many', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a|b', '--mode', 'ivt', '--latent-steps', '50'], expect: ['--latent-steps 50', 'image tokens'], code: 2 },
   { name: 'infer --choices one option', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a'], expect: ['--choices needs at least two'], code: 2 },
   // ---- `ivt data synth`: nothing written on failure ---------------------------------------------
-  { name: 'demo --preset unknown', args: (d) => ['demo', '--out', join(d, 'X'), '--preset', 'huge', '--train', '16'], expect: ['--preset', 'huge', 'tiny, small, base'], absent: ['X'], code: 2 },
+  { name: 'demo --preset unknown', args: (d) => ['demo', '--out', join(d, 'X'), '--preset', 'huge', '--train', '16'], expect: ['--preset', 'huge', 'tiny, small, medium, base'], absent: ['X'], code: 2 },
   { name: 'synth --train negative', args: (d) => ['data', 'synth', '--out', join(d, 'X'), '--train=-5'], expect: ['--train must be in'], absent: ['X'], code: 2 },
   { name: 'synth --image-size not a multiple of --grid', args: (d) => ['data', 'synth', '--out', join(d, 'X'), '--image-size', '50'], expect: ['--image-size', '--grid'], absent: ['X'], code: 2 },
   { name: 'synth --out an existing non-empty folder', args: (d) => ['data', 'synth', '--out', copyDs(d), '--train', '3'], expect: ['--force'], unchanged: ['ds'], code: 2 },
