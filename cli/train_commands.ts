@@ -14,6 +14,7 @@ import { toSamples, extractAnswer } from '../train/samples.js';
 import { diagnose, imageDependentShare, inputNorms, probeImageTokens, visionFocus, visionFocusLines } from '../train/diagnose.js';
 import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
+import { selectionPng } from '../train/charts.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
 import { epochsOfStage, EXTEND_MIN_GAIN, EXTEND_PATIENCE, EXTEND_TOLERANCE, maxEpochsOfStage, readJsonObject, train, TrainOptions } from '../train/trainer.js';
 
@@ -412,7 +413,14 @@ export function registerTrainCommands(program: Command): void {
     .option('--latent-steps <n>', 'latent steps, the later steps written out (default: s for stage-s weights, else the model\'s; a model trained with --mix-stages works with fewer)', intArg('latent-steps'))
     .option('--tag <tag>', 'checkpoint tag (default: latest)')
     .option('--fixed-latents', 'a model with adaptive latent steps runs the fixed number instead of the count its head chooses')
+    .option('--show <png>', 'write the image as the model sees it, with the patches each latent step selected outlined and numbered, and the answer')
+    .option('--json <file>', 'write the result as JSON: the decoded text, the answer, the patches each latent step selected, forward passes')
     .action(async (o) => {
+      if (o.json) checkOutFile(o.json, '--json');
+      if (o.show) {
+        checkOutFile(o.show, '--show');
+        if (!/\.png$/i.test(o.show)) throw new UserError(`--show ${o.show}: the picture is written as PNG; name it *.png`);
+      }
       const choices = String(o.choices).split('|').map((c) => c.trim()).filter(Boolean);
       if (choices.length < 2) throw new UserError('--choices needs at least two options separated by |');
       if (choices.length > 26) throw new UserError(`--choices has ${choices.length} options; at most 26 (A-Z)`);
@@ -436,9 +444,27 @@ export function registerTrainCommands(program: Command): void {
         const side = cfg.imageSize / cfg.patch;
         console.log(`latent step ${i + 1} selected patches: ${sel[0].map((j) => `#${j} (row ${Math.floor(j / side) + 1}, col ${(j % side) + 1})`).join(', ')}`);
       });
-      console.log(idx >= 0 ? `answer: (${String.fromCharCode(65 + idx)}) ${choices[idx]}` : `answer: none could be extracted from "${text}"`);
+      const answer = idx >= 0 ? `(${String.fromCharCode(65 + idx)}) ${choices[idx]}` : null;
+      console.log(answer ? `answer: ${answer}` : `answer: none could be extracted from "${text}"`);
       const ran = g.latentCounts[0]!;
       console.log(`${g.passes[0]} forward passes (mode ${o.mode}${s.steps ? `, ${ran} latent step${ran === 1 ? '' : 's'}${adaptive ? ` chosen by the count head, of at most ${s.steps}` : ''}` : ''})`);
+      const selected = g.selections.map((sel) => sel[0]);
+      if (o.show) {
+        await selectionPng(o.image, cfg.imageSize / cfg.patch, selected, [
+          o.question.length > 90 ? `${o.question.slice(0, 87)}...` : o.question,
+          `choices: ${choices.map((c, i) => `(${String.fromCharCode(65 + i)}) ${c}`).join(' ')}`,
+          `mode ${o.mode}, ${ran} latent step${ran === 1 ? '' : 's'}; answer: ${answer ?? 'none'}`,
+        ], o.show, cfg.imageSize);
+        console.log(`wrote ${o.show}`);
+      }
+      if (o.json) {
+        writeAtomic(o.json, JSON.stringify({
+          run: o.run, tag: o.tag ?? 'latest', image: o.image, question: o.question, choices, mode: o.mode, latent_steps: ran, adaptive,
+          text, answer_index: idx >= 0 ? idx : null, answer: idx >= 0 ? choices[idx] : null, passes: g.passes[0],
+          // Patch j is row floor(j / side), column j % side of the image's side x side patch grid.
+          selected_patches: selected, patch_grid: cfg.imageSize / cfg.patch,
+        }, null, 2) + '\n');
+      }
       await shutdownEngine();
     });
 }

@@ -1,5 +1,7 @@
 // Charts for reports: small SVG builders rendered to PNG with sharp. No plotting library:
 // a line chart, a grouped bar chart, and an image with highlighted patches are all we need.
+import { mkdirSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
 import sharp from 'sharp';
 
 const W = 720, H = 400, M = { l: 64, r: 24, t: 44, b: 64 };
@@ -84,10 +86,11 @@ export async function svgToPng(svg: string, path: string): Promise<void> {
  * A test image scaled up with the patches each latent step selected outlined (one colour per
  * step, numbered), plus a caption.
  */
-export async function selectionPng(imagePath: string, grid: number, steps: number[][], caption: string[], out: string): Promise<void> {
-  const scale = 8;
-  const img = await sharp(imagePath).resize({ width: 32 * scale, height: 32 * scale, kernel: 'nearest' }).png().toBuffer();
-  const size = 32 * scale, cell = size / grid, pad = 12, capH = 18 * caption.length + 10;
+export async function selectionPng(imagePath: string, grid: number, steps: number[][], caption: string[], out: string, imageSize = 32): Promise<void> {
+  // As the model sees it (squashed to its square input, like train/images.ts), scaled to 256 px.
+  const size = 256;
+  const img = await sharp(imagePath).flatten({ background: '#ffffff' }).resize(imageSize, imageSize, { fit: 'fill' }).resize(size, size, { kernel: 'nearest' }).png().toBuffer();
+  const cell = size / grid, pad = 12, capH = 18 * caption.length + 10;
   const shapes: string[] = [];
   steps.forEach((sel, s) => {
     const colour = PALETTE[s % PALETTE.length];
@@ -100,9 +103,12 @@ export async function selectionPng(imagePath: string, grid: number, steps: numbe
   const lines = caption.map((t, i) => `<text x="${pad}" y="${pad + size + 20 + 18 * i}" font-size="13" font-family="sans-serif">${esc(t)}</text>`);
   // Wide enough for the caption lines (13 px sans-serif, about 7 px per character).
   const w = Math.max(size + 2 * pad, 2 * pad + 7 * Math.max(...caption.map((c) => c.length))), h = size + 2 * pad + capH;
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}.png`; // written whole, then renamed: no half-written picture
   const overlay = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${shapes.join('')}${lines.join('')}</svg>`;
   await sharp({ create: { width: w, height: h, channels: 3, background: '#ffffff' } })
     .composite([{ input: img, left: pad, top: pad }, { input: Buffer.from(overlay), left: 0, top: 0 }])
     .png()
-    .toFile(out);
+    .toFile(tmp);
+  renameSync(tmp, out);
 }

@@ -1,9 +1,10 @@
 // `ivt infer` end to end through the real CLI: one picture and question in, the answer out, with
 // the rationale (cot), the patches each latent step selected (ivt), and, with --latent-steps
-// fewer than the model's, the steps written after the latent ones.
+// fewer than the model's, the steps written after the latent ones; --json and --show.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { join } from 'node:path';
 import { ivt, tempDir, withoutDawnNoise } from './cli.js';
 
@@ -32,6 +33,22 @@ test('ivt infer: answer, rationale, selected patches and fewer latent steps', as
   const fewer = await run(['--latent-steps', '1']);
   assert.equal(fewer.match(/^latent step \d selected patches/gm)?.length, 1, fewer);
   assert.match(fewer, /^written after the 1 latent step:$/m);
+  // --json holds what was printed; --show draws it; both land whole in folders made for them.
+  const json = join(base, 'out', 'r.json'), png = join(base, 'out', 'pic', 'show.png');
+  const shown = await run(['--json', json, '--show', png]);
+  const r = JSON.parse(readFileSync(json, 'utf8')) as { mode: string; latent_steps: number; passes: number; text: string; answer: string | null; selected_patches: number[][]; patch_grid: number };
+  assert.equal([r.mode, r.latent_steps, r.patch_grid], ['ivt', 2, 4]);
+  const printed = [...shown.matchAll(/^latent step \d selected patches: (.*)$/gm)].map((m) => [...m[1]!.matchAll(/#(\d+)/g)].map((x) => Number(x[1])));
+  assert.equal(r.selected_patches, printed);
+  assert.match(shown, new RegExp(`^${r.passes} forward passes \\(mode ivt, 2 latent steps\\)$`, 'm'));
+  assert.match(shown, r.answer === null ? /^answer: none/m : new RegExp(`^answer: \\([A-D]\\) ${r.answer}$`, 'm'));
+  const meta = await sharp(png).metadata();
+  assert.equal([meta.format, meta.width! >= 256, meta.height! > 256], ['png', true, true]);
+  assert.equal(readdirSync(join(base, 'out', 'pic')), ['show.png']);
+  const jpg = await ivt([...args, '--show', join(base, 'out', 'show.jpg')]);
+  assert.is(jpg.code, 2);
+  assert.match(jpg.stderr, /--show .*show\.jpg: the picture is written as PNG/);
+  assert.not.ok(existsSync(join(base, 'out', 'show.jpg')));
   const cot = await run(['--mode', 'cot', '--tag', 'stage-0']);
   assert.match(cot, /^rationale:$/m);
   assert.ok(!cot.includes('selected patches'), cot);
