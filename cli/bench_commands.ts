@@ -1,7 +1,7 @@
 // `ivt bench ...`: benchmarks (not tests). Each writes JSON (--json) and a markdown table.
 import { Command } from 'commander';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { runKernelBench, markdownTable } from '../bench/kernels.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import { runLatencyBench, latencyMarkdown } from '../bench/latency.js';
@@ -9,12 +9,7 @@ import { runTrainBench, trainBenchMarkdown } from '../bench/train_bench.js';
 import { loadRun, intArg } from './train_commands.js';
 import { readJsonObject } from '../train/trainer.js';
 
-function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
+import { writeFileAtomic as writeAtomic } from '../engine/atomic_file.js';
 
 export function registerBenchCommands(program: Command): void {
   const bench = program.command('bench').description('benchmarks: kernels against the measured peak and TensorFlow.js');

@@ -1,7 +1,6 @@
 // `ivt demo` (the README's main job: IVT-LR end to end) and `ivt toy` (the engine alone:
 // a small transformer learns to reverse sequences).
 import { Command, Option } from 'commander';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
 import { trainToy } from '../train/toy.js';
@@ -9,6 +8,7 @@ import { DEMO_MAX_EPOCHS, DEMO_MAX_EPOCHS0, DEMO_MIN_STEPS, DEMO_MIX_STAGES, DEM
 import { intArg, floatArg, intListArg, probabilityArg } from './train_commands.js';
 import { runDemoSeeds } from '../train/seeds.js';
 import { UserError } from '../engine/errors.js';
+import { writeFileAtomic } from '../engine/atomic_file.js';
 import { EXTEND_PATIENCE, EXTEND_TOLERANCE } from '../train/trainer.js';
 import { PRESET_NAMES } from '../model/config.js';
 import { resolveSynthOptions, type StartBy, type Wording } from '../train/data/synth/spec.js';
@@ -66,10 +66,7 @@ export function registerDemoCommands(program: Command): void {
       const r = await trainToy({ ...cfg, onStep: (s, l, ms) => console.log(`step ${String(s).padStart(4)}  loss ${l.toFixed(4)}  (${ms.toFixed(1)} ms/step)`) });
       const adapter = rt().dev.describe();
       const summary = { task: 'reverse', adapter, params: r.params, steps: cfg.steps, ms_per_step: r.msPerStep, final_loss: r.losses.at(-1)?.loss, accuracy: r.accuracy, losses: r.losses };
-      mkdirSync(o.out, { recursive: true });
-      const tmp = join(o.out, '.summary.json.tmp');
-      writeFileSync(tmp, JSON.stringify(summary, null, 2));
-      renameSync(tmp, join(o.out, 'summary.json'));
+      writeFileAtomic(join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
       console.log(`\nadapter: ${adapter}\nparameters: ${r.params}\n${r.msPerStep.toFixed(1)} ms/step, final loss ${summary.final_loss?.toFixed(4)}, held-out accuracy ${(r.accuracy * 100).toFixed(1)}%`);
       await shutdownEngine();
     });

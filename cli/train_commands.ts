@@ -1,8 +1,9 @@
 // `ivt train`, `ivt eval`, `ivt infer`: thin wrappers over train/ and model/.
 import { Command, Option } from 'commander';
-import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../engine/errors.js';
+import { writeFileAtomic as writeAtomic } from '../engine/atomic_file.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import * as E from '../engine/index.js';
 import { IvtConfig, PRESET_NAMES, imageTokens, validateConfig } from '../model/config.js';
@@ -101,13 +102,6 @@ export function intListArg(name: string) {
     if (parts.some((x) => !/^\d+$/.test(x) || Number(x) < 1)) throw new UserError(`--${name} must be a comma-separated list of positive integers, got "${v}"`);
     return parts.map(Number);
   };
-}
-
-function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
 }
 
 /** A run's config and tokenizer, checked (no GPU needed): the cheap half of loadRun. */

@@ -1,7 +1,6 @@
 // Charts for reports: small SVG builders rendered to PNG with sharp. No plotting library:
 // a line chart, a grouped bar chart, and an image with highlighted patches are all we need.
-import { mkdirSync, renameSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeFileAtomic } from '../engine/atomic_file.js';
 import sharp from 'sharp';
 
 const W = 720, H = 400, M = { l: 64, r: 24, t: 44, b: 64 };
@@ -103,12 +102,10 @@ export async function selectionPng(imagePath: string, grid: number, steps: numbe
   const lines = caption.map((t, i) => `<text x="${pad}" y="${pad + size + 20 + 18 * i}" font-size="13" font-family="sans-serif">${esc(t)}</text>`);
   // Wide enough for the caption lines (13 px sans-serif, about 7 px per character).
   const w = Math.max(size + 2 * pad, 2 * pad + 7 * Math.max(...caption.map((c) => c.length))), h = size + 2 * pad + capH;
-  mkdirSync(dirname(out), { recursive: true });
-  const tmp = `${out}.tmp-${process.pid}.png`; // written whole, then renamed: no half-written picture
   const overlay = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${shapes.join('')}${lines.join('')}</svg>`;
-  await sharp({ create: { width: w, height: h, channels: 3, background: '#ffffff' } })
+  const png = await sharp({ create: { width: w, height: h, channels: 3, background: '#ffffff' } })
     .composite([{ input: img, left: pad, top: pad }, { input: Buffer.from(overlay), left: 0, top: 0 }])
     .png()
-    .toFile(tmp);
-  renameSync(tmp, out);
+    .toBuffer();
+  writeFileAtomic(out, png); // no half-written picture
 }

@@ -3,7 +3,7 @@
 // evaluated on the test split; the latency comparison; and a report folder with tables and
 // charts. Every figure in the report comes from this run.
 import { latencyMarkdown, runLatencyBench } from '../bench/latency.js';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from '../engine/index.js';
 import { rt } from '../engine/tensor.js';
@@ -14,6 +14,7 @@ import { loadDataset, ProblemRecord, writeSynthDataset } from './data/index.js';
 import { resolveSynthOptions, type QueryKind, type StartBy, type SynthOptions, type Wording } from './data/synth/spec.js';
 import { isObject, readJsonFile } from './data/validate.js';
 import { UserError } from '../engine/errors.js';
+import { writeFileAtomic as writeAtomic } from '../engine/atomic_file.js';
 import { evaluate, EvalMode, EvalResult, modeSettings, stepsLabel } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
 import { diagnose, imageDependentShare, inputNorms, randomInserted, visionFocus, visionFocusMarkdown, type InputNorms } from './diagnose.js';
@@ -142,11 +143,6 @@ async function loadModel(run: string, tag?: string): Promise<{ model: IvtModel; 
 /** A line of a run's metrics.jsonl: a training step, a stage-end evaluation or a stage-length check ("gate"). */
 interface MetricsLine { step: number; stage: number; epoch: number; loss?: number; eval?: boolean; gate?: boolean; accuracy: number; extend?: boolean; restored?: boolean; mode: string }
 
-export function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
 
 export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; summary: string }> {
   const t0 = performance.now();

@@ -5,7 +5,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../engine/errors.js';
-import { DemoOptions, runDemo, writeAtomic } from './demo.js';
+import { DemoOptions, runDemo } from './demo.js';
+import { writeFileAtomic as writeAtomic } from '../engine/atomic_file.js';
 import { readJsonObject } from './trainer.js';
 
 /** What the summary reads from a demo's report/results.json. */

@@ -8,8 +8,9 @@
 // Why words rather than BPE: the synthetic data has a few dozen words, so a word vocabulary
 // gives short sequences and a vocabulary of a few hundred, which a tiny model learns fast;
 // digits are single tokens so numbers stay compositional.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { UserError } from '../engine/errors.js';
+import { writeFileAtomic } from '../engine/atomic_file.js';
 import type { ProblemRecord } from './data/record.js';
 import { letterOf } from './data/record.js';
 
@@ -116,9 +117,7 @@ export class Tokenizer {
 
   /** Written to a temporary file and renamed: a crash leaves the old file or the new one. */
   save(path: string): void {
-    const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(this.toJSON(), null, 1) + '\n');
-    renameSync(tmp, path);
+    writeFileAtomic(path, JSON.stringify(this.toJSON(), null, 1) + '\n');
   }
 
   static load(path: string): Tokenizer {

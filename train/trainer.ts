@@ -14,10 +14,11 @@
 // Fault injection (tests only): IVT_FAULT_AT_STEP=n destroys the GPU device just before
 // optimizer step n is computed, simulating device loss mid-run (IVT_FAULT_KIND=error: an
 // uncaptured GPU validation error instead).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from '../engine/index.js';
 import { GpuError, UserError } from '../engine/errors.js';
+import { writeFileAtomic } from '../engine/atomic_file.js';
 import { fmtBytes } from '../engine/memory.js';
 import { rt } from '../engine/tensor.js';
 import { IvtConfig, preset, validateConfig } from '../model/config.js';
@@ -292,9 +293,7 @@ export function epochOrder(n: number, seed: number, stage: number, epoch: number
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
 
 /** Steps with a non-finite loss or gradient norm tolerated in a run before it stops. */
@@ -874,9 +873,7 @@ export function truncateMetrics(path: string, step: number, stageEnd: boolean): 
     }
   });
   // Rewritten beside and renamed: a crash here must not cost the history already logged.
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, keep.map((l) => l + '\n').join(''));
-  renameSync(tmp, path);
+  writeFileAtomic(path, keep.map((l) => l + '\n').join(''));
 }
 
 /** `items` split by `key`, in order of each key's first item; each part keeps the items' order. */

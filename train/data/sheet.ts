@@ -2,7 +2,7 @@
 // row/column numbers and, for synthetic pictures, cell lines), then the question, the
 // choices (the correct one marked), the reasoning steps and the answer, drawn as SVG text
 // and rasterised with sharp into one PNG.
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../engine/atomic_file.js';
 import sharp, { type OverlayOptions } from 'sharp';
 import { letterOf, type ProblemRecord } from './record.js';
 import { loadRgb } from '../images.js';
@@ -121,14 +121,6 @@ export async function renderContactSheet(records: readonly ProblemRecord[], outF
     .composite([...composites, { input: wrapSvg(overlay), left: 0, top: 0 }])
     .png()
     .toBuffer();
-  // Write beside the target, then rename: a reader never sees half a PNG.
-  const tmp = `${outFile}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, png);
-    renameSync(tmp, outFile);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeFileAtomic(outFile, png); // a reader never sees half a PNG
   return chosen.length;
 }
