@@ -16,7 +16,11 @@ struct P { rows: u32, cols: u32, _p0: u32, _p1: u32 }
 fn writeStats(row: u32, lse: f32) {
   let t = T[row];
   var loss = 0.0;
-  if (t >= 0) { loss = lse - L[row * p.cols + u32(t)]; }
+  // A target past the last class (possible only where the targets never visited the host, which
+  // checks them) makes the loss NaN rather than read the next row's logit.
+  var nanBits = 0x7fc00000u; // a variable: a NaN constant expression is not valid WGSL
+  if (t >= i32(p.cols)) { loss = bitcast<f32>(nanBits); }
+  else if (t >= 0) { loss = lse - L[row * p.cols + u32(t)]; }
   Stats[2u * row] = lse;
   Stats[2u * row + 1u] = loss;
 }

@@ -19,10 +19,14 @@ fn gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let n = i / p.cols;
   let c = i % p.cols;
   let r = Idx[n];
-  // Out-of-range ids are rejected on the host; clamp anyway so a bad id can never read
-  // outside the table.
-  let rr = u32(clamp(r, 0, i32(p.rows) - 1));
-  Out[i] = Table[rr * p.cols + c];
+  // Out-of-range ids are rejected on the host where they have a host copy; an id computed on
+  // the GPU that is out of range reads as NaN, which the loss then shows, never another row.
+  if (r < 0 || r >= i32(p.rows)) {
+    var nanBits = 0x7fc00000u; // a variable: a NaN constant expression is not valid WGSL
+    Out[i] = bitcast<f32>(nanBits);
+    return;
+  }
+  Out[i] = Table[u32(r) * p.cols + c];
 }
 
 @group(0) @binding(0) var<storage, read> G: array<f32>;

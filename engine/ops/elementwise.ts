@@ -5,10 +5,12 @@ import { f32 } from '../runtime.js';
 import { empty, rt, Shape, Tensor, view } from '../tensor.js';
 import { assertF32, broadcastShapes, broadcastStrides, FASTDIV_LIMIT, launch1d, pack8, sameShape } from './util.js';
 import { sumToShape } from './reduce.js';
+import { castRaw } from './cast.js';
 
 // ---- raw kernels (no autograd) -----------------------------------------------------------
 
 function mapRaw(x: Tensor, expr: string, alpha = 0, beta = 0): Tensor {
+  assertF32(`unary ${expr}`, x); // the kernel reads and writes f32
   const y = empty(x.shape);
   launch1d('unary', { EXPR: expr }, 'main', [x.binding(), y.binding()], [x.size, f32(alpha), f32(beta), 0], x.size);
   return y;
@@ -18,6 +20,7 @@ function mapRaw(x: Tensor, expr: string, alpha = 0, beta = 0): Tensor {
 const VEC4_SAFE = /^[ab\s+\-*\/()]+$/;
 
 function zipRaw(a: Tensor, b: Tensor, expr: string, op: string): Tensor {
+  assertF32(op, a, b); // the kernels read and write f32
   const outShape = broadcastShapes(a.shape, b.shape, op);
   const out = empty(outShape);
   const n = out.size;
@@ -236,7 +239,16 @@ function reduceProduct(g: Tensor, other: Tensor, shape: Shape, expr: string): Te
 }
 
 setGradKernels({
-  add: (a, b) => zipRaw(a, b, 'a + b', 'grad accumulate'),
+  add: (a, b) => {
+    if (a.dtype === 'f32' && b.dtype === 'f32') return zipRaw(a, b, 'a + b', 'grad accumulate');
+    if (a.dtype !== 'f16' || b.dtype !== 'f16') throw new Error(`grad accumulate: ${a.dtype} and ${b.dtype} gradients`);
+    // f16 gradients (a tensor used twice in an f16 graph): summed in f32, stored back as f16.
+    const a32 = castRaw(a, 'f32'), b32 = castRaw(b, 'f32');
+    const sum = zipRaw(a32, b32, 'a + b', 'grad accumulate');
+    const out = castRaw(sum, 'f16');
+    a32.dispose(); b32.dispose(); sum.dispose();
+    return out;
+  },
   addInPlace,
   copyInto: (into, from) => {
     if (!sameShape(into.shape, from.shape) || into.dtype !== from.dtype) throw new Error(`copyInto: [${from.shape}] ${from.dtype} into [${into.shape}] ${into.dtype}`);

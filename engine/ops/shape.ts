@@ -117,7 +117,7 @@ export function slice(x: Tensor, axisIn: number, start: number, end: number): Te
   const xs = contiguousStrides(x.shape);
   stridedCopy(x, out, outShape, xs, contiguousStrides(outShape), start * xs[axis], 0);
   return record(out, 'slice', [x], (g) => {
-    const dx = empty(x.shape);
+    const dx = empty(x.shape, g.dtype);
     rt().clear(dx.binding(), Math.ceil(dx.byteLength / 4) * 4);
     stridedCopy(g, dx, outShape, contiguousStrides(outShape), xs, 0, start * xs[axis]);
     return [dx];
@@ -147,7 +147,7 @@ export function concat(xs: Tensor[], axisIn: number): Tensor {
   return record(out, 'concat', xs, (g) =>
     xs.map((t, i) => {
       if (!t.requiresGrad) return null;
-      const gi = empty(t.shape);
+      const gi = empty(t.shape, g.dtype);
       stridedCopy(g, gi, t.shape, os, contiguousStrides(t.shape), offsets[i] * os[axis], 0);
       return gi;
     }),

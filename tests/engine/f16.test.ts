@@ -49,4 +49,25 @@ test('f16 matmul (f32 accumulation) against float64, fast path and fallback shap
   }
 });
 
+test('f16 gradients through slice and concat, and summed where a tensor is used twice', async () => {
+  if (!rt().dev.hasF16) return;
+  const R = 5, C = 7;
+  const x = randn(R * C), w = randn(R * (C + 3));
+  const X = E.fromArray(x, [R, C], 'f16');
+  X.requiresGrad = true;
+  const W = E.fromArray(w, [R, C + 3]);
+  // [x[:, 1:4], x]: x reaches the loss twice, through the slice and directly.
+  E.tidy(() => E.backward(E.sumAll(E.mul(E.cast(E.concat([E.slice(X, 1, 1, 4), X], 1), 'f32'), W))));
+  assert.is(X.grad!.dtype, 'f16');
+  const wh = Float64Array.from(Float16Array.from(w)); // the gradient reaches f16 as f16(w)
+  const want = new Float64Array(R * C);
+  for (let i = 0; i < R; i++) {
+    for (let j = 0; j < C; j++) want[i * C + j] = wh[i * (C + 3) + 3 + j]! + (j >= 1 && j <= 3 ? wh[i * (C + 3) + j - 1]! : 0);
+  }
+  close(await X.grad!.toArray(), want, 1e-2, 1e-2, 'f16 slice/concat gradient, accumulated');
+  X.grad!.dispose();
+  X.dispose();
+  W.dispose();
+});
+
 test.run();

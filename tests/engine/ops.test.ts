@@ -395,6 +395,28 @@ test('embedding (host ids, CSR backward) and gatherRows (GPU ids, scan backward)
   });
 });
 
+test('GPU-computed indices out of range read as NaN, never another row', async () => {
+  const gpuOnly = (v: number[]) => {
+    const t = fromArray(Int32Array.from(v), [v.length], 'i32');
+    t.hostData = null; // no host copy to check, as if computed on the GPU
+    return t;
+  };
+  const W = fromArray([1, 2, 3, 4], [2, 2]);
+  const rows = await E.tidy(() => E.gatherRows(W, gpuOnly([1, 2, -1, 0]))).toArray();
+  assert.equal(Array.from(rows.slice(0, 2)), [3, 4]);
+  assert.ok(Array.from(rows.slice(2, 6)).every(Number.isNaN), `ids 2 and -1 of 2 rows: ${Array.from(rows)}`);
+  assert.equal(Array.from(rows.slice(6)), [1, 2]);
+  for (const serial of [true, false]) {
+    const C = serial ? 3 : E.SERIAL_MAX_COLS + 3;
+    const L = fromArray(new Float32Array(2 * C).fill(0).map((_, i) => (i < C ? 0 : 100)), [2, C]);
+    // Target C is one past the last class; row 1 is ignored.
+    assert.ok(Number.isNaN(await E.tidy(() => E.crossEntropy(L, gpuOnly([C, -1]))).item()), `crossEntropy target ${C} of ${C} classes`);
+    assert.ok(Math.abs(await E.tidy(() => E.crossEntropy(L, gpuOnly([C - 1, -1]))).item() - Math.log(C)) < 1e-6, 'an in-range target still scores');
+    L.dispose();
+  }
+  W.dispose();
+});
+
 // Rows up to SERIAL_MAX_COLS long take the one-invocation-per-row kernel, longer ones the
 // workgroup reduction: both are checked.
 for (const [rows, C] of [[37, 29], [6, E.SERIAL_MAX_COLS + 7]]) test(`crossEntropy with ignore mask (${rows} rows of ${C})`, async () => {
