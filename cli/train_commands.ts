@@ -1,5 +1,6 @@
 // `ivt train`, `ivt eval`, `ivt infer`: thin wrappers over train/ and model/.
 import { Command, Option } from 'commander';
+import sharp from 'sharp';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../engine/errors.js';
@@ -118,12 +119,12 @@ export function readRun(run: string): { tok: Tokenizer; cfg: IvtConfig } {
 }
 
 /** Loads a run's config, tokenizer and latest (or tagged) weights into a fresh model. */
-export async function loadRun(run: string, tag?: string, read = readRun(run)): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig }> {
+export async function loadRun(run: string, tag?: string, read = readRun(run)): Promise<{ model: IvtModel; tok: Tokenizer; cfg: IvtConfig; tag: string }> {
   const { tok, cfg } = read;
   await E.initEngine();
   const model = new IvtModel(cfg, tok.pad);
-  await loadCheckpoint(run, { params: model.ps.params, tag });
-  return { model, tok, cfg };
+  const ck = await loadCheckpoint(run, { params: model.ps.params, tag });
+  return { model, tok, cfg, tag: ck.tag };
 }
 
 /** The records of one split (at most `limit`; 0: all) and their samples; none is the user's error. */
@@ -277,6 +278,10 @@ export function registerTrainCommands(program: Command): void {
       if (o.steps !== undefined && given('epochs')) throw new UserError('--steps and --epochs: give one of them (a stage is measured in optimizer steps or in epochs)');
       if ((o.steps !== undefined || o.steps0 !== undefined) && given('epochs0')) throw new UserError(`${o.steps0 !== undefined ? '--steps0' : '--steps'} and --epochs0: give one of them for stage 0`);
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UserError(`--out ${o.out}: exists and is not a folder`);
+      let above = dirname(resolve(o.out));
+      while (!existsSync(above)) above = dirname(above);
+      if (!statSync(above).isDirectory()) throw new UserError(`--out ${o.out}: ${above} is a file, not a folder`);
+      if (resolve(o.out) === resolve(o.data)) throw new UserError(`--out ${o.out}: is the dataset folder (--data); a run goes in a folder of its own`);
       // Training afresh into an existing run would overwrite its metrics and mix checkpoints.
       const existing = !o.resume && existsSync(o.out) ? latestTag(o.out) : null;
       if (existing) throw new UserError(`--out ${o.out} already holds a training run (latest checkpoint ${existing}): pass --resume to continue it, or choose another --out`);
@@ -321,6 +326,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--draft-answer', 'verify the answer line\'s template ("Therefore, the answer is") in one pass instead of decoding it token by token: the same answers, fewer passes')
     .option('--fixed-latents', 'a model with adaptive latent steps runs the fixed number instead of the count its head chooses')
     .option('--predictions <file>', 'write each question\'s id, gold and extracted answer and decoded text (JSON lines)')
+    .option('--no-warmup', 'time the first batch with everything else (by default it runs once untimed first, so shader compilation is not counted per question)')
     .action(async (o) => {
       if (!isSplit(o.split)) throw new UserError(`--split must be train, val or test, got "${o.split}"`);
       if (o.json) checkOutFile(o.json, '--json');
@@ -333,8 +339,9 @@ export function registerTrainCommands(program: Command): void {
       checkLatentSteps(o.latentSteps, o.mode, cfg, modeGiven);
       o.latentSteps ??= defaultLatentSteps(o.run, o.tag, o.mode, cfg);
       const { recs, samples } = await splitSamples(o, tok, cfg);
-      const { model } = await loadRun(o.run, o.tag, run);
+      const { model, tag } = await loadRun(o.run, o.tag, run);
       const res = await evaluate(model, samples, tok, o.mode as EvalMode, {
+        warmup: o.warmup,
         latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length,
         groupOf: (i) => stepsLabel(recs[i].steps.length), keepPredictions: Boolean(o.predictions), draftAnswer: Boolean(o.draftAnswer), fixedLatents: Boolean(o.fixedLatents),
       });
@@ -346,7 +353,7 @@ export function registerTrainCommands(program: Command): void {
         const lines = (predictions ?? []).map((p) => JSON.stringify({ id: recs[p.index].id, gold: recs[p.index].answerIndex, answer: p.answer, text: p.text }));
         writeAtomic(o.predictions, lines.join('\n') + '\n');
       }
-      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, split: o.split, ...summary }, null, 2) + '\n');
+      if (o.json) writeAtomic(o.json, JSON.stringify({ run: o.run, tag, split: o.split, ...summary }, null, 2) + '\n');
       await shutdownEngine();
     });
 
@@ -400,7 +407,7 @@ export function registerTrainCommands(program: Command): void {
     .command('infer')
     .description('answer one problem: the answer, the rationale (cot) or the patches each latent step selected (ivt)')
     .requiredOption('--run <dir>', 'run folder')
-    .requiredOption('--image <png>', 'image file')
+    .requiredOption('--image <file>', 'image file (PNG, JPEG, WebP, ...)')
     .requiredOption('--question <text>', 'question text')
     .requiredOption('--choices <list>', 'choices separated by |, e.g. "red|green|blue|yellow"')
     .addOption(new Option('--mode <mode>', 'inference mode (default: what the loaded weights trained for: nocot for a no-CoT run, cot for stage-0 weights, else the run\'s latent mode)').choices(EVAL_MODES))
@@ -418,10 +425,24 @@ export function registerTrainCommands(program: Command): void {
       const choices = String(o.choices).split('|').map((c) => c.trim()).filter(Boolean);
       if (choices.length < 2) throw new UserError('--choices needs at least two options separated by |');
       if (choices.length > 26) throw new UserError(`--choices has ${choices.length} options; at most 26 (A-Z)`);
+      const twice = choices.find((c, i) => choices.indexOf(c) !== i);
+      if (twice !== undefined) throw new UserError(`--choices: "${twice}" is given twice; the answer could not say which one was meant`);
+      if (!String(o.question).trim()) throw new UserError('--question is empty');
       const run = readRun(o.run);
       const { tok, cfg } = run;
       const rec = { id: 'cli', split: 'test' as const, question: o.question, hint: '', choices, answerIndex: 0, rationale: '', steps: [], imagePath: o.image };
-      const [sample] = await toSamples([rec], tok, cfg);
+      let sample: Sample;
+      try {
+        [sample] = await toSamples([rec], tok, cfg);
+      } catch (e) {
+        // The loader names the record; here the record is the command line.
+        if (e instanceof UserError && e.message.includes('record "cli"')) throw new UserError(`--question and --choices: ${e.message.replace(/^.*?record "cli":\s*/, '')}`);
+        throw e;
+      }
+      // The model sees every image as a square of its input size (training did the same); say so
+      // where that changes the picture, since the patch rows and columns below refer to it.
+      const meta = await sharp(o.image).metadata();
+      if (meta.width !== meta.height) console.log(`note: --image ${o.image} is ${meta.width}x${meta.height}; the model sees it squashed to ${cfg.imageSize}x${cfg.imageSize}, as in training (--show draws that)`);
       const modeGiven = o.mode !== undefined;
       o.mode ??= trainedMode(o.run, o.tag, cfg);
       checkLatentSteps(o.latentSteps, o.mode, cfg, modeGiven);

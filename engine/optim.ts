@@ -99,6 +99,9 @@ export class AdamW {
     return arena;
   }
 
+  /** The learning rate of the latest update (a schedule or a stage may differ from opts.lr). */
+  lastLr: number | null = null;
+
   zeroGrad(): void {
     for (const a of this.arenas) {
       rt().clear({ buffer: a.g }, a.elements * 4);
@@ -109,6 +112,7 @@ export class AdamW {
   /** Clips by the global norm and applies one AdamW update to every parameter. */
   update(lr = this.opts.lr): void {
     this.step++;
+    this.lastLr = lr;
     const r = rt();
     const o = this.opts;
     this.arenas.forEach((a, i) => {

@@ -179,7 +179,7 @@ export async function saveCheckpoint(runDir: string, o: SaveCheckpointOptions): 
       if (optim && o.optimizer) {
         const op = o.optimizer.opts;
         await writeSafetensors(join(tmp, OPTIM), optim, {
-          format: 'pt', step: String(o.optimizer.step), lr: String(op.lr), beta1: String(op.beta1), beta2: String(op.beta2),
+          format: 'pt', step: String(o.optimizer.step), lr: String(o.optimizer.lastLr ?? op.lr), beta1: String(op.beta1), beta2: String(op.beta2),
           eps: String(op.eps), weight_decay: String(op.weightDecay), max_grad_norm: String(op.maxGradNorm),
         }, { requireFinite: true });
       }
@@ -259,7 +259,8 @@ function listSome(names: string[], max = 10): string {
  * before anything is uploaded, so a mismatch leaves the model as it was.
  */
 export async function loadCheckpoint(runDir: string, o: LoadCheckpointOptions): Promise<LoadedCheckpoint> {
-  const tag = o.tag ?? latestTag(runDir);
+  // "latest" names the tag its file holds (as every --tag flag's default does).
+  const tag = o.tag === undefined || o.tag === LATEST ? latestTag(runDir) : o.tag;
   if (tag === null) throw new UserError(`${runDir}: no checkpoint to load (no ${join(rootOf(runDir), LATEST)})`);
   checkTag(tag);
   recover(rootOf(runDir), false);

@@ -82,7 +82,7 @@ export function choosesLatentSteps(model: IvtModel, settings: { steps: number; r
  * Runs `mode` over `samples` in batches. `latentSteps` is how many latent steps precede
  * decoding (a stage-s model: s; remaining explicit steps are decoded).
  */
-export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean; fixedLatents?: boolean }): Promise<EvalResult> {
+export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean; fixedLatents?: boolean; warmup?: boolean }): Promise<EvalResult> {
   const s = modeSettings(mode, opts.latentSteps, model.cfg.latentSteps);
   const maxNew = opts.maxNew ?? s.maxNew;
   // One question at a time where the count head chooses, as the count differs between questions.
@@ -94,6 +94,11 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
   const predictions: { index: number; answer: number; text: string }[] = [];
   const stop = answerStops(tok, 26);
   const draft = opts.draftAnswer ? answerDraft(tok) : undefined;
+  if (opts.warmup && samples.length) {
+    // The first batch once, untimed: shader compilation and pipeline creation are paid once per
+    // process, not per question.
+    await generate(model, samples.slice(0, batchSize), { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos, stop, draft, adaptive });
+  }
   await rt().sync();
   const t0 = performance.now();
   for (let i = 0; i < samples.length; i += batchSize) {

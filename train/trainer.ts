@@ -14,8 +14,9 @@
 // Fault injection (tests only): IVT_FAULT_AT_STEP=n destroys the GPU device just before
 // optimizer step n is computed, simulating device loss mid-run (IVT_FAULT_KIND=error: an
 // uncaptured GPU validation error instead).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import * as E from '../engine/index.js';
 import { GpuError, UserError } from '../engine/errors.js';
 import { writeFileAtomic } from '../engine/atomic_file.js';
@@ -402,13 +403,18 @@ export function reasoningSteps(o: Pick<TrainOptions, 'mode' | 'stages'>): number
   return o.mode === 'ivt' && o.stages >= 1 ? o.stages : undefined;
 }
 
-export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null }> {
+export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null; fingerprint: string }> {
   const ds = await loadDataset(o.data, { missingImage: 'text-only', maxSteps: reasoningSteps(o) });
   let train = ds.records.filter((r) => r.split === 'train');
   let val = ds.records.filter((r) => r.split === 'val');
   if (o.maxTrain) train = train.slice(0, o.maxTrain);
   if (o.maxVal) val = val.slice(0, o.maxVal);
   if (train.length === 0) throw new UserError(`${o.data}: no training problems`);
+  const lastStage = o.mode === 'nocot' ? 0 : o.stages;
+  if (o.startStage !== undefined && (o.startStage < 0 || o.startStage > lastStage)) {
+    throw new UserError(`--start-stage ${o.startStage}: ${o.mode === 'nocot' ? 'a no-CoT run has stage 0 only' : `this run has stages 0..${lastStage} (--stages ${o.stages})`}`);
+  }
+  const fingerprint = dataFingerprint(o.data, train, val);
   // Synthetic data (`ivt data synth` leaves synth.json) knows what every picture shows: the
   // alignment objective and the captions are built from it. Other datasets train without.
   const wantScenes = (o.alignWeight ?? 0) > 0 || o.captions === true;
@@ -424,7 +430,7 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     validateConfig(cfg, runCfg);
     if (o.mode === 'ivt' && cfg.latentSteps !== o.stages) throw new UserError(`--resume with --stages ${o.stages}: the run in ${o.out} trains ${cfg.latentSteps} latent stages (${runCfg})`);
     if (o.topK !== undefined && cfg.topK !== o.topK) throw new UserError(`--resume with --top-k ${o.topK}: the run in ${o.out} selects ${cfg.topK} image embeddings per latent step (${runCfg})`);
-    checkResumedSchedule(o, join(o.out, 'options.json'));
+    checkResumedSchedule(o, join(o.out, 'options.json'), fingerprint);
   } else if (o.initFrom) {
     const initCfg = join(o.initFrom, 'config.json');
     if (!existsSync(initCfg)) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
@@ -458,14 +464,14 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
       throw e;
     }
   }
-  return { tok, cfg, train, val, scenes };
+  return { tok, cfg, train, val, scenes, fingerprint };
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? ((s: string) => console.log(s));
   // Everything that can fail on the user's input (data, images, run files) comes first, before
   // the engine starts and before anything is written: a bad input leaves no half-made run.
-  const { tok, cfg, train: trainRecs, val: valRecs, scenes } = await prepareRun(o);
+  const { tok, cfg, train: trainRecs, val: valRecs, scenes, fingerprint } = await prepareRun(o);
   const alignWeight = scenes ? o.alignWeight ?? 0 : 0;
   const trainSamples = await toSamples(trainRecs, tok, cfg, alignWeight > 0 ? { imageWords: (r) => cellWords(scenes!.get(r.id)!) } : {});
   // Stage 0's training set: the problems, plus a caption of each picture when asked for.
@@ -520,7 +526,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     writeJsonAtomic(join(o.out, 'config.json'), cfg);
     tok.save(join(o.out, 'tokenizer.json'));
     // adaptiveLatents as the model has it: a branch of an adaptive run inherits its count head.
-    writeJsonAtomic(join(o.out, 'options.json'), { ...o, adaptiveLatents: cfg.adaptiveLatents === true, log: undefined });
+    writeJsonAtomic(join(o.out, 'options.json'), { ...o, adaptiveLatents: cfg.adaptiveLatents === true, dataFingerprint: fingerprint, log: undefined });
   }
   if (resumedFrom) {
     log(`resumed from checkpoint ${resumedFrom.tag}: stage ${state.stage}, epoch ${state.epoch}, batch ${state.batchIndex}, step ${state.step}`);
@@ -766,9 +772,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
  * resumed run silently becomes another curriculum: stage mixing and stages measured in steps.
  * (A run's options.json written before these options existed reads as their defaults.)
  */
-function checkResumedSchedule(o: TrainOptions, file: string): void {
+function checkResumedSchedule(o: TrainOptions, file: string, fingerprint: string): void {
   if (!existsSync(file)) return;
   const had = readJsonObject(file);
+  // The same problems in the same order, or "continues exactly" would be a run on other data.
+  // (Runs written before the fingerprint existed have none.)
+  if (typeof had.dataFingerprint === 'string' && had.dataFingerprint !== fingerprint) {
+    throw new UserError(`--resume: the run in ${o.out} was trained on other problems than --data ${o.data} holds (with --max-train ${o.maxTrain ?? 0} --max-val ${o.maxVal ?? 0}; data fingerprint ${String(had.dataFingerprint).slice(0, 12)} in ${file}, ${fingerprint.slice(0, 12)} now); resume with the run's own dataset`);
+  }
   const flags: [string, keyof TrainOptions, unknown][] = [['--mix-stages', 'mixStages', 0], ['--steps', 'stepsPerStage', undefined], ['--steps0', 'stepsStage0', undefined]];
   for (const [flag, key, dflt] of flags) {
     const before = had[key] ?? dflt, now = o[key] ?? dflt;
@@ -788,6 +799,20 @@ function checkResumedSchedule(o: TrainOptions, file: string): void {
       throw new UserError(`--resume: the run in ${o.out} was trained ${before ? 'with' : 'without'} ${flag}, this command is ${now ? 'with' : 'without'} it (${file}); resume with the same latent mode`);
     }
   }
+}
+
+/**
+ * What a run trains and validates on, as one hash: every problem's id, split, question, hint,
+ * choices, answer, rationale and image file (path within the dataset, and size), in order.
+ */
+export function dataFingerprint(dataDir: string, train: ProblemRecord[], val: ProblemRecord[]): string {
+  const h = createHash('sha256');
+  for (const r of [...train, ...val]) {
+    const image = r.imagePath && existsSync(r.imagePath) ? [relative(dataDir, r.imagePath), statSync(r.imagePath).size] : null;
+    h.update(JSON.stringify([r.id, r.split, r.question, r.hint, r.choices, r.answerIndex, r.rationale, image]));
+    h.update('\n');
+  }
+  return h.digest('hex');
 }
 
 /** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */

@@ -185,6 +185,13 @@ const cases: Case[] = [
   { name: 'eval --json is a folder', args: (d) => { mkdirSync(join(d, 'res.json')); return evalOn(RUN, d); }, expect: ['--json', 'is a folder'], code: 2 },
   { name: 'infer --image missing', args: (d) => ['infer', '--run', RUN, '--image', join(d, 'nope.png'), '--question', 'q?', '--choices', 'a|b'], expect: ['nope.png', 'cannot read image'], code: 2 },
   { name: 'infer --latent-steps too many', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a|b', '--mode', 'ivt', '--latent-steps', '50'], expect: ['--latent-steps 50', 'image tokens'], code: 2 },
+  { name: 'train --start-stage past the last stage', args: (d) => trainOn(DS, d).concat(['--start-stage', '1']), expect: ['--start-stage 1', 'stages 0..0'], absent: NO_RUN, code: 2 },
+  { name: 'train --mode nocot --start-stage 1', args: (d) => trainOn(DS, d).concat(['--mode', 'nocot', '--start-stage', '1']), expect: ['--start-stage 1', 'no-CoT run has stage 0 only'], absent: NO_RUN, code: 2 },
+  { name: 'train --out under a file', args: (d) => { writeFileSync(join(d, 'file'), 'x'); return ['train', '--data', DS, '--out', join(d, 'file', 'run'), ...TRAIN]; }, expect: ['--out', 'is a file, not a folder'], code: 2 },
+  { name: 'train --out is the dataset folder', args: (d) => { const ds = copyDs(d); return ['train', '--data', ds, '--out', ds, ...TRAIN]; }, expect: ['--out', 'is the dataset folder'], unchanged: ['ds'], code: 2 },
+  { name: 'train --resume on other problems', args: (d) => { const ds = dsWith(d, (p) => { p['train-0']!.question = 'Start at cell one. Move right. What colour is the object you reach?'; }); return ['train', '--data', ds, '--out', copyRun(d), ...TRAIN, '--resume']; }, expect: ['--resume', 'other problems', 'data fingerprint'], unchanged: ['run'], code: 2 },
+  { name: 'infer --question empty', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', '  ', '--choices', 'a|b'], expect: ['--question is empty'], code: 2 },
+  { name: 'infer --choices repeated', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'red|blue|red'], expect: ['--choices', '"red" is given twice'], code: 2 },
   { name: 'infer --choices one option', args: () => ['infer', '--run', RUN, '--image', join(DS, TEST_IMG), '--question', 'q?', '--choices', 'a'], expect: ['--choices needs at least two'], code: 2 },
   // ---- `ivt data synth`: nothing written on failure ---------------------------------------------
   { name: 'demo --preset unknown', args: (d) => ['demo', '--out', join(d, 'X'), '--preset', 'huge', '--train', '16'], expect: ['--preset', 'huge', 'tiny, small, medium, base'], absent: ['X'], code: 2 },

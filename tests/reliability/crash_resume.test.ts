@@ -114,6 +114,10 @@ test('SIGKILL at random points and --resume: losses and final weights identical 
   const steps = metrics(ref).filter((m) => !m.eval);
   assert.ok(steps.some((m) => m.stage === 0) && steps.some((m) => m.stage === 1), 'want steps of both stages');
   for (const m of steps) assert.is(m.lr, m.stage === 0 ? 0.002 : 0.0005, `step ${m.step} (stage ${m.stage}) learning rate`);
+  // The optimizer file records the rate its last step used, the stage's own.
+  for (const [tag, lr] of [['stage-0', '0.002'], ['stage-1', '0.0005']]) {
+    assert.is((await readSafetensors(join(ref, 'checkpoints', tag!, 'optimizer.safetensors'))).metadata.lr, lr, `${tag} optimizer.safetensors lr`);
+  }
   sameMetrics(ref, run, 'killed and resumed');
   await sameCheckpoint(ref, run, 'killed and resumed');
   noLeftovers(run, 'killed and resumed');

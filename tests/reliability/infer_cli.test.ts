@@ -49,6 +49,12 @@ test('ivt infer: answer, rationale, selected patches and fewer latent steps', as
   assert.is(jpg.code, 2);
   assert.match(jpg.stderr, /--show .*show\.jpg: the picture is written as PNG/);
   assert.not.ok(existsSync(join(base, 'out', 'show.jpg')));
+  // "latest", the tag flags' default, may also be given; eval's JSON names the tag it resolved to.
+  await run(['--tag', 'latest']);
+  const evalJson = join(base, 'out', 'eval.json');
+  const ev = await ivt(['eval', '--run', RUN, '--data', DS, '--limit', '2', '--tag', 'latest', '--json', evalJson]);
+  assert.is(ev.code, 0, ev.stdout + ev.stderr);
+  assert.is((JSON.parse(readFileSync(evalJson, 'utf8')) as { tag: string }).tag, readFileSync(join(RUN, 'checkpoints', 'latest'), 'utf8').trim());
   const cot = await run(['--mode', 'cot', '--tag', 'stage-0']);
   assert.match(cot, /^rationale:$/m);
   assert.ok(!cot.includes('selected patches'), cot);
