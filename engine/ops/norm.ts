@@ -8,6 +8,7 @@ function run(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number, rms: bo
   const op = rms ? 'rmsNorm' : 'layerNorm';
   assertF32(op, x, gamma, ...(beta ? [beta] : []));
   const cols = x.shape[x.rank - 1];
+  if (!cols) throw new Error(`${rms ? 'rmsNorm' : 'layerNorm'}: rows of shape [${x.shape}] have no elements to normalise`);
   if (gamma.size !== cols || (beta && beta.size !== cols)) {
     throw new Error(`${op}: gain/bias of size ${gamma.size}${beta ? `/${beta.size}` : ''} do not match the last dimension of [${x.shape}]`);
   }

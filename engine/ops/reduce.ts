@@ -58,6 +58,8 @@ export function sumAll(x: Tensor): Tensor {
 function reduceOp(x: Tensor, axisIn: number, kind: Kind, keepDim: boolean): Tensor {
   assertF32(kind, x);
   const axis = normAxis(axisIn, x.rank, kind);
+  // Over no elements a sum is 0 and a mean NaN (0/0), as in NumPy; a max has no value at all.
+  if (kind === 'max' && x.shape[axis] === 0) throw new Error(`max: axis ${axis} of shape [${x.shape}] is empty`);
   const out = reduceRaw(x, axis, kind, keepDim);
   return record(out, kind, [x], (g) => {
     const kept = view(g, outShapeOf(x.shape, axis, true));

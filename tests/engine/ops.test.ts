@@ -41,6 +41,8 @@ test('clone (gradients by finite differences) and a cast through f16 and back (g
   const f16 = (v: number) => Float16Array.from([v])[0]!;
   // A cast passes the gradient through, itself cast on the way back (f16 here); f16 rounding is
   // a step function, so finite differences say nothing about it.
+  // No finite differences: rounding to f16 is a step function (derivative 0 between steps), and
+  // the cast's gradient is the pass-through that mixed precision defines, checked against refGrad.
   await checkOp('cast f32 -> f16 -> f32', { inputs: [{ shape: [7, 13] }], gpu: ([x]) => E.cast(E.cast(x, 'f16'), 'f32'), ref: map((x) => f16(x)), rtol: 1e-3, refGrad: (_, R) => [R.map(f16)], gradRtol: 1e-3, noFd: true });
 });
 
@@ -73,6 +75,18 @@ test('powScalar at x = 0 and the exponents 0, 1, 2, -1, 0.5: values and gradient
 test('max over a row of -Infinity is -Infinity', async () => {
   const y = await E.tidyAsync(async () => Array.from(await E.max(E.fromArray(Float32Array.from([-Infinity, -Infinity, -Infinity, 1, -Infinity, 2]), [2, 3]), 1).toArray()));
   assert.equal(y, [-Infinity, 2]);
+});
+
+test('empty axes: sum 0, mean NaN, max and normalisation refused by name', async () => {
+  const x = E.fromArray(new Float32Array(0), [3, 0]);
+  assert.equal(Array.from(await E.tidy(() => E.sum(x, 1)).toArray()), [0, 0, 0]);
+  assert.ok(Array.from(await E.tidy(() => E.mean(x, 1)).toArray()).every(Number.isNaN));
+  assert.throws(() => E.max(x, 1), /max: axis 1 of shape \[3,0\] is empty/);
+  const g = E.fromArray(new Float32Array(0), [0]);
+  assert.throws(() => E.layerNorm(x, g, g), /layerNorm: rows of shape \[3,0\] have no elements/);
+  assert.throws(() => E.rmsNorm(x, g), /rmsNorm: rows of shape \[3,0\] have no elements/);
+  x.dispose();
+  g.dispose();
 });
 
 const binary: [string, (a: Tensor, b: Tensor) => Tensor, (a: number, b: number) => number][] = [
@@ -130,12 +144,26 @@ test('linear (matmul with the bias fused into its store): every kernel path, odd
   }
 });
 
+/** n distinct values `gap` apart, centred on 0, in random order. */
+function spreadValues(n: number, gap: number): Float64Array {
+  const v = Float64Array.from({ length: n }, (_, i) => (i - n / 2) * gap);
+  const r = randu(n, 0, 1);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r[i]! * (i + 1));
+    [v[i], v[j]] = [v[j]!, v[i]!];
+  }
+  return v;
+}
+
 test('reductions: sum, mean, max along every axis; sumAll', async () => {
   const shape = [5, 9, 7];
   for (let axis = 0; axis < 3; axis++) {
     for (const kind of ['sum', 'mean', 'max'] as const) {
       const fn = kind === 'sum' ? E.sum : kind === 'mean' ? E.mean : E.max;
-      await checkOp(`${kind} axis ${axis}`, { inputs: [{ shape }], gpu: ([x]) => fn(x, axis), ref: ([x]) => ref.reduceAxis(x, shape, axis, kind), noFd: kind === 'max' });
+      // Max: distinct values 0.05 apart, so the finite differences' +-0.01 never changes which
+      // element is the largest (max is not differentiable at ties).
+      const data = kind === 'max' ? spreadValues(5 * 9 * 7, 0.05) : undefined;
+      await checkOp(`${kind} axis ${axis}`, { inputs: [{ shape, data }], gpu: ([x]) => fn(x, axis), ref: ([x]) => ref.reduceAxis(x, shape, axis, kind) });
     }
   }
   await checkOp('sum keepDim', { inputs: [{ shape }], gpu: ([x]) => E.sum(x, -1, true), ref: ([x]) => ref.reduceAxis(x, shape, 2, 'sum') });
@@ -493,7 +521,8 @@ test('dropout: seeded mask, scaling, gradient uses the same mask', async () => {
   if (a.some((v, i) => v !== b[i])) throw new Error('same seed gave different masks');
   if (!a.some((v, i) => v !== c[i])) throw new Error('different seeds gave the same mask');
   const mask = a.map((v) => (v === 0 ? 0 : 1 / (1 - p)));
-  await checkOp('dropout', { inputs: [{ shape: [n] }], gpu: ([t]) => E.dropout(t, p, 7), ref: ([t]) => t.map((v, i) => v * mask[i]), noFd: true });
+  // The mask is a function of the seed alone, so finite differences see the same mask.
+  await checkOp('dropout', { inputs: [{ shape: [n] }], gpu: ([t]) => E.dropout(t, p, 7), ref: ([t]) => t.map((v, i) => v * mask[i]) });
 });
 
 test('ops outside any scope leave nothing behind but their outputs: the tensors kept for backward go when no backward is recorded', async () => {
