@@ -36,12 +36,16 @@ const cases = [
   // Long passes run the backward kernels with 4 rows per lane; forced here on a short ragged
   // pass (37 query rows, 45 keys: neither a multiple of 32) so the test stays quick.
   { name: 'causal 4 rows per lane everywhere, offset hd=32', B: 2, Tq: 37, Tk: 45, H: 2, hd: 32, causal: true, qPos0: 8, keyStart: [3, 0], rows: 4 },
+  // The presets' own head dims on the kernels they run (small: 16, tiny: 8).
+  { name: 'causal padding hd=16', B: 2, Tq: 21, Tk: 21, H: 2, hd: 16, causal: true, qPos0: 0, keyStart: [0, 4], subgroupOnly: true },
+  { name: 'causal 5 rows offset into cache hd=8', B: 2, Tq: 5, Tk: 19, H: 2, hd: 8, causal: true, qPos0: 14, subgroupOnly: true },
 ];
 
 // Every case runs on the one-row-per-invocation kernels; cases with head dim 32 also run
 // on the subgroup kernels (compiling those is slow on lavapipe: a few head dims cover them).
-// (A forced row count applies to the subgroup kernels only.)
-for (const c of cases) for (const path of (c.rows ? ['auto'] : c.hd === 32 ? ['auto', 'simple'] : ['simple']) as ('auto' | 'simple')[]) {
+// (A forced row count applies to the subgroup kernels only; `subgroupOnly` cases run the default
+// path alone, which is the subgroup kernels where the adapter has subgroups.)
+for (const c of cases) for (const path of (c.rows || c.subgroupOnly ? ['auto'] : c.hd === 32 ? ['auto', 'simple'] : ['simple']) as ('auto' | 'simple')[]) {
   test(`attention ${c.name} (${path} kernels)`, async () => {
     setAttentionPath(path);
     const forced = { R: process.env.IVT_ATTN_R, RK: process.env.IVT_ATTN_RK };
