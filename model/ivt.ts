@@ -101,7 +101,9 @@ export class IvtModel {
     for (const p of positions) if (p >= this.cfg.maxLen) throw new Error(`position ${p} exceeds the model's maxLen ${this.cfg.maxLen}`);
     const pos = fromArray(positions, [B, T], 'i32');
     let h = this.wpe ? E.add(x, E.embedding(this.wpe, pos)) : x;
-    const c = this.wpe ? ctx : { ...ctx, rope: pos };
+    // Every layer's every head adds into the one accumulator: its unit must leave room for all.
+    const accumulate = ctx.accumulate ? { ...ctx.accumulate, terms: this.cfg.layers * this.cfg.heads } : ctx.accumulate;
+    const c = this.wpe ? { ...ctx, accumulate } : { ...ctx, accumulate, rope: pos };
     this.blocks.forEach((b, l) => (h = b.forward(h, l, c)));
     return this.lnF.forward(h);
   }

@@ -27,7 +27,8 @@ export interface PassContext {
   /** i32 [B]: first real position per row (left padding). */
   keyStart?: Tensor | null;
   cache?: KvCache | null;
-  accumulate?: { acc: Tensor; row: number; imgStart: Tensor } | null;
+  /** Latent-vision scores (engine/ops/attention.ts AttentionOptions.accumulate); `terms`: layers x heads. */
+  accumulate?: { acc: Tensor; row: number; imgStart: Tensor; terms?: number } | null;
   /** i32 [B, T]: positions of this pass's tokens, for rotary embeddings (absent: none). */
   rope?: Tensor | null;
 }

@@ -13,7 +13,8 @@
 //
 // Latent-vision accumulator: for query row p.accRow (if < Tq), the probabilities onto keys
 // ImgStart[b] .. ImgStart[b] + J are added, summed over heads (and over layers, by calling
-// with the same Acc), into Acc[b, J] as fixed-point integers (2^-24 units). Integer atomic
+// with the same Acc), into Acc[b, J] as fixed-point integers (units of 1/p.accScale: 2^-24, coarser where layers x
+// heads could overflow i32, engine/ops/attention.ts accumulatorScale). Integer atomic
 // addition is associative, so the sum is exactly the same whatever order heads finish in.
 //
 // Dispatch: x = ceil(Tq / WG) (forward, backward_q) or ceil(Tk / WG) (backward_kv), y = B * H.
@@ -41,12 +42,11 @@ struct P {
   qOff: u32, qRow: u32, qBatch: u32, causal: u32,
   kOff: u32, kRow: u32, kBatch: u32, qPos0: u32,
   vOff: u32, vRow: u32, vBatch: u32, scale: f32,
-  accRow: u32, J: u32, _p0: u32, _p1: u32,
+  accRow: u32, J: u32, accScale: f32, _p1: u32,
 }
 
 const HD4: u32 = {{HD}}u / 4u;
 const WG: u32 = {{WG}}u;
-const ACC_SCALE: f32 = 16777216.0;
 const R: u32 = {{R}}u;
 const RK: u32 = {{RK}}u;
 
@@ -126,7 +126,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
       var s4 = vec4f(0.0);
       for (var d = 0u; d < HD4; d++) { s4 += q[d] * vec4f(K[kb + d]); }
       let prob = exp(s4.x + s4.y + s4.z + s4.w - lse);
-      atomicAdd(&Acc[b * p.J + jj], i32(round(prob * ACC_SCALE)));
+      atomicAdd(&Acc[b * p.J + jj], i32(round(prob * p.accScale)));
     }
   }
 }
@@ -351,7 +351,7 @@ fn forward_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
         var a4 = vec4f(0.0);
         for (var d = 0u; d < HD4; d++) { a4 += q[r * HD4 + d] * vec4f(K[kb + d]); }
         let prob = exp(hsum(a4) - lse);
-        atomicAdd(&Acc[b * p.J + jj], i32(round(prob * ACC_SCALE)));
+        atomicAdd(&Acc[b * p.J + jj], i32(round(prob * p.accScale)));
       }
     }
   }

@@ -82,7 +82,7 @@ export function choosesLatentSteps(model: IvtModel, settings: { steps: number; r
  * Runs `mode` over `samples` in batches. `latentSteps` is how many latent steps precede
  * decoding (a stage-s model: s; remaining explicit steps are decoded).
  */
-export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices?: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean; fixedLatents?: boolean; warmup?: boolean }): Promise<EvalResult> {
+export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean; fixedLatents?: boolean; warmup?: boolean }): Promise<EvalResult> {
   const s = modeSettings(mode, opts.latentSteps, model.cfg.latentSteps);
   const maxNew = opts.maxNew ?? s.maxNew;
   // One question at a time where the count head chooses, as the count differs between questions.
@@ -106,9 +106,9 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
     const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos, stop, draft, adaptive });
     g.tokens.forEach((ids, b) => {
       const text = tok.decode(ids.filter((t) => t !== tok.eos), { skipSpecial: true });
-      const pred = extractAnswer(text, opts.numChoices?.(i + b) ?? 4);
+      const pred = extractAnswer(text, opts.numChoices(i + b));
       if (pred < 0) unparsed++;
-      if (extractAnswerLenient(text, opts.numChoices?.(i + b) ?? 4) === batch[b].answerIndex) lenientRight++;
+      if (extractAnswerLenient(text, opts.numChoices(i + b)) === batch[b].answerIndex) lenientRight++;
       const ok = pred === batch[b].answerIndex;
       if (ok) right++;
       passes += g.passes[b];

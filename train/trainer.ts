@@ -550,7 +550,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const maxEpochsOf = (stage: number) => maxEpochsOfStage(o, stage);
   const extensible = (stage: number) => maxEpochsOf(stage) > epochsOf(stage);
   const modeOf = (stage: number): EvalMode => (o.mode === 'nocot' ? 'nocot' : stage === 0 ? 'cot' : !o.latent.latentText ? 'ivt-no-text' : !o.latent.latentVision ? 'ivt-no-vision' : o.latent.randomVision ? 'ivt-random-vision' : 'ivt');
-  const validate = (stage: number) => evaluate(model, valSamples, tok, modeOf(stage), { latentSteps: stage, batch: Math.min(o.batch * 2, 64) });
+  // Each question's own number of choices: an answer E on a five-choice question is an answer.
+  const validate = (stage: number) => evaluate(model, valSamples, tok, modeOf(stage), { latentSteps: stage, batch: Math.min(o.batch * 2, 64), numChoices: (i) => valRecs[i]!.choices.length });
   const pct = (r: EvalResult) => 100 * r.accuracy;
   const patience = o.extendPatience ?? EXTEND_PATIENCE;
   // A stage's new best must beat the old one by the minimum gain. Its weights are kept aside

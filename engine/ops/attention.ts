@@ -23,8 +23,12 @@ export interface AttentionOptions {
   kvLen?: number;
   /** Softmax scale; default 1/sqrt(headDim). */
   scale?: number;
-  /** Latent-vision accumulator: add query row `row`'s probabilities onto keys imgStart[b]..+J into acc[b, J]. */
-  accumulate?: { acc: Tensor; row: number; imgStart: Tensor } | null;
+  /**
+   * Latent-vision accumulator: add query row `row`'s probabilities onto keys imgStart[b]..+J into
+   * acc[b, J]. `terms`: how many softmaxes (layers x heads) will add into acc in all, which sets
+   * the fixed-point unit so that their sum cannot overflow i32 (default 64: units of 2^-24).
+   */
+  accumulate?: { acc: Tensor; row: number; imgStart: Tensor; terms?: number } | null;
 }
 
 interface Operand {
@@ -42,6 +46,18 @@ function zerosI32(n: number): Tensor {
   }
   return zeroI32;
 }
+/** Fixed-point unit of the accumulator: 2^-24, coarser where more terms could overflow i32. */
+const ACC_SCALE_MAX = 2 ** 24;
+/**
+ * Each term adds at most 1 (a probability) in units of 1/scale; `terms` of them stay below 2^30
+ * (i32 holds 2^31) with scale = 2^(30 - ceil(log2 terms)), capped at 2^24. Up to 64 terms (every
+ * preset) that is 2^24; a 28-layer, 28-head model gets 2^20.
+ */
+export function accumulatorScale(terms: number): number {
+  if (!Number.isInteger(terms) || terms < 1) throw new Error(`attention: accumulator terms must be a positive integer, got ${terms}`);
+  return Math.min(ACC_SCALE_MAX, 2 ** (30 - Math.ceil(Math.log2(terms))));
+}
+
 let dummyAcc: Tensor | null = null;
 function dummyAccumulator(): Tensor {
   if (!dummyAcc || dummyAcc.isDisposed) dummyAcc = keep(fillRaw(empty([4], 'i32'), 0));
@@ -198,8 +214,9 @@ function run(
   const keyStart = opts.keyStart ?? zerosI32(d.B);
   if (keyStart.dtype !== 'i32' || keyStart.size < d.B) throw new Error(`attention: keyStart must be i32 [${d.B}], got ${keyStart.dtype} [${keyStart.shape}]`);
   const acc = opts.accumulate ?? null;
-  let J = 0, accRow = 0xffffffff;
+  let J = 0, accRow = 0xffffffff, accScale = ACC_SCALE_MAX;
   if (acc) {
+    accScale = accumulatorScale(acc.terms ?? 64);
     if (acc.acc.dtype !== 'i32' || acc.acc.rank !== 2 || acc.acc.shape[0] !== d.B) throw new Error(`attention: accumulator must be i32 [B, J], got [${acc.acc.shape}]`);
     if (acc.row < 0 || acc.row >= d.Tq) throw new Error(`attention: accumulator row ${acc.row} is outside the ${d.Tq} queries`);
     J = acc.acc.shape[1];
@@ -213,7 +230,7 @@ function run(
   const bind = (x: Operand): BufferBinding => x.t.binding();
   r.dispatch(fk.kernel,
     [bind(q), bind(k), bind(v), o.binding(), lse.binding(), keyStart.binding(), (acc?.imgStart ?? keyStart).binding(), (acc?.acc ?? dummyAccumulator()).binding()],
-    [d.B, H, d.Tq, d.Tk, q.off, q.row, q.batch, +opts.causal, k.off, k.row, k.batch, qPos0, v.off, v.row, v.batch, f32(scale), accRow, J, 0, 0],
+    [d.B, H, d.Tq, d.Tk, q.off, q.row, q.batch, +opts.causal, k.off, k.row, k.batch, qPos0, v.off, v.row, v.batch, f32(scale), accRow, J, f32(accScale), 0],
     [fk.x, d.B * H]);
   const saved: Saved = { q, k, v, o, lse, keyStart, dims: { ...d, H, hd, qPos0, causal: opts.causal, scale } };
   const out = record(o, 'attention', inputs, (g) => bwd(g, saved));

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { Float16Array } from '@petamoriken/float16';
 import * as E from '../../engine/index.js';
 import { rt } from '../../engine/tensor.js';
-import { attention, attentionPacked, setAttentionPath } from '../../engine/ops/attention.js';
+import { accumulatorScale, attention, attentionPacked, setAttentionPath } from '../../engine/ops/attention.js';
 import * as ref from '../ref.js';
 import { checkOp, close, gpu, randn, setup } from '../helpers.js';
 
@@ -179,6 +179,26 @@ for (const [T, row] of [[14, 13], [21, 18]] as const) test(`accumulator (${T} qu
   }
   close(got, want, 0, 2e-6, 'accumulated scores');
   for (const t of [acc, img, kst]) t.dispose();
+});
+
+test('accumulator: a unit that leaves room for every term, so a model of many layers and heads cannot overflow it', async () => {
+  assert.is(accumulatorScale(1), 2 ** 24);
+  assert.is(accumulatorScale(64), 2 ** 24); // every preset (at most 6 layers x 8 heads)
+  assert.is(accumulatorScale(65), 2 ** 23);
+  assert.is(accumulatorScale(28 * 28), 2 ** 20);
+  // 200 softmaxes that all put (almost) everything on image key 0: 200 x 2^24 would wrap i32.
+  const B = 1, T = 3, hd = 4, J = 2, terms = 200;
+  const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
+  const img = E.fromArray([0], [B], 'i32');
+  const q = new Float64Array(T * hd).fill(0), k = new Float64Array(T * hd).fill(0), v = randn(T * hd);
+  q.fill(30, (T - 1) * hd); // the last query ...
+  k.fill(30, 0, hd); // ... matches key 0 far better than keys 1 and 2
+  for (let t = 0; t < terms; t++) {
+    E.tidy(() => attention(gpu(q, [B, T, hd]), gpu(k, [B, T, hd]), gpu(v, [B, T, hd]), { heads: 1, causal: true, accumulate: { acc, row: T - 1, imgStart: img, terms } }));
+  }
+  const got = Array.from(await acc.toArray(), (x) => x / accumulatorScale(terms));
+  assert.ok(Math.abs(got[0]! - terms) < 1e-3 && got[1]! >= 0 && got[1]! < 1e-3, `summed scores ${got}`);
+  for (const t of [acc, img]) t.dispose();
 });
 
 test('bad shapes get clear errors', () => {
