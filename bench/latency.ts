@@ -7,7 +7,6 @@ import { evaluate, EvalResult, EvalMode } from '../train/eval.js';
 import { toSamples } from '../train/samples.js';
 import { Tokenizer } from '../train/tokenizer.js';
 import { rt } from '../engine/tensor.js';
-import { UserError } from '../engine/errors.js';
 
 export interface LatencyReport {
   adapter: string;
@@ -59,11 +58,6 @@ export async function runLatencyBench(o: {
   // with the fixed count: what the count head saves, and the KV cache's comparison with the
   // recomputing path (which runs the fixed count) on equal terms.
   const adaptive = models.latest.model.countHead !== null;
-  // Its adaptive rows run one question at a time (evaluate): every row at that batch, or the ratios compare batch sizes.
-  if (adaptive && o.batch !== 1) {
-    for (const m of Object.values(models)) m.model.ps.dispose();
-    throw new UserError(`--batch ${o.batch}: ${o.run} chooses its latent steps per question (adaptive latent steps), which runs one question at a time; time it with --batch 1`);
-  }
   const modes: { weights: 'stage-0' | 'latest'; mode: EvalMode; draft: boolean; fixed?: boolean }[] = [
     { weights: 'stage-0', mode: 'cot', draft: false }, { weights: 'latest', mode: 'ivt', draft: false }, { weights: 'latest', mode: 'ivt-recompute', draft: false },
     { weights: 'stage-0', mode: 'cot', draft: true }, { weights: 'latest', mode: 'ivt', draft: true },

@@ -69,128 +69,164 @@ function argmaxRows(logits: Float32Array, rows: number, V: number): number[] {
 }
 
 export async function generate(model: IvtModel, samples: Sample[], o: GenerateOptions): Promise<Generation> {
-  const B = samples.length, V = model.cfg.vocab, D = model.cfg.dim;
+  const B = samples.length, D = model.cfg.dim;
   return E.noGrad(() => tidyAsync(async () => {
     // At most the image, the longest prompt and the latent slots, then the new tokens.
     const prefixMax = model.J + Math.max(...samples.map((s) => s.prompt.length)) + o.latentSteps * (model.cfg.topK + 1);
     const capacity = Math.min(model.cfg.maxLen, prefixMax + o.maxNewTokens + 1);
     const cache = new KvCache(model.cfg.layers, 'buffer', B, D, capacity);
     try {
-      let prefix: { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; draftHidden?: Tensor };
       const draft = o.draft ?? [];
       // The draft rides on the last latent pass when there is one on the cache (see GenerateOptions.draft).
       const early = draft.length > 1 && o.latentSteps > 0 && !o.recompute && draft.length < o.maxNewTokens && prefixMax + draft.length + 1 <= capacity;
-      let count = o.latentSteps;
       if (o.adaptive) {
         if (o.recompute) throw new Error('generate: adaptive latent steps run on the cache, not with recompute');
-        if (B !== 1) throw new Error(`generate: adaptive latent steps take one question at a time, got ${B}`);
-        const p = await model.adaptiveLatentPrefix(samples, o.latentSteps, o.latent, cache, early ? draft : undefined);
-        prefix = p;
-        count = p.count;
-      } else if (o.recompute && o.latentSteps > 0) prefix = recomputePrefix(model, samples, o.latentSteps, o.latent, cache);
-      else prefix = model.latentPrefix(samples, o.latentSteps, o.latent, cache, early ? draft : undefined);
-      const passes = 1 + count;
-      const selections: number[][][] = [];
-      if (o.withSelections) {
-        for (const s of prefix.selections) {
-          const flat = await s.toArray();
-          const k = s.shape[1];
-          selections.push(Array.from({ length: B }, (_, b) => Array.from(flat.slice(b * k, (b + 1) * k), (x) => x - b * model.J)));
-        }
-      }
-      const tokens: number[][] = samples.map(() => []);
-      const done = new Array<boolean>(B).fill(false);
-      const rowPasses = new Array<number>(B).fill(passes);
-      const pos = Int32Array.from(prefix.nextPos);
-      let drafted = false;
-      let produced = 0;
-      /** Whether every unfinished row's greedy choices after draft[j] are draft[j + 1] (`all`: [B, L, V] logits over the draft). */
-      const agrees = (all: Float32Array): boolean => {
-        const L = draft.length, choice = argmaxRows(all, B * L, V);
-        return done.every((d, b) => d || draft.slice(1).every((t, j) => choice[b * L + j] === t));
-      };
-      /** Takes the verified draft: the cache and positions move over it, rows append it; the next logits are its last position's. */
-      const acceptDraft = (all: Float32Array): Float32Array => {
-        const L = draft.length;
-        cache.advance(L);
-        for (let b = 0; b < B; b++) {
-          pos[b] += L;
-          if (done[b]) continue;
-          tokens[b].push(...draft);
-          if (draft.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
-        }
-        produced += L;
-        return all.filter((_, i) => Math.floor(i / V) % L === L - 1);
-      };
-      let logits: Float32Array;
-      if (prefix.draftHidden) {
-        // The draft ran with the last latent step: one readback for the slot and the draft.
-        // Accepted when every row's greedy choice at the slot is draft[0] and the rest agree;
-        // otherwise decoding goes on from the slot (and may still try the draft later, with a
-        // pass of its own).
-        const both = (await model.logits(E.concat([prefix.last, prefix.draftHidden], 1)).toArray()) as Float32Array; // [B, 1 + L, V]
-        const L = draft.length;
-        const slot = new Float32Array(B * V), all = new Float32Array(B * L * V);
-        for (let b = 0; b < B; b++) {
-          slot.set(both.subarray(b * (1 + L) * V, (b * (1 + L) + 1) * V), b * V);
-          all.set(both.subarray((b * (1 + L) + 1) * V, (b + 1) * (1 + L) * V), b * L * V);
-        }
-        logits = slot;
-        if (argmaxRows(slot, B, V).every((t) => t === draft[0]) && agrees(all)) {
-          drafted = true;
-          logits = acceptDraft(all);
-        }
-      } else logits = (await model.logits(prefix.last).toArray()) as Float32Array;
-      // Tokens produced so far (the same for every row still decoding).
-      while (produced < o.maxNewTokens && !done.every(Boolean)) {
-        const next = argmaxRows(logits, B, V);
-        const L = draft.length;
-        if (!drafted && L > 1 && done.some((d) => !d) && next.every((t, b) => done[b] || t === draft[0]) && produced + L < o.maxNewTokens && cache.length + L + 1 <= capacity) {
-          // Verify the whole template in one pass (see GenerateOptions.draft).
-          drafted = true;
-          const dpos = Int32Array.from({ length: B * L }, (_, i) => pos[Math.floor(i / L)]! + (i % L));
-          // Each pass in its own scope: its activations go as soon as its logits are read.
-          const all = await tidyAsync(async () => {
-            const ids = fromArray(Int32Array.from({ length: B * L }, (_, i) => draft[i % L]!), [B, L], 'i32');
-            const x = E.reshape(E.embedding(model.wte, ids), [B, L, D]);
-            const h = model.pass(x, dpos, { causal: true, keyStart: prefix.keyStart, cache });
-            return (await model.logits(h).toArray()) as Float32Array; // [B, L, V]
-          });
-          for (let b = 0; b < B; b++) if (!done[b]) rowPasses[b]++;
-          if (agrees(all)) {
-            logits = acceptDraft(all);
-            if (done.every(Boolean)) break;
-            continue;
+        // One prompt pass for the batch; the count head's choices are read back (one readback,
+        // no pass of its own); then each group of rows that chose the same count runs its latent
+        // steps and decoding as a batch, on its rows of the cache.
+        const start = model.promptPrefix(samples, o.latentSteps, o.latent, cache);
+        const counts = await model.chooseLatentCounts(start.last, o.latentSteps);
+        const byCount = new Map<number, number[]>();
+        counts.forEach((c, b) => byCount.set(c, [...(byCount.get(c) ?? []), b]));
+        if (byCount.size === 1) return await decode(model, samples, model.latentSteps(start, counts[0]!, o.latent, cache, early ? draft : undefined), cache, capacity, counts, o);
+        const out: Generation = { tokens: [], passes: [], selections: [], latentCounts: counts };
+        for (const [c, rows] of byCount) {
+          const groupCache = cache.selectRows(rows);
+          try {
+            const groupStart = await model.subsetPrefix(start, rows);
+            const g = await decode(model, rows.map((b) => samples[b]!), model.latentSteps(groupStart, c, o.latent, groupCache, early ? draft : undefined), groupCache, capacity, rows.map(() => c), o);
+            rows.forEach((b, i) => {
+              out.tokens[b] = g.tokens[i]!;
+              out.passes[b] = g.passes[i]!;
+            });
+            // Selections are [step][row][k]: a row has as many steps as its count.
+            g.selections.forEach((step, si) => {
+              out.selections[si] ??= [];
+              rows.forEach((b, i) => (out.selections[si]![b] = step[i]!));
+            });
+          } finally {
+            groupCache.dispose();
           }
-          // Rejected by some row: the cache keeps only what was there (the positions written by
-          // the draft are overwritten by the next pass); decode token by token from here.
         }
-        for (let b = 0; b < B; b++) {
-          if (done[b]) continue;
-          tokens[b].push(next[b]);
-          if (next[b] === o.eos || endsWithAny(tokens[b], o.stop)) done[b] = true;
-        }
-        produced++;
-        if (done.every(Boolean) || produced === o.maxNewTokens || cache.length + 1 > capacity) break;
-        // One more pass: every row advances one position (finished rows' outputs are ignored).
-        const step = tidyAsync(async () => {
-          const ids = fromArray(Int32Array.from(next), [B], 'i32');
-          const x = E.reshape(E.embedding(model.wte, ids), [B, 1, D]);
-          const h = model.pass(x, pos, { causal: true, keyStart: prefix.keyStart, cache });
-          return (await model.logits(h).toArray()) as Float32Array;
-        });
-        cache.advance(1);
-        logits = await step;
-        for (let b = 0; b < B; b++) {
-          pos[b]++;
-          if (!done[b]) rowPasses[b]++;
-        }
+        return out;
       }
-      return { tokens, passes: rowPasses, selections, latentCounts: samples.map(() => count) };
+      const prefix = o.recompute && o.latentSteps > 0
+        ? recomputePrefix(model, samples, o.latentSteps, o.latent, cache)
+        : model.latentPrefix(samples, o.latentSteps, o.latent, cache, early ? draft : undefined);
+      return await decode(model, samples, prefix, cache, capacity, samples.map(() => o.latentSteps), o);
     } finally {
       cache.dispose();
     }
   }));
+}
+
+/**
+ * Greedy decoding after a prefix (prompt and latent steps) on its cache, for rows that each ran
+ * `counts[b]` latent steps.
+ */
+async function decode(
+  model: IvtModel, samples: Sample[], prefix: { last: Tensor; nextPos: Int32Array; keyStart: Tensor; selections: Tensor[]; draftHidden?: Tensor },
+  cache: KvCache, capacity: number, counts: number[], o: GenerateOptions,
+): Promise<Generation> {
+  const B = samples.length, V = model.cfg.vocab, D = model.cfg.dim;
+  const draft = o.draft ?? [];
+  const selections: number[][][] = [];
+  if (o.withSelections) {
+    for (const s of prefix.selections) {
+      const flat = await s.toArray();
+      const k = s.shape[1];
+      selections.push(Array.from({ length: B }, (_, b) => Array.from(flat.slice(b * k, (b + 1) * k), (x) => x - b * model.J)));
+    }
+  }
+  const tokens: number[][] = samples.map(() => []);
+  const done = new Array<boolean>(B).fill(false);
+  const rowPasses = counts.map((c) => 1 + c);
+  const pos = Int32Array.from(prefix.nextPos);
+  let drafted = false;
+  let produced = 0;
+  /** Whether every unfinished row's greedy choices after draft[j] are draft[j + 1] (`all`: [B, L, V] logits over the draft). */
+  const agrees = (all: Float32Array): boolean => {
+    const L = draft.length, choice = argmaxRows(all, B * L, V);
+    return done.every((d, b) => d || draft.slice(1).every((t, j) => choice[b * L + j] === t));
+  };
+  /** Takes the verified draft: the cache and positions move over it, rows append it; the next logits are its last position's. */
+  const acceptDraft = (all: Float32Array): Float32Array => {
+    const L = draft.length;
+    cache.advance(L);
+    for (let b = 0; b < B; b++) {
+      pos[b] += L;
+      if (done[b]) continue;
+      tokens[b].push(...draft);
+      if (draft.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
+    }
+    produced += L;
+    return all.filter((_, i) => Math.floor(i / V) % L === L - 1);
+  };
+  let logits: Float32Array;
+  if (prefix.draftHidden) {
+    // The draft ran with the last latent step: one readback for the slot and the draft.
+    // Accepted when every row's greedy choice at the slot is draft[0] and the rest agree;
+    // otherwise decoding goes on from the slot (and may still try the draft later, with a
+    // pass of its own).
+    const both = (await model.logits(E.concat([prefix.last, prefix.draftHidden], 1)).toArray()) as Float32Array; // [B, 1 + L, V]
+    const L = draft.length;
+    const slot = new Float32Array(B * V), all = new Float32Array(B * L * V);
+    for (let b = 0; b < B; b++) {
+      slot.set(both.subarray(b * (1 + L) * V, (b * (1 + L) + 1) * V), b * V);
+      all.set(both.subarray((b * (1 + L) + 1) * V, (b + 1) * (1 + L) * V), b * L * V);
+    }
+    logits = slot;
+    if (argmaxRows(slot, B, V).every((t) => t === draft[0]) && agrees(all)) {
+      drafted = true;
+      logits = acceptDraft(all);
+    }
+  } else logits = (await model.logits(prefix.last).toArray()) as Float32Array;
+  // Tokens produced so far (the same for every row still decoding).
+  while (produced < o.maxNewTokens && !done.every(Boolean)) {
+    const next = argmaxRows(logits, B, V);
+    const L = draft.length;
+    if (!drafted && L > 1 && done.some((d) => !d) && next.every((t, b) => done[b] || t === draft[0]) && produced + L < o.maxNewTokens && cache.length + L + 1 <= capacity) {
+      // Verify the whole template in one pass (see GenerateOptions.draft).
+      drafted = true;
+      const dpos = Int32Array.from({ length: B * L }, (_, i) => pos[Math.floor(i / L)]! + (i % L));
+      // Each pass in its own scope: its activations go as soon as its logits are read.
+      const all = await tidyAsync(async () => {
+        const ids = fromArray(Int32Array.from({ length: B * L }, (_, i) => draft[i % L]!), [B, L], 'i32');
+        const x = E.reshape(E.embedding(model.wte, ids), [B, L, D]);
+        const h = model.pass(x, dpos, { causal: true, keyStart: prefix.keyStart, cache });
+        return (await model.logits(h).toArray()) as Float32Array; // [B, L, V]
+      });
+      for (let b = 0; b < B; b++) if (!done[b]) rowPasses[b]++;
+      if (agrees(all)) {
+        logits = acceptDraft(all);
+        if (done.every(Boolean)) break;
+        continue;
+      }
+      // Rejected by some row: the cache keeps only what was there (the positions written by
+      // the draft are overwritten by the next pass); decode token by token from here.
+    }
+    for (let b = 0; b < B; b++) {
+      if (done[b]) continue;
+      tokens[b].push(next[b]);
+      if (next[b] === o.eos || endsWithAny(tokens[b], o.stop)) done[b] = true;
+    }
+    produced++;
+    if (done.every(Boolean) || produced === o.maxNewTokens || cache.length + 1 > capacity) break;
+    // One more pass: every row advances one position (finished rows' outputs are ignored).
+    const step = tidyAsync(async () => {
+      const ids = fromArray(Int32Array.from(next), [B], 'i32');
+      const x = E.reshape(E.embedding(model.wte, ids), [B, 1, D]);
+      const h = model.pass(x, pos, { causal: true, keyStart: prefix.keyStart, cache });
+      return (await model.logits(h).toArray()) as Float32Array;
+    });
+    cache.advance(1);
+    logits = await step;
+    for (let b = 0; b < B; b++) {
+      pos[b]++;
+      if (!done[b]) rowPasses[b]++;
+    }
+  }
+  return { tokens, passes: rowPasses, selections, latentCounts: counts };
 }
 
 /**

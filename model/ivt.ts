@@ -164,26 +164,52 @@ export class IvtModel {
   }
 
   /**
-   * latentPrefix with the number of latent steps chosen by the count head (cfg.adaptiveLatents)
-   * from the prompt pass, at most `maxSteps`: one small readback between the prompt pass and the
-   * first latent step, no pass of its own. One question at a time: the rows of a batch would
-   * need different numbers of latent positions.
+   * The count head's choice of latent steps for each row, at most `maxSteps`, from the prompt
+   * pass's last hidden state: one small readback between the prompt pass and the first latent
+   * step, no pass of its own (cfg.adaptiveLatents).
    */
-  async adaptiveLatentPrefix(samples: Sample[], maxSteps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): Promise<LatentPrefix & { count: number }> {
-    if (samples.length !== 1) throw new Error(`adaptiveLatentPrefix: one question at a time, got ${samples.length}`);
-    const start = this.promptPrefix(samples, maxSteps, lo, cache);
-    const scores = (await this.countLogits(start.last).toArray()) as Float32Array;
-    let best = 0;
-    for (let c = 1; c < scores.length; c++) if (scores[c]! > scores[best]!) best = c;
-    const count = Math.min(best, maxSteps);
-    return { ...this.latentSteps(start, count, lo, cache, draft), count };
+  async chooseLatentCounts(promptLast: Tensor, maxSteps: number): Promise<number[]> {
+    const scores = (await this.countLogits(promptLast).toArray()) as Float32Array;
+    const n = this.cfg.latentSteps + 1;
+    return Array.from({ length: promptLast.shape[0] }, (_, b) => {
+      let best = 0;
+      for (let c = 1; c < n; c++) if (scores[b * n + c]! > scores[b * n + best]!) best = c;
+      return Math.min(best, maxSteps);
+    });
+  }
+
+  /**
+   * The rows `rows` of a prompt pass (in that order), as if they had been run alone: their image
+   * tokens, padding, first selection scores, last hidden state and next positions. With
+   * KvCache.selectRows, a batch whose rows chose different latent counts goes on in groups.
+   */
+  async subsetPrefix(start: PrefixStart, rows: number[]): Promise<PrefixStart> {
+    const J = this.J, D = this.cfg.dim, B = start.samples.length;
+    const imgRows = fromArray(Int32Array.from(rows.flatMap((b) => Array.from({ length: J }, (_, j) => b * J + j))), [rows.length * J], 'i32');
+    const pad = start.keyStart.hostData ?? (await start.keyStart.toArray());
+    let acc: Tensor | null = null;
+    if (start.acc) {
+      // i32 scores: read back and re-uploaded (small: [B, J]) rather than gathered as floats.
+      const all = (await start.acc.toArray()) as Int32Array;
+      acc = fromArray(Int32Array.from(rows.flatMap((b) => Array.from(all.subarray(b * J, (b + 1) * J)))), [rows.length, J], 'i32');
+    }
+    const lastRows = E.gatherRows(E.reshape(start.last, [B, D]), fromArray(Int32Array.from(rows), [rows.length], 'i32'));
+    return {
+      samples: rows.map((b) => start.samples[b]!),
+      imgFlat: E.gatherRows(start.imgFlat, imgRows),
+      keyStart: fromArray(Int32Array.from(rows, (b) => pad[b]!), [rows.length], 'i32'),
+      acc,
+      needScores: start.needScores,
+      last: E.reshape(lastRows, [rows.length, 1, D]),
+      nextPos: Int32Array.from(rows, (b) => start.nextPos[b]!),
+    };
   }
 
   /**
    * The prompt pass of a latent prefix, with the first latent step's selection scores
    * accumulated where up to `maxSteps` latent steps may follow.
    */
-  private promptPrefix(samples: Sample[], maxSteps: number, lo: LatentOptions, cache: KvCache): PrefixStart {
+  promptPrefix(samples: Sample[], maxSteps: number, lo: LatentOptions, cache: KvCache): PrefixStart {
     const B = samples.length, J = this.J, D = this.cfg.dim;
     const img = this.vision.forward(concatPatches(samples), B);
     const imgFlat = E.reshape(img, [B * J, D]);
@@ -198,7 +224,7 @@ export class IvtModel {
   }
 
   /** `steps` latent steps after promptPrefix (see latentPrefix). */
-  private latentSteps(start: PrefixStart, steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): LatentPrefix {
+  latentSteps(start: PrefixStart, steps: number, lo: LatentOptions, cache: KvCache, draft?: number[]): LatentPrefix {
     const { samples, imgFlat, keyStart, needScores, nextPos } = start;
     const B = samples.length, J = this.J, k = this.cfg.topK, D = this.cfg.dim;
     let acc = start.acc;
@@ -415,7 +441,7 @@ export interface LatentPrefix {
 }
 
 /** A latent prefix after its prompt pass, before its latent steps. */
-interface PrefixStart {
+export interface PrefixStart {
   samples: Sample[];
   imgFlat: Tensor;
   keyStart: Tensor;

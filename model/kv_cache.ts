@@ -54,6 +54,27 @@ export class KvCache {
     return { k: this.bufK[layer], v: this.bufV[layer], len: start + T };
   }
 
+  /**
+   * A buffer cache of rows `rows` of this one (in that order), with the positions cached so far:
+   * rows of a batch that go on separately (adaptive latent steps: one group per chosen count).
+   */
+  selectRows(rows: number[]): KvCache {
+    if (this.mode !== 'buffer') throw new Error('KvCache.selectRows: buffer mode only');
+    if (rows.some((b) => !Number.isInteger(b) || b < 0 || b >= this.batch)) throw new Error(`KvCache.selectRows: rows ${rows} outside the batch of ${this.batch}`);
+    const out = new KvCache(this.layers, 'buffer', rows.length, this.dim, this.capacity);
+    out.length = this.length;
+    E.tidy(() => {
+      const idx = E.fromArray(Int32Array.from(rows), [rows.length], 'i32');
+      for (let l = 0; l < this.layers; l++) {
+        for (const [src, dst] of [[this.bufK[l]!, out.bufK[l]!], [this.bufV[l]!, out.bufV[l]!]] as const) {
+          const picked = E.gatherRows(E.reshape(src, [this.batch, this.capacity * this.dim]), idx);
+          stridedCopy(picked, dst, [rows.length * this.capacity * this.dim], [1], [1], 0, 0);
+        }
+      }
+    });
+    return out;
+  }
+
   /** Called once per pass after every layer appended. */
   advance(T: number): void {
     this.length += T;

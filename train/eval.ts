@@ -85,9 +85,9 @@ export function choosesLatentSteps(model: IvtModel, settings: { steps: number; r
 export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenizer, mode: EvalMode, opts: { latentSteps: number; batch: number; maxNew?: number; numChoices: (i: number) => number; groupOf?: (i: number) => string; keepPredictions?: boolean; draftAnswer?: boolean; fixedLatents?: boolean; warmup?: boolean }): Promise<EvalResult> {
   const s = modeSettings(mode, opts.latentSteps, model.cfg.latentSteps);
   const maxNew = opts.maxNew ?? s.maxNew;
-  // One question at a time where the count head chooses, as the count differs between questions.
+  // Where the count head chooses, a batch goes on in groups of rows with the same count (generate).
   const adaptive = choosesLatentSteps(model, s, opts.fixedLatents);
-  const batchSize = adaptive ? 1 : opts.batch;
+  const batchSize = opts.batch;
   let right = 0, lenientRight = 0, unparsed = 0, passes = 0;
   const counts = new Map<number, number>();
   const groups = new Map<string, { n: number; right: number; latent: number }>();

@@ -537,7 +537,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const evals: { stage: number; result: EvalResult }[] = [];
   const batchesOf = (stage: number) => batchesPerEpochOf(groupsOf(stage).map((g) => g.length), o.batch);
   if (o.mixStages && o.mode === 'ivt' && o.stages > 0) log(`stage mixing: in the latent stages, ${o.mixStages} of the batches are trained at an earlier stage`);
-  if (cfg.adaptiveLatents && o.mode === 'ivt' && o.stages > 0) log('adaptive latent steps: a problem of m steps trains with min(s, m) latent steps at stage s; validation runs one question at a time (the count head chooses each one\'s)');
+  if (cfg.adaptiveLatents && o.mode === 'ivt' && o.stages > 0) log('adaptive latent steps: a problem of m steps trains with min(s, m) latent steps at stage s; in validation the count head chooses each question\'s');
   if (scenes && (alignWeight > 0 || captionSamples.length)) {
     log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
   }

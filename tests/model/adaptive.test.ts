@@ -1,6 +1,7 @@
 // Adaptive latent steps (IvtConfig.adaptiveLatents): a count head on the prompt's last hidden
 // state chooses how many latent steps a question runs. Inference runs exactly the chosen count,
-// token for token what a fixed run of that count gives; the count loss's gradient by finite
+// token for token what a fixed run of that count gives, also in a batch whose questions choose
+// different counts; the count loss's gradient by finite
 // differences; the trainer gives a problem of m steps min(s, m) latent steps at stage s.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +14,7 @@ import { generate } from '../../model/generate.js';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { groupBy, train } from '../../train/trainer.js';
 import { rng, setup } from '../helpers.js';
-import { metricsLines, rejectsUserError, tempDir, tinyRunOptions } from '../train/util.js';
+import { metricsLines, tempDir, tinyRunOptions } from '../train/util.js';
 import { stage0Source } from '../../cli/bench_commands.js';
 import { loadRun } from '../../cli/train_commands.js';
 import { runLatencyBench } from '../../bench/latency.js';
@@ -60,9 +61,31 @@ test('the count head picks the latent steps: each count runs exactly as a fixed 
     const capped = await generate(model, [samples[0]!], { latentSteps: 1, latent: FULL_LATENT, maxNewTokens: 6, eos: 1, adaptive: true });
     assert.equal(capped.latentCounts, [Math.min(c, 1)]);
   }
-  let error = '';
-  try { await generate(model, samples, { latentSteps: 3, latent: FULL_LATENT, maxNewTokens: 6, eos: 1, adaptive: true }); } catch (e) { error = (e as Error).message; }
-  assert.match(error, 'one question at a time');
+  model.ps.dispose();
+});
+
+test('a batch whose questions choose different counts: each question exactly as when run alone', async () => {
+  const cfg = { ...preset('tiny', 40), adaptiveLatents: true };
+  const model = new IvtModel(cfg, 0);
+  const head = model.countHead!;
+  // A head whose choice swings with the prompt: large random weights, no bias.
+  const r = rng(23);
+  upload(head.weight, Float32Array.from({ length: head.weight.size }, () => (r() * 2 - 1) * 20));
+  upload(head.bias!, new Float32Array(cfg.latentSteps + 1));
+  const samples = fakeSamples(9, cfg.vocab, model.J, model.vision.patchDim, 31);
+  for (const withDraft of [false, true]) {
+    const opts = { latentSteps: cfg.latentSteps, latent: FULL_LATENT, maxNewTokens: 6, eos: 1, withSelections: true, adaptive: true, ...(withDraft ? { draft: [7, 8, 9] } : {}) };
+    const batched = await generate(model, samples, opts);
+    assert.ok(new Set(batched.latentCounts).size >= 3, `counts ${batched.latentCounts}: the batch should split into groups`);
+    for (let b = 0; b < samples.length; b++) {
+      const alone = await generate(model, [samples[b]!], opts);
+      const c = alone.latentCounts[0]!;
+      assert.is(batched.latentCounts[b], c, `question ${b}: count`);
+      assert.equal(batched.tokens[b], alone.tokens[0], `question ${b}: tokens`);
+      assert.is(batched.passes[b], alone.passes[0], `question ${b}: passes`);
+      for (let si = 0; si < c; si++) assert.equal(batched.selections[si]![b], alone.selections[si]![0], `question ${b}: step ${si + 1}'s selection`);
+    }
+  }
   model.ps.dispose();
 });
 
@@ -174,12 +197,14 @@ test('training: a problem of m steps trains with min(s, m) latent steps at stage
     assert.is(stage0Source(branch), run);
   }
   assert.is(stage0Source(run), run);
-  // The latency benchmark of an adaptive model: one question at a time, with the fixed-count row beside.
+  // The latency benchmark of an adaptive model, with the fixed-count row beside.
   const load = async (tag?: string) => { const { model, tok, cfg } = await loadRun(run, tag); return { model, tok, latentSteps: cfg.latentSteps }; };
   const report = await runLatencyBench({ run, data, split: 'test', batch: 1, limit: 3, load, log: () => {} });
   assert.equal(report.rows.map((r) => `${r.mode}${r.draft ? '+draft' : ''}${r.adaptive ? ' adaptive' : ''}${r.fixed_latents ? ' fixed' : ''}`), ['cot', 'ivt adaptive', 'ivt-recompute', 'cot+draft', 'ivt+draft adaptive', 'ivt fixed']);
   assert.ok(report.adaptive && report.adaptive.fewer_passes > 0);
-  await rejectsUserError(() => runLatencyBench({ run, data, split: 'test', batch: 2, limit: 3, load, log: () => {} }), '--batch 2', 'one question at a time');
+  // Batched too: the same rows, the same answers (groups by count).
+  const batched = await runLatencyBench({ run, data, split: 'test', batch: 2, limit: 3, load, log: () => {} });
+  assert.equal(batched.rows.map((r) => [r.mode, r.accuracy, r.avg_passes]), report.rows.map((r) => [r.mode, r.accuracy, r.avg_passes]));
   // Without the option: no count loss, every batch at its stage.
   const plain = join(root, 'plain');
   await train(tinyRunOptions(data, plain, { stages: 3, maxTrain: 16 }));
