@@ -47,10 +47,10 @@ export async function runKernelBench(opts: { peer?: boolean; suites?: Suite[]; q
 export const DEFAULT_SUITES: Suite[] = [matmulSuite, attentionSuite, accumulatorSuite, memoryBoundSuite];
 
 export function formatRow(k: KernelFigure): string {
-  const rate = k.gflops !== undefined ? `${k.gflops.toFixed(2)} GFLOP/s` : `${k.gbps?.toFixed(2)} GB/s`;
+  const rate = k.gflops !== undefined ? `${k.gflops.toFixed(2)} GFLOP/s` : k.gbps !== undefined ? `${k.gbps.toFixed(2)} GB/s` : '';
   const peer = k.peer ? `  ${k.peer.name} ${k.peer.ms_median.toFixed(2)} ms  x${k.speedup_vs_peer?.toFixed(2)}` : '';
   const paired = k.peak_gflops_paired ? ` (peak ${k.peak_gflops_paired.toFixed(1)} GFLOP/s timed in pairs; quartiles ${k.pct_peak_quartiles?.map((x) => x.toFixed(1)).join('..')}%)` : '';
-  return `${k.name.padEnd(16)} [${k.shape.join('x')}] ${k.dtype}  ${k.ms_median.toFixed(2)} ms  ${rate}  ${k.pct_peak?.toFixed(1)}% of peak${paired}${peer}`;
+  return `${k.name.padEnd(16)} [${k.shape.join('x')}] ${k.dtype}  ${k.ms_median.toFixed(2)} ms${rate ? `  ${rate}` : ''}${k.pct_peak !== undefined ? `  ${k.pct_peak.toFixed(1)}% of peak` : ''}${paired}${peer}`;
 }
 
 export function markdownTable(r: KernelReport): string {

@@ -29,6 +29,8 @@ export interface LatencyReport {
   drafted: { speedup_latency: number; fewer_passes: number };
   /** Quartiles of the per-chunk latency ratios (explicit CoT over IVT-LR), plain and drafted. */
   spread: { plain: [number, number]; drafted: [number, number] };
+  /** ms of each chunk of problems, per mode in the rows' order. */
+  chunk_ms?: number[][];
   /** Where the explicit-CoT weights came from when not from `run` (a run branched off another's stage 0). */
   cot_run?: string;
   /** A model with adaptive latent steps: the adaptive "ivt" row against the same weights with the fixed count. */
@@ -111,6 +113,9 @@ export async function runLatencyBench(o: {
     ...(ivtFixed ? { adaptive: { speedup_latency: round(ivtFixed.ms_per_question / ivt.ms_per_question), fewer_passes: round(ivtFixed.avg_passes / ivt.avg_passes), accuracy_gap_points: round(100 * (ivt.accuracy - ivtFixed.accuracy)) } } : {}),
     drafted: { speedup_latency: round(cotDraft.ms_per_question / ivtDraft.ms_per_question), fewer_passes: round(cotDraft.avg_passes / ivtDraft.avg_passes) },
     spread: { plain: quartiles(0, 1), drafted: quartiles(3, 4) },
+    // Each chunk's ms per mode (rows' order), so the ratios and their spread can be recomputed:
+    // the headline ratio is of the totals, the spread of the chunks' ratios.
+    chunk_ms: chunkMs.map((ms) => ms.map(round)),
   };
 }
 

@@ -12,7 +12,7 @@ import type { PairedPeak } from './common.js';
  */
 export function fmaPeakLaunch(): { launch: () => void; flops: number; release: () => void } {
   const r = rt();
-  const WG = Math.min(256, r.dev.limits.maxComputeInvocationsPerWorkgroup);
+  const WG = Math.min(256, r.dev.limits.maxComputeInvocationsPerWorkgroup, r.dev.limits.maxComputeWorkgroupSizeX);
   const groups = 256;
   const iters = 4096;
   const out = r.pool.acquire(groups * WG * 4);
