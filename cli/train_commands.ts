@@ -129,10 +129,14 @@ export async function loadRun(run: string, tag?: string, read = readRun(run)): P
 
 /** The records of one split (at most `limit`; 0: all) and their samples; none is the user's error. */
 async function splitSamples(o: { data: string; split: string; limit: number }, tok: Tokenizer, cfg: IvtConfig): Promise<{ recs: ProblemRecord[]; samples: Sample[] }> {
-  const ds = await loadDataset(o.data, { missingImage: 'text-only' });
+  // Steps cut as the model's curriculum cut them (N = its latent stages), for per-length groups
+  // and diagnosis at the step boundaries it trained on.
+  const ds = await loadDataset(o.data, { missingImage: 'text-only', maxSteps: cfg.latentSteps >= 1 ? cfg.latentSteps : undefined });
   let recs = ds.records.filter((r) => r.split === o.split);
   if (o.limit) recs = recs.slice(0, o.limit);
   if (recs.length === 0) throw new UserError(`${o.data}: no problems in the ${o.split} split`);
+  const missing = ds.report.convertedToTextOnly;
+  if (missing) console.log(`note: ${o.data}: ${missing} problem${missing > 1 ? 's name image files that do' : ' names an image file that does'} not exist; used text-only (a blank picture)`);
   return { recs, samples: await toSamples(recs, tok, cfg) };
 }
 
@@ -227,6 +231,7 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--out <dir>', 'run folder (checkpoints, metrics.jsonl, config, tokenizer)')
     .addOption(new Option('--preset <name>', 'model size').choices([...PRESET_NAMES]).default('small'))
     .option('--stages <n>', 'latent stages after stage 0', intArg('stages', 0), 3)
+    .option('--max-len <n>', 'positions a sequence may take: image tokens, prompt, latent slots, steps and answer (default: the preset\'s; real ScienceQA rationales need several hundred)', intArg('max-len', 8))
     .option('--top-k <n>', 'image embeddings selected per latent step (default: the preset\'s, the --init-from run\'s or the resumed run\'s; the model has no weight that depends on it)', intArg('top-k', 1))
     .option('--epochs <n>', 'epochs per stage', intArg('epochs', 1), 2)
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT usually needs more than a latent stage; default: --epochs)', intArg('epochs0', 1))
@@ -294,7 +299,7 @@ export function registerTrainCommands(program: Command): void {
       // One ablation or control at a time: each has its own evaluation mode, which validation uses.
       if (o.randomLatentVision && !o.latentText) throw new UserError('--random-latent-vision and --no-latent-text: give one of them (one ablation or control at a time)');
       const opts: TrainOptions = {
-        data: o.data, out: o.out, preset: o.preset, stages: o.stages, topK: o.topK, epochsPerStage: o.epochs, epochsStage0: o.epochs0, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
+        data: o.data, out: o.out, preset: o.preset, stages: o.stages, topK: o.topK, ...(o.maxLen !== undefined ? { overrides: { maxLen: o.maxLen } } : {}), epochsPerStage: o.epochs, epochsStage0: o.epochs0, batch: o.batch, lr: o.lr, latentLr: o.latentLr,
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents, ...(o.randomLatentVision ? { randomVision: true } : {}) },
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,

@@ -403,7 +403,7 @@ export function reasoningSteps(o: Pick<TrainOptions, 'mode' | 'stages'>): number
   return o.mode === 'ivt' && o.stages >= 1 ? o.stages : undefined;
 }
 
-export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null; fingerprint: string }> {
+export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null; fingerprint: string; missingImages: number }> {
   const ds = await loadDataset(o.data, { missingImage: 'text-only', maxSteps: reasoningSteps(o) });
   let train = ds.records.filter((r) => r.split === 'train');
   let val = ds.records.filter((r) => r.split === 'val');
@@ -430,12 +430,14 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     validateConfig(cfg, runCfg);
     if (o.mode === 'ivt' && cfg.latentSteps !== o.stages) throw new UserError(`--resume with --stages ${o.stages}: the run in ${o.out} trains ${cfg.latentSteps} latent stages (${runCfg})`);
     if (o.topK !== undefined && cfg.topK !== o.topK) throw new UserError(`--resume with --top-k ${o.topK}: the run in ${o.out} selects ${cfg.topK} image embeddings per latent step (${runCfg})`);
+    if (o.overrides?.maxLen !== undefined && cfg.maxLen !== o.overrides.maxLen) throw new UserError(`--resume with --max-len ${o.overrides.maxLen}: the run in ${o.out} has maxLen ${cfg.maxLen} (${runCfg})`);
     checkResumedSchedule(o, join(o.out, 'options.json'), fingerprint);
   } else if (o.initFrom) {
     const initCfg = join(o.initFrom, 'config.json');
     if (!existsSync(initCfg)) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
     tok = Tokenizer.load(join(o.initFrom, 'tokenizer.json'));
     cfg = readJson(initCfg) as unknown as IvtConfig;
+    if (o.overrides?.maxLen !== undefined && cfg.maxLen !== o.overrides.maxLen) throw new UserError(`--init-from ${o.initFrom} --max-len ${o.overrides.maxLen}: that run has maxLen ${cfg.maxLen} (${initCfg}); a branch keeps it`);
     validateConfig(cfg, initCfg);
     if (o.adaptiveLatents && !cfg.adaptiveLatents) throw new UserError(`--adaptive-latents with --init-from ${o.initFrom}: that run has no count head (${initCfg}); train its stage 0 with --adaptive-latents`);
     // A branch inherits the count head unless told to train without it (its weights then unused).
@@ -464,14 +466,16 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
       throw e;
     }
   }
-  return { tok, cfg, train, val, scenes, fingerprint };
+  return { tok, cfg, train, val, scenes, fingerprint, missingImages: ds.report.convertedToTextOnly };
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? ((s: string) => console.log(s));
   // Everything that can fail on the user's input (data, images, run files) comes first, before
   // the engine starts and before anything is written: a bad input leaves no half-made run.
-  const { tok, cfg, train: trainRecs, val: valRecs, scenes, fingerprint } = await prepareRun(o);
+  const { tok, cfg, train: trainRecs, val: valRecs, scenes, fingerprint, missingImages } = await prepareRun(o);
+  // Said, not silent: these problems train and validate on a blank picture.
+  if (missingImages) log(`${o.data}: ${missingImages} problem${missingImages > 1 ? 's name image files' : ' names an image file'} that ${missingImages > 1 ? 'do' : 'does'} not exist; ${missingImages > 1 ? 'they are' : 'it is'} used text-only (a blank picture)`);
   const alignWeight = scenes ? o.alignWeight ?? 0 : 0;
   const trainSamples = await toSamples(trainRecs, tok, cfg, alignWeight > 0 ? { imageWords: (r) => cellWords(scenes!.get(r.id)!) } : {});
   // Stage 0's training set: the problems, plus a caption of each picture when asked for.

@@ -8,7 +8,8 @@ import { Command } from 'commander';
 import sharp from 'sharp';
 import { registerDataCommands, checkCommand, inspectCommand, parseIntFlag } from '../../train/data/cli.js';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
-import { rejectsUserError, SCIENCEQA_SAMPLE, tempDir, throwsUserError } from './util.js';
+import { rejectsUserError, SCIENCEQA_SAMPLE, tempDir, throwsUserError, tinyRunOptions } from './util.js';
+import { prepareRun } from '../../train/trainer.js';
 
 function program(): Command {
   const p = new Command();
@@ -66,6 +67,14 @@ test('bad flags are user errors (exit code 2 in the CLI)', async () => {
 });
 
 const haveSample = existsSync(join(SCIENCEQA_SAMPLE, 'problems.json'));
+(haveSample ? test : test.skip)('training on the ScienceQA sample counts the problems whose image file is missing (used text-only)', async () => {
+  const run = tempDir('cli-sqa-run');
+  const r = await prepareRun(tinyRunOptions(SCIENCEQA_SAMPLE, run, { maxTrain: 0, overrides: { maxLen: 1024 } }));
+  assert.is(r.missingImages, 67);
+  // The steps of a ScienceQA solution: sentences split where the text ends them.
+  assert.ok(r.train.every((rec) => rec.steps.length <= 2));
+});
+
 (haveSample ? test : test.skip)('inspect on the real ScienceQA sample: explicit policy, report, sheet', async () => {
   await rejectsUserError(() => inspectCommand(SCIENCEQA_SAMPLE, { sheet: false }, () => undefined), '67 record(s)');
   const sheet = join(tempDir('cli-sqa'), 'sheet.png');

@@ -48,6 +48,15 @@ test('a single .jsonl file uses each line\'s "split"; blank lines are ignored', 
   assert.equal(records.map((r) => r.split), ['train', 'test']);
 });
 
+test('a line\'s split may say dev or validation for val; "image_path" stands for "image"', async () => {
+  const dir = await fixture({ 'all.jsonl': [good('a', { split: 'dev' }), good('b', { split: 'validation' }), good('c', { split: 'train' })] });
+  assert.equal(loadM3CoT(join(dir, 'all.jsonl')).records.map((r) => [r.id, r.split]), [['c', 'train'], ['a', 'val'], ['b', 'val']]);
+  const dev = await fixture({ 'dev.jsonl': [good('d', { split: 'dev' })] });
+  assert.equal(loadM3CoT(dev).records.map((r) => r.split), ['val']);
+  const other = await fixture({ 'train.jsonl': [(({ image, ...rest }) => ({ ...rest, image_path: image }))(good('e'))] });
+  assert.ok(loadM3CoT(other).records[0]!.imagePath!.endsWith(join('img', 'a.png')));
+});
+
 test('missing images follow the policy and are counted', async () => {
   const dir = await fixture({ 'train.jsonl': [good('a', { image: 'img/none.png' }), good('b')] });
   throwsUserError(() => loadM3CoT(dir), '1 record(s) name an image file that does not exist', 'a:');

@@ -112,6 +112,9 @@ const malformed: Array<[string, (p: Record<string, Record<string, unknown>>) => 
   ['image key missing', (p) => { delete p['2']!['image']; }, ['record "2"', 'field "image" is missing']],
   ['image wrong type', (p) => { p['2']!['image'] = 5; }, ['record "2"', 'field "image" must be a string or null']],
   ['image path traversal', (p) => { p['1']!['image'] = '../../../../etc/passwd'; }, ['record "1"', 'field "image"', '..']],
+  // Inside the dataset, but another problem's picture: join() would have folded the ".." away.
+  ['image of another problem', (p) => { p['1']!['image'] = '../2/image.png'; }, ['record "1"', 'field "image"', 'must be a file name in the problem\'s folder']],
+  ['image in a subfolder', (p) => { p['1']!['image'] = 'sub/image.png'; }, ['record "1"', 'field "image"', 'without "/"']],
   ['image absolute path', (p) => { p['1']!['image'] = '/etc/passwd'; }, ['record "1"', 'field "image"', 'absolute path']],
   ['record not an object', (p) => { (p as Record<string, unknown>)['1'] = 'oops'; }, ['record "1"', 'must be an object']],
   ['empty question', (p) => { p['1']!['question'] = '  '; }, ['record "1"', 'field "question" is empty']],

@@ -14,6 +14,10 @@ test('line breaks end sentences; blank lines and extra spaces vanish', () => {
 
 test('abbreviations, initials and decimals do not end sentences', () => {
   assert.equal(splitSentences('Use e.g. a ruler. J. Smith measured 3.5 cm. End.'), ['Use e.g. a ruler.', 'J. Smith measured 3.5 cm.', 'End.']);
+  // ScienceQA's own boundaries: a labelled sample, the answer "No.", dotted initials; No. before a number.
+  assert.equal(splitSentences('It is larger than each particle in sample A. So, the particles move faster.'), ['It is larger than each particle in sample A.', 'So, the particles move faster.']);
+  assert.equal(splitSentences('Can you buy it? No. So, a pencil is a good.'), ['Can you buy it?', 'No.', 'So, a pencil is a good.']);
+  assert.equal(splitSentences('The U.S. is big. See No. 5 below. John F. Kennedy spoke.'), ['The U.S. is big.', 'See No. 5 below.', 'John F. Kennedy spoke.']);
 });
 
 test('closing quotes stay with their sentence', () => {

@@ -67,9 +67,12 @@ export function loadM3CoT(path: string, options: LoadOptions = {}): LoadedDatase
       if (answerIndex >= choices.length) throw new UserError(`${where}: field "answer" is "${letter}" but there are only ${choices.length} choices`);
       const rationale = requireString(raw, 'rationale', where).trim();
       const hint = requireString(raw, 'context', where, { optional: true });
-      const image = requireStringOrNull(raw, 'image', where);
-      const ownSplit = raw['split'];
-      if (ownSplit !== undefined && !isSplit(ownSplit)) throw new UserError(`${where}: field "split" must be one of ${SPLITS.join(', ')}, got ${JSON.stringify(ownSplit)}`);
+      // "image", or "image_path" as some exports name it.
+      const image = !('image' in raw) && 'image_path' in raw ? requireStringOrNull(raw, 'image_path', where) : requireStringOrNull(raw, 'image', where);
+      // The validation split under the names exports give it (as its file may be dev.jsonl).
+      const rawSplit = raw['split'];
+      const ownSplit = rawSplit === 'dev' || rawSplit === 'validation' ? 'val' : rawSplit;
+      if (ownSplit !== undefined && !isSplit(ownSplit)) throw new UserError(`${where}: field "split" must be one of ${SPLITS.join(', ')} (or dev / validation for val), got ${JSON.stringify(rawSplit)}`);
       if (fileSplit !== undefined && ownSplit !== undefined && ownSplit !== fileSplit) {
         throw new UserError(`${where}: field "split" is "${ownSplit}" but the file is the ${fileSplit} split`);
       }

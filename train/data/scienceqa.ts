@@ -91,6 +91,9 @@ export function loadScienceQA(dir: string, options: LoadOptions = {}): LoadedDat
     let exists = false;
     if (image !== null) {
       if (isAbsolute(image)) throw new UserError(`${where}: field "image": absolute path "${image}" is not allowed`);
+      // A file name inside the problem's own folder, as ScienceQA has it: join() would fold a
+      // ".." away before the containment check, and "../2/image.png" is another problem's picture.
+      if (image === '' || image === '.' || image === '..' || /[\\/\0]/.test(image)) throw new UserError(`${where}: field "image": "${image}" must be a file name in the problem's folder (images/${split}/${pid}/), without "/" or ".."`);
       assertSafeSegment(pid, where);
       const resolved = resolveInside(root, join('images', split, pid, image), `${where}: field "image"`);
       imagePath = resolved.path;

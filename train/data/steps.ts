@@ -8,7 +8,22 @@
 // its punctuation, "?", "!" also end sentences, a line break ends a sentence (ScienceQA
 // lectures put one paragraph or list item per line), and a few abbreviations ("e.g.") do not.
 
-const ABBREVIATIONS = new Set(['e.g.', 'i.e.', 'etc.', 'vs.', 'mr.', 'mrs.', 'ms.', 'dr.', 'st.', 'no.', 'approx.', 'fig.']);
+const ABBREVIATIONS = new Set(['e.g.', 'i.e.', 'etc.', 'vs.', 'mr.', 'mrs.', 'ms.', 'dr.', 'st.', 'approx.', 'fig.']);
+
+/**
+ * Whether a word ending in "." is an abbreviation rather than a sentence's end: a listed one;
+ * "No." before a number ("No. 5"; ScienceQA's answers "No." end sentences); letters with dots
+ * ("U.S."); a single capital initial where a name goes on ("John F. Kennedy", or starting a
+ * sentence), not after a lower-case word ("sample A. So, ...", ScienceQA's labelled samples).
+ */
+function isAbbreviation(word: string, prev: string | undefined, next: string): boolean {
+  const w = word.toLowerCase();
+  if (ABBREVIATIONS.has(w)) return true;
+  if (w === 'no.') return /^\d/.test(next);
+  if (/^([A-Za-z]\.){2,}$/.test(word)) return true;
+  if (/^[A-Z]\.$/.test(word)) return prev === undefined || /^[A-Z]/.test(prev) || /[.!?]["'”’)\]]*$/.test(prev);
+  return false;
+}
 
 /** Splits text into sentences: whitespace-normalised, punctuation kept, empties dropped. */
 export function splitSentences(text: string): string[] {
@@ -21,10 +36,11 @@ export function splitSentences(text: string): string[] {
       current.push(word);
       const next = words[i + 1];
       // A sentence ends at ., ! or ? (optionally followed by closing quotes/brackets), unless
-      // the word is a known abbreviation or a single capital initial ("J. Smith").
+      // the word is an abbreviation. (A lower-case next word does not say otherwise: the
+      // synthetic rationales' sentences start in lower case, "nine red square is ...".)
+      if (next === undefined) continue;
       const ends = /[.!?]["'”’)\]]*$/.test(word);
-      const abbreviation = ABBREVIATIONS.has(word.toLowerCase()) || /^[A-Z]\.$/.test(word);
-      if (ends && !abbreviation && next !== undefined) {
+      if (ends && !isAbbreviation(word, i > 0 ? words[i - 1] : undefined, next)) {
         sentences.push(current.join(' '));
         current = [];
       }
