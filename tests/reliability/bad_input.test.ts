@@ -199,6 +199,8 @@ const cases: Case[] = [
   { name: 'demo --preset unknown', args: (d) => ['demo', '--out', join(d, 'X'), '--preset', 'huge', '--train', '16'], expect: ['--preset', 'huge', 'tiny, small, medium, base'], absent: ['X'], code: 2 },
   { name: 'synth --train negative', args: (d) => ['data', 'synth', '--out', join(d, 'X'), '--train=-5'], expect: ['--train must be in'], absent: ['X'], code: 2 },
   { name: 'synth --image-size not a multiple of --grid', args: (d) => ['data', 'synth', '--out', join(d, 'X'), '--image-size', '50'], expect: ['--image-size', '--grid'], absent: ['X'], code: 2 },
+  { name: 'synth --out under a file', args: (d) => { writeFileSync(join(d, 'file'), 'x'); return ['data', 'synth', '--out', join(d, 'file', 'X'), '--train', '3']; }, expect: ['is a file, not a folder'], code: 2 },
+  { name: 'inspect --sheet is a folder', args: (d) => { mkdirSync(join(d, 'sheet', 'inner'), { recursive: true }); return ['data', 'inspect', DS, '--sheet', join(d, 'sheet')]; }, expect: ['cannot write the contact sheet', '--sheet FILE'], code: 2 },
   { name: 'synth --out an existing non-empty folder', args: (d) => ['data', 'synth', '--out', copyDs(d), '--train', '3'], expect: ['--force'], unchanged: ['ds'], code: 2 },
 ];
 

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadScienceQA } from '../../train/data/scienceqa.js';
+import { firstDuplicateKey } from '../../train/data/validate.js';
 import { loadDataset } from '../../train/data/load.js';
 import { SCIENCEQA_SAMPLE, tempDir, throwsUserError } from './util.js';
 
@@ -141,6 +142,17 @@ test('malformed: a problem id twice in problems.json (JSON.parse would keep the 
   // The second record again under the first one's id, at the end: {"1": ..., "2": ..., "1": ...}.
   writeFileSync(join(dir, 'problems.json'), `${text.slice(0, -1)},"1":${JSON.stringify(problems['2'])}}`);
   throwsUserError(() => loadScienceQA(dir), join(dir, 'problems.json'), 'problem "1" occurs more than once');
+});
+
+test('malformed: a field twice in one problem, or deeper (JSON.parse would keep the last)', async () => {
+  const { dir, problems } = await fixture();
+  const text = JSON.stringify(problems);
+  // Problem "2" with "answer" given twice: {"1": ..., "2": {..., "answer": 0, "answer": 1}}.
+  writeFileSync(join(dir, 'problems.json'), text.replace(/"2":\{/, '"2":{"answer":0,'));
+  throwsUserError(() => loadScienceQA(dir), join(dir, 'problems.json'), 'record "2": field "answer" occurs more than once');
+  // Equal keys in different objects, and strings that look like keys, are fine.
+  assert.is(firstDuplicateKey('{"a":{"x":1},"b":{"x":"\\"x\\":2","y":[{"x":1},{"x":2}]}}'), null);
+  assert.equal(firstDuplicateKey('{"a":{"x":[{"k":1,"k":2}]}}'), { path: ['a', 'x', '[]'], key: 'k' });
 });
 
 test('malformed: problems.json is an array', async () => {

@@ -20,8 +20,18 @@ export async function writeFolderAtomically<T>(target: string, fill: (tmp: strin
   const out = resolve(target);
   checkTarget(out, opts.force ?? false);
   const parent = dirname(out);
-  mkdirSync(parent, { recursive: true });
-  const tmp = mkdtempSync(join(parent, `.${basename(out)}.tmp-`));
+  // The nearest existing folder above must be a folder, and writable: say which, in one line.
+  let above = parent;
+  while (!existsSync(above)) above = dirname(above);
+  if (!statSync(above).isDirectory()) throw new UserError(`${target}: ${above} is a file, not a folder`);
+  let tmp: string;
+  try {
+    mkdirSync(parent, { recursive: true });
+    tmp = mkdtempSync(join(parent, `.${basename(out)}.tmp-`));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`${target}: cannot create it (${code ?? (err as Error).message})`);
+  }
   let result: T;
   try {
     result = await fill(tmp);

@@ -1,6 +1,7 @@
 // `ivt data ...`: generate the synthetic dataset, inspect any dataset, check the synthetic
 // dataset's claims. Thin: parses and validates flags, then calls the modules that do the work.
-import { join, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../engine/errors.js';
 import { MISSING_IMAGE_POLICIES, type LoadOptions, type MissingImagePolicy } from './dataset.js';
@@ -86,13 +87,20 @@ export interface InspectFlags extends LoadFlags { sheet?: string | false; count?
 
 export async function inspectCommand(dir: string, flags: InspectFlags, log: Log = console.log): Promise<void> {
   const data = loadDataset(dir, loadFlags(flags));
+  // Where the sheet goes is checked before anything is printed: a bad --sheet is one line.
+  const count = flags.sheet === false ? 0 : parseIntFlag('--count', flags.count) ?? 6;
+  if (flags.sheet !== false && (count < 1 || count > 50)) throw new UserError(`--count must be in [1, 50], got ${count}`);
+  const sheet = resolve(typeof flags.sheet === 'string' ? flags.sheet : join(data.report.root, 'contact-sheet.png'));
+  if (flags.sheet !== false) {
+    if (existsSync(sheet) && statSync(sheet).isDirectory()) throw new UserError(`cannot write the contact sheet to ${sheet}: it is a folder; pass --sheet FILE`);
+    let above = dirname(sheet);
+    while (!existsSync(above)) above = dirname(above);
+    if (!statSync(above).isDirectory()) throw new UserError(`cannot write the contact sheet to ${sheet}: ${above} is a file; pass --sheet FILE`);
+  }
   const scenes = scenesOf(dir, data.report.layout);
   const stats = datasetStats(data, scenes);
   log(formatStats(data, stats));
   if (flags.sheet === false) return;
-  const count = parseIntFlag('--count', flags.count) ?? 6;
-  if (count < 1 || count > 50) throw new UserError(`--count must be in [1, 50], got ${count}`);
-  const sheet = resolve(flags.sheet ?? join(data.report.root, 'contact-sheet.png'));
   const grid = scenes.size > 0 ? [...scenes.values()][0]!.grid : null;
   // Prefer test problems on the sheet (what evaluation sees), else whatever there is; for
   // synthetic data, take the question kinds in turn so each kind is shown.
@@ -115,7 +123,7 @@ export async function inspectCommand(dir: string, flags: InspectFlags, log: Log 
     log(`contact sheet: ${sheet} (${n} problems)`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EROFS' || code === 'ENOENT') throw new UserError(`cannot write the contact sheet to ${sheet} (${code}); pass --sheet FILE`);
+    if (code === 'EACCES' || code === 'EROFS' || code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') throw new UserError(`cannot write the contact sheet to ${sheet} (${code}); pass --sheet FILE`);
     throw err;
   }
 }

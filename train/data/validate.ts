@@ -63,32 +63,40 @@ export function readJsonFile(file: string): unknown {
 }
 
 /**
- * The keys of a JSON text's top-level object, in order, duplicates included (JSON.parse keeps
- * only the last of equal keys, silently). The text must already parse.
+ * The first key that occurs twice in one object of a JSON text, with the keys of the objects
+ * around it (an array's place shows as "[]"), or null. JSON.parse keeps only the last of equal
+ * keys, silently. The text must already parse.
  */
-export function topLevelKeys(text: string): string[] {
-  const keys: string[] = [];
-  let depth = 0, expectKey = false;
+export function firstDuplicateKey(text: string): { path: string[]; key: string } | null {
+  // One frame per open object or array: an object's keys so far, whether a key comes next, and
+  // the key whose value is being read (the path to a nested duplicate).
+  const stack: { keys: Set<string> | null; expectKey: boolean; key: string }[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '"') {
       let j = i + 1;
       while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      if (depth === 1 && expectKey) {
-        keys.push(JSON.parse(text.slice(i, j + 1)) as string);
-        expectKey = false;
+      const top = stack[stack.length - 1];
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return { path: stack.slice(0, -1).map((f) => f.key), key };
+        top.keys.add(key);
+        top.key = key;
+        top.expectKey = false;
       }
       i = j;
-    } else if (c === '{' || c === '[') {
-      depth++;
-      if (depth === 1) expectKey = c === '{';
-    } else if (c === '}' || c === ']') depth--;
-    else if (c === ',' && depth === 1) expectKey = true;
+    } else if (c === '{') stack.push({ keys: new Set(), expectKey: true, key: '' });
+    else if (c === '[') stack.push({ keys: null, expectKey: false, key: '[]' });
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.keys) top.expectKey = true;
+    }
   }
-  return keys;
+  return null;
 }
 
-/** readJsonFile for an object keyed by id: a key that occurs twice is an error naming it. */
+/** readJsonFile for an object keyed by id: a key that occurs twice, at any depth, is an error naming it. */
 export function readJsonObjectById(file: string): unknown {
   const text = readUtf8File(file);
   let value: unknown;
@@ -98,12 +106,9 @@ export function readJsonObjectById(file: string): unknown {
     throw new UserError(`${file}: not valid JSON (${(err as Error).message})`);
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const keys = topLevelKeys(text);
-    if (keys.length !== Object.keys(value).length) {
-      const seen = new Set<string>();
-      const dup = keys.find((k) => (seen.has(k) ? true : (seen.add(k), false)));
-      throw new UserError(`${file}: problem "${dup}" occurs more than once (JSON keeps only the last)`);
-    }
+    const dup = firstDuplicateKey(text);
+    if (dup && dup.path.length === 0) throw new UserError(`${file}: problem "${dup.key}" occurs more than once (JSON keeps only the last)`);
+    if (dup) throw new UserError(`${file}: record "${dup.path[0]}": field "${[...dup.path.slice(1), dup.key].join('.')}" occurs more than once (JSON keeps only the last)`);
   }
   return value;
 }
