@@ -4,6 +4,15 @@
 export interface PeerFigure {
   name: string;
   ms_median: number;
+  /** Where the peer was timed in alternating pairs with our kernel: the median of the pairs' ratios (peer / ours) and quartiles. */
+  ratio_median?: number;
+  ratio_quartiles?: [number, number];
+  pairs?: number;
+}
+
+/** A PeerFigure from a paired timing (TfjsPeer.timeOpPaired / timeMatmulPaired). */
+export function pairedPeer(name: string, r: { ms_median: number; ratio_median: number; ratio_q1: number; ratio_q3: number; pairs: number }): PeerFigure {
+  return { name, ms_median: r.ms_median, ratio_median: r.ratio_median, ratio_quartiles: [r.ratio_q1, r.ratio_q3], pairs: r.pairs };
 }
 export interface KernelFigure {
   name: string;
@@ -26,12 +35,17 @@ export interface KernelReport {
   kernels: KernelFigure[];
 }
 
+export interface PairedTiming { ms_median: number; ratio_median: number; ratio_q1: number; ratio_q3: number; pairs: number }
+
 export interface TfjsPeerLike {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly tf: any;
   timeMatmul(M: number, N: number, K: number, reps?: number, trans?: { transA?: boolean; transB?: boolean }): Promise<{ ms_median: number }>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   timeOp(build: (tf: any) => any[], run: (tf: any, inputs: any[]) => any, reps?: number): Promise<{ ms_median: number }>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  timeOpPaired(build: (tf: any) => any[], run: (tf: any, inputs: any[]) => any, ours: () => Promise<number>, pairs?: number): Promise<PairedTiming>;
+  timeMatmulPaired(M: number, N: number, K: number, ours: () => Promise<number>, pairs?: number, trans?: { transA?: boolean; transB?: boolean }): Promise<PairedTiming>;
   dispose(): Promise<void> | void;
 }
 
@@ -55,7 +69,13 @@ export interface BenchContext {
 export type Suite = (ctx: BenchContext) => Promise<KernelFigure[]>;
 
 export function figure(ctx: BenchContext, name: string, shape: number[], dtype: string, ms: number, work: { flops?: number; bytes?: number; copyGbps?: number; pairedPeak?: PairedPeak }, peer: PeerFigure | null): KernelFigure {
-  const f: KernelFigure = { name, shape, dtype, ms_median: round(ms), peer: peer ? { ...peer, ms_median: round(peer.ms_median) } : null, speedup_vs_peer: peer ? round(peer.ms_median / ms) : null };
+  // Paired with our kernel, the peer's figure is the median of the pairs' ratios; else the ratio of medians.
+  const speedup = peer ? peer.ratio_median ?? peer.ms_median / ms : null;
+  const f: KernelFigure = {
+    name, shape, dtype, ms_median: round(ms),
+    peer: peer ? { ...peer, ms_median: round(peer.ms_median), ...(peer.ratio_median !== undefined ? { ratio_median: round(peer.ratio_median), ratio_quartiles: peer.ratio_quartiles!.map(round) as [number, number] } : {}) } : null,
+    speedup_vs_peer: speedup === null ? null : round(speedup),
+  };
   if (work.flops !== undefined) {
     f.gflops = round(work.flops / (ms * 1e6));
     if (work.pairedPeak) {

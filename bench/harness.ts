@@ -80,3 +80,24 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
+
+/**
+ * One sample of `launch` at a time (ms per launch), `inner` launches then one sync, with
+ * `inner` calibrated as timeGpu does: this engine's half of a pairing with a peer.
+ */
+export async function ourSampler(launch: () => void, minSampleMs = 30): Promise<() => Promise<number>> {
+  const r = rt();
+  launch();
+  await r.sync();
+  const t = performance.now();
+  launch();
+  await r.sync();
+  const once = Math.max(performance.now() - t, 1e-3);
+  const inner = Math.max(1, Math.min(200, Math.ceil(minSampleMs / once)));
+  return async () => {
+    const t0 = performance.now();
+    for (let i = 0; i < inner; i++) launch();
+    await r.sync();
+    return (performance.now() - t0) / inner;
+  };
+}

@@ -4,10 +4,10 @@
 import * as E from '../engine/index.js';
 import { attentionPacked } from '../engine/ops/attention.js';
 import { rt, Tensor } from '../engine/tensor.js';
-import { timeGpu, timePaired } from './harness.js';
+import { ourSampler, timeGpu, timePaired } from './harness.js';
 import { stridedCopy } from '../engine/ops/shape.js';
 import { setMatmulPath } from '../engine/ops/matmul_kernels.js';
-import { figure, KernelFigure, PeerFigure, Suite } from './common.js';
+import { figure, KernelFigure, pairedPeer, PeerFigure, Suite } from './common.js';
 import { timeAgainstPeak } from './peak.js';
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
@@ -86,20 +86,22 @@ export const attentionSuite: Suite = async (ctx) => {
     let peer: PeerFigure | null = null;
     if (ctx.peer) {
       const scale = 1 / Math.sqrt(hd);
-      const r = await ctx.peer.timeOp(
+      const r = await ctx.peer.timeOpPaired(
         (tf) => [tf.randomNormal([B, H, T, hd]), tf.randomNormal([B, H, T, hd]), tf.randomNormal([B, H, T, hd]), tf.tensor2d(mask, [T, T]), tf.randomNormal([B, H, T, hd])],
         (tf, [tq, tk, tv, tm, tg]) => tf.tidy(() => {
           const f = (a: unknown, b: unknown, c: unknown) => tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(a, b, false, true), scale), tm)), c);
           return firstOfEach(tf, tf.grads(f)([tq, tk, tv], tg));
         }),
-        5,
+        await ourSampler(fusedRun),
+        ctx.quick ? 3 : 5,
       );
-      peer = { name: 'tfjs-webgpu composite', ms_median: r.ms_median };
+      peer = pairedPeer('tfjs-webgpu composite', r);
     }
     // Causal attention does half the score work: 2 matmuls forward, 5 backward, each B*H*T*T*hd/2 FMAs.
     const flops = 7 * 2 * B * H * T * T * hd / 2;
     const f = figure(ctx, 'attention f+b', [B, H, T, hd], 'f32', fused.ms_median, { flops }, peer);
-    const c = figure(ctx, 'attn composite', [B, H, T, hd], 'f32', comp.ms_median, { flops }, peer);
+    // The peer was paired with the fused kernel; against our composite, the ratio of medians.
+    const c = figure(ctx, 'attn composite', [B, H, T, hd], 'f32', comp.ms_median, { flops }, peer ? { name: peer.name, ms_median: peer.ms_median } : null);
     Object.assign(f, {
       speedup_vs_composite: Math.round(paired.ratio_median * 100) / 100,
       speedup_vs_composite_quartiles: [Math.round(paired.ratio_q1 * 100) / 100, Math.round(paired.ratio_q3 * 100) / 100],
@@ -173,12 +175,13 @@ export const memoryBoundSuite: Suite = async (ctx) => {
   const bet = E.fromArray(rand(Dm, 12), [Dm]);
   for (const t of [x, gam, bet]) t.requiresGrad = true;
   const gy = E.fromArray(rand(N * Dm, 13), [N, Dm]);
-  const ln = await timeGpu(fwdBwd([x, gam, bet], ([a, b, c]) => E.layerNorm(a, b, c), gy));
+  const lnRun = fwdBwd([x, gam, bet], ([a, b, c]) => E.layerNorm(a, b, c), gy);
+  const ln = await timeGpu(lnRun);
   // bytes: fwd reads x, writes y; backward_x reads x, g, writes dx; params reads x, g
   const lnBytes = 7 * N * Dm * 4;
   let lnPeer: PeerFigure | null = null;
   if (ctx.peer) {
-    const r = await ctx.peer.timeOp(
+    const r = await ctx.peer.timeOpPaired(
       (tf) => [tf.randomNormal([N, Dm]), tf.ones([Dm]), tf.zeros([Dm]), tf.randomNormal([N, Dm])],
       (tf, [tx, tg, tb, tgy]) => tf.tidy(() => {
         const f = (a: unknown, g: unknown, b: unknown) => {
@@ -187,9 +190,10 @@ export const memoryBoundSuite: Suite = async (ctx) => {
         };
         return firstOfEach(tf, tf.grads(f)([tx, tg, tb], tgy));
       }),
-      5,
+      await ourSampler(lnRun),
+      ctx.quick ? 3 : 7,
     );
-    lnPeer = { name: 'tfjs-webgpu composite', ms_median: r.ms_median };
+    lnPeer = pairedPeer('tfjs-webgpu composite', r);
   }
   out.push(figure(ctx, 'layernorm f+b', [N, Dm], 'f32', ln.ms_median, { bytes: lnBytes, copyGbps }, lnPeer));
   // And at a latent step's shape (batch 32 x 5 new positions, width 32): short rows, the
@@ -208,15 +212,17 @@ export const memoryBoundSuite: Suite = async (ctx) => {
   logits.requiresGrad = true;
   const targets = E.fromArray(Int32Array.from({ length: N }, (_, i) => (i * 7) % V), [N], 'i32');
   const one = E.fromArray([1], []);
-  const ce = await timeGpu(fwdBwd([logits], ([l]) => E.crossEntropy(l, targets), one));
+  const ceRun = fwdBwd([logits], ([l]) => E.crossEntropy(l, targets), one);
+  const ce = await timeGpu(ceRun);
   let cePeer: PeerFigure | null = null;
   if (ctx.peer) {
-    const r = await ctx.peer.timeOp(
+    const r = await ctx.peer.timeOpPaired(
       (tf) => [tf.randomNormal([N, V]), tf.oneHot(tf.tensor1d(Array.from(targets.hostData!), 'int32'), V)],
       (tf, [tl, toh]) => tf.tidy(() => firstOfEach(tf, [tf.grad((l: unknown) => tf.losses.softmaxCrossEntropy(toh, l))(tl)])),
-      5,
+      await ourSampler(ceRun),
+      ctx.quick ? 3 : 7,
     );
-    cePeer = { name: 'tfjs-webgpu softmaxCE', ms_median: r.ms_median };
+    cePeer = pairedPeer('tfjs-webgpu softmaxCE', r);
   }
   // Rows up to SERIAL_MAX_COLS take the one-pass kernel (logits read once forward; the backward
   // reads them and writes dlogits): 3 N V floats. Longer rows read the logits twice forward: 4.
@@ -278,11 +284,12 @@ export const matmulSuite: Suite = async (ctx) => {
     const A = E.fromArray(randSigned(c.M * c.K, 1), aShape);
     const B = E.fromArray(randSigned(c.K * c.N, 2), bShape);
     const flops = 2 * c.M * c.N * c.K;
-    const t = await timeAgainstPeak(() => E.noGrad(() => E.matmul(A, B, { transA: c.transA, transB: c.transB })).dispose(), flops);
+    const launch = () => E.noGrad(() => E.matmul(A, B, { transA: c.transA, transB: c.transB })).dispose();
+    const t = await timeAgainstPeak(launch, flops);
+    let peer: PeerFigure | null = null;
+    if (ctx.peer) peer = pairedPeer('tfjs-webgpu matMul', await ctx.peer.timeMatmulPaired(c.M, c.N, c.K, await ourSampler(launch), ctx.quick ? 3 : 7, { transA: c.transA, transB: c.transB }));
     A.dispose();
     B.dispose();
-    let peer: PeerFigure | null = null;
-    if (ctx.peer) peer = { name: 'tfjs-webgpu matMul', ms_median: (await ctx.peer.timeMatmul(c.M, c.N, c.K, 5, { transA: c.transA, transB: c.transB })).ms_median };
     out.push(figure(ctx, c.name + (c.transA ? ' A^T' : '') + (c.transB ? ' B^T' : ''), [c.M, c.N, c.K], 'f32', t.kernel_ms, { flops, pairedPeak: t }, peer));
   }
   // The kernel family this adapter does not choose, on one shape, so that each report shows
