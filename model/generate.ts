@@ -38,7 +38,7 @@ export interface GenerateOptions {
   draft?: number[];
   /**
    * Adaptive latent steps: the count head (cfg.adaptiveLatents) chooses how many latent steps,
-   * at most `latentSteps`, after the prompt pass. One question at a time.
+   * at most `latentSteps`, after the prompt pass; rows that chose the same count go on together.
    */
   adaptive?: boolean;
 }
@@ -47,7 +47,7 @@ export interface Generation {
   tokens: number[][];
   /** Forward passes each question needed. */
   passes: number[];
-  /** [step][b][k] image token indices chosen by latent vision. */
+  /** [step][b][k] image token indices chosen by latent vision (adaptive: a row has its own count's steps only). */
   selections: number[][][];
   /** Latent steps each question ran (the count head's choice with `adaptive`). */
   latentCounts: number[];
