@@ -1,4 +1,6 @@
-// Softmax and log-softmax over the last axis.
+// Softmax and log-softmax over the last axis. Elements at -Infinity get probability 0; a row
+// that is -Infinity throughout has no distribution and gives NaN (0/0), in the output and its
+// gradient, as PyTorch does. (Attention masks rows itself and never produces such a row.)
 import { record } from '../autograd.js';
 import { empty, Tensor } from '../tensor.js';
 import { assertF32, launch1d, launchRows, rowPerInvocation } from './util.js';
