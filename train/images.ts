@@ -102,7 +102,9 @@ export async function loadRgb(
     const { data, info } = await sharp(source, { limitInputPixels: maxPixels, failOn: 'warning' })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
-      .resize(size, size, { fit: 'fill', kernel: opts.kernel ?? 'lanczos3' })
+      // No shrink-on-load: the same picture gives the same pixels whatever its file format
+      // (WebP and JPEG would otherwise be downscaled by the decoder first, a different filter).
+      .resize(size, size, { fit: 'fill', kernel: opts.kernel ?? 'lanczos3', fastShrinkOnLoad: false })
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || info.width !== size || info.height !== size) {

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { channelStats, loadImagePatches, pixelsToPatches, verifyImages } from '../../train/images.js';
+import { channelStats, loadImagePatches, loadRgb, pixelsToPatches, verifyImages } from '../../train/images.js';
 import { rejectsUserError, tempDir, throwsUserError } from './util.js';
 
 test('patches are row-major, pixels inside a patch row-major with RGB interleaved', () => {
@@ -62,6 +62,19 @@ test('a PNG with four coloured quadrants gives four uniform patches of those col
   assert.ok(flat.patches.every((v) => Math.abs(v - 1) < 1e-6), 'transparent is white');
   const stats = await channelStats([file], 32);
   assert.ok(Math.abs(stats.mean[0] - 0.5) < 0.01 && Math.abs(stats.std[0] - 0.5) < 0.01);
+});
+
+test('the same picture gives the same pixels as PNG and as lossless WebP, shrunk or not', async () => {
+  // A 200 x 150 gradient with detail, so a different downscaling filter would show.
+  const W = 200, H = 150;
+  const raw = Buffer.alloc(W * H * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) raw.set([(x * 7 + y) % 256, (y * 5) % 256, (x * y) % 256], (y * W + x) * 3);
+  const img = sharp(raw, { raw: { width: W, height: H, channels: 3 } });
+  const png = await img.clone().png().toBuffer(), webp = await img.clone().webp({ lossless: true }).toBuffer();
+  for (const size of [32, 100]) {
+    const a = await loadRgb(png, size), b = await loadRgb(webp, size);
+    assert.equal(Array.from(b), Array.from(a), `size ${size}`);
+  }
 });
 
 test('bad files are user errors naming the file', async () => {
