@@ -10,12 +10,26 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Runs fn without recording the graph (inference, optimizer updates). */
+/** Runs fn without recording the graph (inference, optimizer updates). Sync only: see noGradAsync. */
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = false;
   try {
-    return fn();
+    const result = fn();
+    // Recording would be back on at the function's first await.
+    if (result instanceof Promise) throw new Error('noGrad got an async function: use noGradAsync');
+    return result;
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** noGrad for an async function: recording stays off until its promise settles. */
+export async function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return await fn();
   } finally {
     gradEnabled = prev;
   }

@@ -1,7 +1,7 @@
 // The engine's public surface: import everything from here.
 export { initEngine, shutdownEngine, rt, Tensor, empty, fromArray, scalar, view, tidy, tidyAsync, keep, startScope, endScope, liveTensorCount } from './tensor.js';
 export type { DType, Shape } from './tensor.js';
-export { backward, noGrad, isGradEnabled } from './autograd.js';
+export { backward, noGrad, noGradAsync, isGradEnabled } from './autograd.js';
 export * from './ops/elementwise.js';
 export { sum, mean, max, sumAll, sumToShape } from './ops/reduce.js';
 export { matmul, linear } from './ops/matmul.js';

@@ -19,6 +19,8 @@ export interface PoolStats {
   inUseBytes: number;
   /** Bytes cached in free lists, ready for reuse. */
   cachedBytes: number;
+  /** Bytes released since the last submit, reusable after it (see header). */
+  parkedBytes: number;
   peakInUseBytes: number;
   peakAllocatedBytes: number;
   buffersCreated: number;
@@ -34,6 +36,11 @@ export interface PoolOptions {
   maxInUseBytes: number;
   /** The adapter's largest buffer (limits.maxBufferSize): a bigger acquire throws at once. */
   maxBufferBytes?: number;
+  /**
+   * Called when more than maxCachedBytes wait parked for a submit: the runtime submits, so a
+   * long recording that frees as it goes does not hold every buffer it ever used.
+   */
+  onParkedFull?: () => void;
   label: string;
 }
 
@@ -49,10 +56,12 @@ export function bucketSize(bytes: number): number {
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
+  /** Cached buffers oldest first: when the cache is full, the oldest make room for new sizes. */
+  private cacheOrder: GPUBuffer[] = [];
   private parked: GPUBuffer[] = [];
   private sizes = new WeakMap<GPUBuffer, number>();
   private s: PoolStats = {
-    allocatedBytes: 0, inUseBytes: 0, cachedBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0,
+    allocatedBytes: 0, inUseBytes: 0, cachedBytes: 0, parkedBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0,
     buffersCreated: 0, buffersReused: 0, buffersDestroyed: 0,
   };
 
@@ -65,6 +74,7 @@ export class BufferPool {
     }
     // A bucket may round past the largest buffer where the request itself fits.
     const size = Math.min(bucketSize(bytes), Math.floor(max / 4) * 4);
+    if (size < bytes) throw new GpuError(`${this.opts.label}: a buffer of ${fmtBytes(bytes)} rounds past the adapter's largest buffer (${fmtBytes(max)}, in whole 4-byte words); split the tensor`);
     if (this.s.inUseBytes + size > this.opts.maxInUseBytes) {
       throw new GpuError(
         `${this.opts.label}: allocating ${fmtBytes(size)} would exceed the in-use cap of ${fmtBytes(this.opts.maxInUseBytes)} ` +
@@ -74,6 +84,7 @@ export class BufferPool {
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
+      this.cacheOrder.splice(this.cacheOrder.lastIndexOf(buf), 1);
       this.s.cachedBytes -= size;
       this.s.buffersReused++;
     } else {
@@ -97,19 +108,33 @@ export class BufferPool {
     if (size === undefined) throw new Error(`${this.opts.label}: release of a buffer this pool does not own`);
     this.s.inUseBytes -= size;
     this.parked.push(buf);
+    this.s.parkedBytes += size;
+    if (this.opts.onParkedFull && this.s.parkedBytes > this.opts.maxCachedBytes) this.opts.onParkedFull();
   }
 
   /** Called by the runtime right after a submit: parked buffers become reusable. */
   recycle(): void {
+    this.s.parkedBytes = 0;
     for (const buf of this.parked.splice(0)) {
       const size = this.sizes.get(buf)!;
-      if (this.s.cachedBytes + size > this.opts.maxCachedBytes) {
+      if (size > this.opts.maxCachedBytes) {
         this.destroy(buf, size);
         continue;
+      }
+      // A full cache drops its oldest buffers rather than every new one: shapes that drift
+      // (a growing sequence length) would otherwise never be pooled once the cache held others.
+      while (this.s.cachedBytes + size > this.opts.maxCachedBytes) {
+        const old = this.cacheOrder.shift()!;
+        const oldSize = this.sizes.get(old)!;
+        const oldList = this.free.get(oldSize)!;
+        oldList.splice(oldList.indexOf(old), 1);
+        this.s.cachedBytes -= oldSize;
+        this.destroy(old, oldSize);
       }
       let list = this.free.get(size);
       if (!list) this.free.set(size, (list = []));
       list.push(buf);
+      this.cacheOrder.push(buf);
       this.s.cachedBytes += size;
     }
   }
@@ -118,6 +143,7 @@ export class BufferPool {
   trim(): void {
     for (const [size, list] of this.free) for (const b of list) this.destroy(b, size);
     this.free.clear();
+    this.cacheOrder = [];
     this.s.cachedBytes = 0;
   }
 

@@ -168,6 +168,9 @@ export class AdamW {
 
   /** Frees the arenas (the parameters become unusable). */
   destroy(): void {
+    // Recorded work may still read or write the arenas: submitted first (a destroyed buffer in
+    // a later submit would void the whole batch), then destroyed (the GPU finishes what it has).
+    if (this.arenas.length) rt().flush();
     for (const a of this.arenas) for (const b of [a.w, a.g, a.m, a.v]) b.destroy();
     this.arenas = [];
     this.partials.dispose();

@@ -114,6 +114,7 @@ export class Runtime {
       maxInUseBytes: opts.maxInUseBytes ?? envBytes('IVT_POOL_MAX_MB', Math.max(maxBuffer * 4, 16 * 1024 ** 3) / 1024 ** 2),
       maxBufferBytes: dev.limits.maxBufferSize,
       label: 'tensor pool',
+      onParkedFull: () => this.flush(),
     });
     this.staging = new BufferPool(gpu, {
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
@@ -243,7 +244,11 @@ export class Runtime {
   flush(): void {
     this.endPass();
     if (this.compileErrors.length) throw new GpuError(this.compileErrors.splice(0).join('\n'));
-    if (!this.encoder) return;
+    if (!this.encoder) {
+      // Nothing recorded since the last submit, so nothing recorded uses what was released.
+      this.pool.recycle();
+      return;
+    }
     const cmd = this.encoder.finish();
     this.encoder = null;
     if (this.paramUsed > 0) {

@@ -29,8 +29,15 @@ export function rt(): Runtime {
 }
 
 /** Releases everything so the process can exit: waits for the GPU, frees the pool, destroys the device. */
+/** Forgets a module's tensors cached on the engine (they belong to its device) when it shuts down. */
+const shutdownHooks: (() => void)[] = [];
+export function onEngineShutdown(hook: () => void): void {
+  shutdownHooks.push(hook);
+}
+
 export async function shutdownEngine(): Promise<void> {
   if (!rtInstance) return;
+  for (const hook of shutdownHooks) hook();
   try {
     await rtInstance.sync();
     // IVT_PROFILE=1: every command ends with its per-kernel GPU time table (stderr, so JSON
@@ -245,12 +252,14 @@ export function fromArray(data: HostArray, shape: Shape, dtype: DType = 'f32'): 
     case 'f16':
       typed = new Uint16Array(Float16Array.from(data).buffer);
       break;
+    // Indices keep a host copy (bounds checks, the embedding's backward), a copy of their own:
+    // the caller may reuse its array after the upload.
     case 'i32':
-      typed = data instanceof Int32Array ? data : Int32Array.from(data);
+      typed = Int32Array.from(data);
       t.hostData = typed as Int32Array;
       break;
     case 'u32':
-      typed = data instanceof Uint32Array ? data : Uint32Array.from(data);
+      typed = Uint32Array.from(data);
       t.hostData = typed as Uint32Array;
       break;
   }
@@ -278,12 +287,26 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-export function startScope(): void {
-  scopes.push(new Set());
+export function startScope(): Set<Tensor> {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  return scope;
 }
 
-/** Ends the innermost scope: disposes its tensors except those reachable from `result`. */
-export function endScope(result?: unknown): void {
+/**
+ * Ends the innermost scope: disposes its tensors except those reachable from `result`. Given
+ * `expected` (what startScope returned), the innermost scope must be that one: scopes are one
+ * stack, so two async scopes running at once (not nested) would free each other's tensors;
+ * that is refused, loudly, rather than done.
+ */
+export function endScope(result?: unknown, expected?: Set<Tensor>): void {
+  if (expected && scopes[scopes.length - 1] !== expected) {
+    // Taken off the stack (its tensors left alone: which scope they belong to is unknowable now),
+    // so that the scopes still open end in order.
+    const at = scopes.lastIndexOf(expected);
+    if (at >= 0) scopes.splice(at, 1);
+    throw new Error('scope ended out of order: two tidyAsync scopes ran at once without nesting (await one before starting another)');
+  }
   const scope = scopes.pop();
   if (!scope) throw new Error('endScope without startScope');
   const survivors = new Set<Tensor>();
@@ -312,25 +335,27 @@ function collectTensors(x: unknown, out: Set<Tensor>, depth = 0): void {
 
 /** Runs `fn` in a scope (sync). Tensors it creates are freed at the end unless returned or kept. */
 export function tidy<T>(fn: () => T): T {
-  startScope();
+  const scope = startScope();
   let result: T | undefined;
   try {
     result = fn();
+    // The scope would end at the first await: tensors made after it would escape it.
+    if (result instanceof Promise) throw new Error('tidy got an async function: use tidyAsync');
     return result;
   } finally {
-    endScope(result);
+    endScope(result, scope);
   }
 }
 
-/** Async form of tidy: the scope spans the awaited function. */
+/** Async form of tidy: the scope spans the awaited function. Such scopes nest; they must not overlap. */
 export async function tidyAsync<T>(fn: () => Promise<T>): Promise<T> {
-  startScope();
+  const scope = startScope();
   let result: T | undefined;
   try {
     result = await fn();
     return result;
   } finally {
-    endScope(result);
+    endScope(result, scope);
   }
 }
 

@@ -70,7 +70,7 @@ function argmaxRows(logits: Float32Array, rows: number, V: number): number[] {
 
 export async function generate(model: IvtModel, samples: Sample[], o: GenerateOptions): Promise<Generation> {
   const B = samples.length, D = model.cfg.dim;
-  return E.noGrad(() => tidyAsync(async () => {
+  return E.noGradAsync(() => tidyAsync(async () => {
     // At most the image, the longest prompt and the latent slots, then the new tokens.
     const prefixMax = model.J + Math.max(...samples.map((s) => s.prompt.length)) + o.latentSteps * (model.cfg.topK + 1);
     const capacity = Math.min(model.cfg.maxLen, prefixMax + o.maxNewTokens + 1);

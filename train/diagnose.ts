@@ -251,7 +251,7 @@ async function eachLatentPrefix(model: IvtModel, samples: Sample[], steps: numbe
     const capacity = model.J + Math.max(...batch.map((s) => s.prompt.length)) + steps * (model.cfg.topK + 1);
     const cache = new KvCache(model.cfg.layers, 'buffer', batch.length, model.cfg.dim, capacity);
     try {
-      await E.noGrad(() => E.tidyAsync(async () => visit(batch, model.latentPrefix(batch, steps, lo, cache))));
+      await E.noGradAsync(() => E.tidyAsync(async () => visit(batch, model.latentPrefix(batch, steps, lo, cache))));
     } finally {
       cache.dispose();
     }

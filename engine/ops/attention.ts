@@ -7,7 +7,7 @@
 // a KV cache concatenated from earlier passes of the same graph.
 import { record } from '../autograd.js';
 import { f32, BufferBinding } from '../runtime.js';
-import { empty, keep, rt, Tensor } from '../tensor.js';
+import { empty, keep, onEngineShutdown, rt, Tensor } from '../tensor.js';
 import { cast } from './cast.js';
 import { fillRaw } from './elementwise.js';
 import { slice } from './shape.js';
@@ -59,6 +59,11 @@ export function accumulatorScale(terms: number): number {
 }
 
 let dummyAcc: Tensor | null = null;
+// Both belong to the engine's device: a new engine makes its own.
+onEngineShutdown(() => {
+  zeroI32 = null;
+  dummyAcc = null;
+});
 function dummyAccumulator(): Tensor {
   if (!dummyAcc || dummyAcc.isDisposed) dummyAcc = keep(fillRaw(empty([4], 'i32'), 0));
   return dummyAcc;

@@ -78,6 +78,8 @@ export function fillRaw(t: Tensor, value: number): Tensor {
   else if (t.dtype === 'u32') bits = value >>> 0;
   else throw new Error(`fill: unsupported dtype ${t.dtype}`);
   launch1d('fill', {}, 'main', [t.binding()], [t.size, bits, 0, 0], t.size);
+  // An index tensor's host copy would now say something else than the GPU holds.
+  if (t.dtype !== 'f32') t.hostData = null;
   return t;
 }
 

@@ -4,7 +4,7 @@
 // (a learned absolute table has to learn it position by position).
 import { record } from '../autograd.js';
 import { f32 } from '../runtime.js';
-import { empty, fromArray, keep, Tensor } from '../tensor.js';
+import { empty, fromArray, keep, onEngineShutdown, Tensor } from '../tensor.js';
 import { launch1d } from './util.js';
 
 export interface RopeOptions {
@@ -16,6 +16,8 @@ export interface RopeOptions {
 /** Positions with a precomputed (cos, sin) per frequency; beyond it the kernel computes them. */
 const TABLE_POSITIONS = 2048;
 const tables = new Map<string, Tensor>();
+// The tables belong to the engine's device: a new engine makes its own.
+onEngineShutdown(() => tables.clear());
 
 /** (cos, sin) of pos * base^(-2i/hd) for pos < TABLE_POSITIONS, computed once per (hd, base) in float64. */
 function angleTable(hd: number, base: number): Tensor {

@@ -50,6 +50,32 @@ test('the cache cap destroys surplus buffers; the in-use cap throws a clear erro
   pool.trim();
 });
 
+test('a full cache makes room for a new size by dropping its oldest buffers; parked bytes past the cap ask for a submit', () => {
+  let asked = 0;
+  const pool = new BufferPool(rt().dev.gpu, { usage: GPUBufferUsage.STORAGE, maxCachedBytes: 4096, maxInUseBytes: 1 << 20, label: 'drifting pool', onParkedFull: () => asked++ });
+  pool.release(pool.acquire(4096));
+  pool.recycle();
+  assert.is(pool.stats().cachedBytes, 4096);
+  // Shapes drift to another size: after one round trip it is the one cached, and reused.
+  for (let i = 0; i < 5; i++) {
+    pool.release(pool.acquire(3000));
+    pool.recycle();
+  }
+  const s = pool.stats();
+  assert.is(s.buffersReused, 4, 'the new size is pooled');
+  assert.is(s.buffersCreated, 2);
+  assert.is(s.cachedBytes, bucketSize(3000));
+  assert.is(s.parkedBytes, 0);
+  // Releases that pile up without a submit: past the cap, the pool asks for one.
+  const held = [0, 1, 2].map(() => pool.acquire(2048));
+  held.forEach((b) => pool.release(b));
+  assert.is(pool.stats().parkedBytes, 3 * 2048);
+  assert.is(asked, 1, 'asked once the parked bytes passed 4096');
+  pool.recycle();
+  pool.trim();
+  assert.is(pool.stats().allocatedBytes, 0);
+});
+
 test("a buffer past the adapter's largest is refused at once; a bucket rounding past it is cut to it", () => {
   const pool = new BufferPool(rt().dev.gpu, { usage: GPUBufferUsage.STORAGE, maxCachedBytes: 0, maxInUseBytes: 1 << 20, maxBufferBytes: 5000, label: 'small pool' });
   assert.throws(() => pool.acquire(5004), /small pool: a buffer of 4.9 KiB exceeds the adapter's largest buffer \(4.9 KiB\)/);
@@ -80,6 +106,42 @@ test('use after dispose is an error naming the tensor', () => {
   const t = E.fromArray([1, 2, 3], [3]);
   t.dispose();
   assert.throws(() => E.exp(t), /used after dispose/);
+});
+
+test('async misuse is refused: tidy or noGrad of an async function, overlapping tidyAsync scopes', async () => {
+  assert.throws(() => E.tidy(async () => 1), /tidy got an async function: use tidyAsync/);
+  assert.throws(() => E.noGrad(async () => 1), /noGrad got an async function: use noGradAsync/);
+  // noGradAsync keeps recording off across awaits.
+  const w = E.fromArray([1, 2], [2]);
+  w.requiresGrad = true;
+  const recorded = await E.noGradAsync(async () => {
+    await Promise.resolve();
+    return E.tidy(() => E.keep(E.mul(w, w)));
+  });
+  assert.is(recorded.node, null, 'no graph node after an await inside noGradAsync');
+  recorded.dispose();
+  w.dispose();
+  // Two scopes that overlap instead of nesting: the first to end is not the innermost.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const a = E.tidyAsync(async () => { E.zeros([2]); await gate; });
+  const b = E.tidyAsync(async () => { E.zeros([2]); await new Promise((r) => setTimeout(r, 5)); });
+  release();
+  const results = await Promise.allSettled([a, b]);
+  assert.ok(results.some((r) => r.status === 'rejected' && /scope ended out of order/.test(String(r.reason))), 'overlap is an error');
+});
+
+test('an index tensor keeps its own host copy: reusing the caller\'s array changes nothing', async () => {
+  const ids = Int32Array.from([0, 1]);
+  const table = E.fromArray([1, 2, 3, 4, 5, 6], [3, 2]);
+  table.requiresGrad = true;
+  const idx = E.fromArray(ids, [2], 'i32');
+  ids.set([2, 2]); // the caller's array reused
+  E.tidy(() => E.backward(E.sumAll(E.embedding(table, idx))));
+  assert.equal(Array.from(await table.grad!.toArray()), [1, 1, 1, 1, 0, 0]);
+  table.grad!.dispose();
+  table.dispose();
+  idx.dispose();
 });
 
 test('scopes free everything but the result and kept tensors', () => {

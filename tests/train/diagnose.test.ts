@@ -238,7 +238,7 @@ test('vision focus: the latent prefix\'s scores and selections, as generation re
   for (const row of got!.attention) for (const x of row) assert.ok(x > 0 && x < 1, `attention share ${x}`);
   // The scores are the selection's: step 1 excludes nothing, so it takes the k highest scores.
   const cache = new KvCache(cfg.layers, 'buffer', 5, cfg.dim, 200);
-  await E.noGrad(() => E.tidyAsync(async () => {
+  await E.noGradAsync(() => E.tidyAsync(async () => {
     const p = model.latentPrefix(samples.slice(0, 5), 3, FULL_LATENT, cache);
     assert.is(p.scores.length, 3);
     // Each step's selection is the k best of its own scores among the tokens no earlier step took.
