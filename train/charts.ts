@@ -78,7 +78,7 @@ export function barChartSvg(title: string, yLabel: string, bars: { label: string
 }
 
 export async function svgToPng(svg: string, path: string): Promise<void> {
-  await sharp(Buffer.from(svg)).png().toFile(path);
+  writeFileAtomic(path, await sharp(Buffer.from(svg)).png().toBuffer()); // no half-written chart
 }
 
 /**

@@ -52,8 +52,10 @@ export function seedBars(r: DemoResults): SeedBars {
   const noText = acc(r, 'without latent text'), noVision = acc(r, 'without latent vision');
   const n1 = acc(r, 'IVT-LR, 1 latent stage'), n2 = acc(r, 'IVT-LR, 2 latent stages');
   return {
-    stepsMatter: cot - nocot >= 10,
-    latentKeepsUp: full >= cot - 2,
+    // Percentages from accuracies carry binary rounding (0.57 * 100 is 56.99999999999999): a
+    // gap of exactly 10 or 2 points must count as reached.
+    stepsMatter: cot - nocot >= 10 - 1e-9,
+    latentKeepsUp: full >= cot - 2 - 1e-9,
     rising: s[0]! < s[1]! && s[1]! < s[2]!,
     stageCountRising: n1 === null || n2 === null ? null : n1 < n2 && n2 < full,
     textNeeded: noText === null ? null : noText < full,

@@ -21,6 +21,10 @@ test('the bars, seed by seed', () => {
   assert.equal(flat, { stepsMatter: true, latentKeepsUp: true, rising: false, stageCountRising: false, textNeeded: true, visionNeeded: false });
   const bad = seedBars(results([30, 39, 67, 26.5, 25, 25, 23, 24.5, 24.5]));
   assert.equal(bad, { stepsMatter: false, latentKeepsUp: false, rising: false, stageCountRising: false, textNeeded: false, visionNeeded: true });
+  // Exactly at a bar counts as reaching it, whatever binary rounding does to 0.57 * 100.
+  const edge = seedBars(results([47, 57, 55, 55, 55, 25, 25, 25, 25]));
+  assert.is(edge.stepsMatter, true, '57.0% against 47.0% is 10 points');
+  assert.is(edge.latentKeepsUp, true, '55.0% against 57.0% is within 2 points');
   // A row missing from a run without ablations is "not measured", not a pass.
   const noAbl = results([25, 95, 96, 97, 98, 0, 0]);
   noAbl.rows = noAbl.rows.slice(0, 5);
