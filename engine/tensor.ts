@@ -137,6 +137,12 @@ export class Tensor {
     if (limit !== undefined && this.byteLength > limit) {
       throw new Error(`tensor #${this.id}${this.name ? ` (${this.name})` : ''} [${this.shape}] ${this.dtype}: ${this.byteLength} bytes exceed the adapter's storage binding limit of ${limit} bytes; split it`);
     }
+    // A binding starts at a multiple of the adapter's storage offset alignment (a view made at
+    // another offset could not be bound: say so here, naming the tensor).
+    const align = rtInstance?.dev.limits.minStorageBufferOffsetAlignment;
+    if (align !== undefined && this.byteOffset % align !== 0) {
+      throw new Error(`tensor #${this.id}${this.name ? ` (${this.name})` : ''} [${this.shape}]: byte offset ${this.byteOffset} is not a multiple of the adapter's storage offset alignment (${align}); copy it (clone) to bind it`);
+    }
     const want = Math.max(16, Math.ceil(this.byteLength / 16) * 16);
     const size = Math.min(want, this.storage.bytes - this.byteOffset);
     return { buffer: this.storage.buffer, offset: this.byteOffset, size: Math.ceil(size / 4) * 4 };
@@ -229,6 +235,11 @@ function allocate(shape: Shape, dtype: DType, poison: boolean): Tensor {
 /** A view sharing `base`'s storage (reshape without copy, or an arena slice). */
 export function view(base: Tensor, shape: Shape, byteOffset = base.byteOffset, dtype: DType = base.dtype): Tensor {
   base.assertAlive();
+  // Inside the storage, or a kernel would read past it (an unnamed GPU error at a later sync).
+  const bytes = numel(shape) * BYTES[dtype];
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset + bytes > base.storage.bytes) {
+    throw new Error(`view [${shape}] ${dtype} at byte ${byteOffset}: outside the ${base.storage.bytes}-byte storage of tensor #${base.id} [${base.shape}]`);
+  }
   return new Tensor([...shape], dtype, base.storage.retain(), byteOffset);
 }
 

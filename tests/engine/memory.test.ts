@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bucketSize, BufferPool } from '../../engine/memory.js';
 import * as E from '../../engine/index.js';
-import { rt } from '../../engine/tensor.js';
+import { rt, view } from '../../engine/tensor.js';
 import { setup } from '../helpers.js';
 
 test.before(setup);
@@ -100,6 +100,18 @@ test('reshape shares storage; disposing the last view returns the buffer', async
   assert.equal(Array.from((await v.toArray()).slice(0, 3)), [2, 2, 2]);
   v.dispose();
   assert.is(rt().stats().pool.inUseBytes, before);
+});
+
+test('a view outside its storage, or bound at an offset the adapter cannot bind, is refused by name', () => {
+  const a = E.fromArray([1, 2, 3, 4], [4]);
+  assert.throws(() => view(a, [1000]), /view \[1000\] f32 at byte 0: outside the \d+-byte storage of tensor #\d+ \[4\]/);
+  const align = rt().dev.limits.minStorageBufferOffsetAlignment;
+  if (align > 4) {
+    const v = view(a, [2], 4);
+    assert.throws(() => E.tidy(() => E.mulScalar(v, 2)), new RegExp(`byte offset 4 is not a multiple of the adapter's storage offset alignment \\(${align}\\)`));
+    v.dispose();
+  }
+  a.dispose();
 });
 
 test('use after dispose is an error naming the tensor', () => {
