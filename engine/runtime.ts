@@ -154,7 +154,12 @@ export class Runtime {
     // A compile error is reported asynchronously; record it so the next sync point throws it
     // with the kernel's name rather than as an anonymous validation failure.
     void gpu.popErrorScope().then((e) => {
-      if (e) this.compileErrors.push(`kernel ${key}: ${e.message}`);
+      if (!e) return;
+      this.compileErrors.push(`kernel ${key}: ${e.message}`);
+      // Not kept: a later call compiles it again (and fails again, by name) rather than reusing
+      // an invalid pipeline.
+      this.kernels.delete(key);
+      for (const [callKey, cached] of this.kernelsByCallKey) if (cached === k) this.kernelsByCallKey.delete(callKey);
     });
     k = { key, pipeline, layout: pipeline.getBindGroupLayout(0) };
     this.kernels.set(key, k);
@@ -243,7 +248,8 @@ export class Runtime {
   /** Submits everything recorded so far. Cheap when nothing is pending. */
   flush(): void {
     this.endPass();
-    if (this.compileErrors.length) throw new GpuError(this.compileErrors.splice(0).join('\n'));
+    // (Compile errors are thrown where the caller waits for the GPU, read and sync, with the
+    // kernel's own message: thrown here they could break off an op between its dispatches.)
     if (!this.encoder) {
       // Nothing recorded since the last submit, so nothing recorded uses what was released.
       this.pool.recycle();
@@ -273,12 +279,12 @@ export class Runtime {
       try {
         await stage.mapAsync(GPUMapMode.READ, 0, padded);
       } catch (e) {
-        this.dev.check();
+        this.checkErrors();
         throw new GpuError(`readback failed: ${(e as Error).message}`);
       }
       const out = stage.getMappedRange(0, padded).slice(0, bytes);
       stage.unmap();
-      this.dev.check();
+      this.checkErrors();
       return out;
     } finally {
       this.staging.release(stage);
@@ -290,6 +296,26 @@ export class Runtime {
   async sync(): Promise<void> {
     this.flush();
     await this.dev.gpu.queue.onSubmittedWorkDone();
+    this.checkErrors();
+  }
+
+  /**
+   * Throws what the GPU reported: a kernel's compile error first, by the kernel's name and
+   * with the compiler's message (the device's own error for it only says that a pipeline is
+   * invalid), then any other device error.
+   */
+  private checkErrors(): void {
+    if (this.compileErrors.length) {
+      const compile = this.compileErrors.splice(0).join('\n');
+      // The device's own reports of the same failure go with it, not to the next caller.
+      let also = '';
+      try {
+        this.dev.check();
+      } catch (e) {
+        also = `\n(the device also reported: ${(e as Error).message})`;
+      }
+      throw new GpuError(compile + also);
+    }
     this.dev.check();
   }
 

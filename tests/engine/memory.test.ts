@@ -114,6 +114,24 @@ test('a view outside its storage, or bound at an offset the adapter cannot bind,
   a.dispose();
 });
 
+test('a kernel that does not compile: its own read names it with the compiler\'s message, and the engine goes on', async () => {
+  const x = E.fromArray([1, 2, 3], [3]);
+  const y = E.empty([3]);
+  const r = rt();
+  r.dispatch(r.kernel('unary', { EXPR: 'x +* nonsense(' }, 'main'), [x.binding(), y.binding()], [3, 0, 0, 0], [1]);
+  let message = '';
+  try {
+    await y.toArray();
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert.match(message, /kernel unary\|main\|EXPR=x \+\* nonsense\(/);
+  // Nothing of it is left for the next caller, and a valid kernel still runs.
+  assert.equal(Array.from(await E.tidy(() => E.mulScalar(x, 2)).toArray()), [2, 4, 6]);
+  x.dispose();
+  y.dispose();
+});
+
 test('use after dispose is an error naming the tensor', () => {
   const t = E.fromArray([1, 2, 3], [3]);
   t.dispose();
