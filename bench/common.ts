@@ -11,7 +11,7 @@ export interface PeerFigure {
 }
 
 /** A PeerFigure from a paired timing (TfjsPeer.timeOpPaired / timeMatmulPaired). */
-export function pairedPeer(name: string, r: { ms_median: number; ratio_median: number; ratio_q1: number; ratio_q3: number; pairs: number }): PeerFigure {
+export function pairedPeer(name: string, r: PairedTiming): PeerFigure {
   return { name, ms_median: r.ms_median, ratio_median: r.ratio_median, ratio_quartiles: [r.ratio_q1, r.ratio_q3], pairs: r.pairs };
 }
 export interface KernelFigure {
@@ -35,14 +35,12 @@ export interface KernelReport {
   kernels: KernelFigure[];
 }
 
+/** A peer timed in alternating pairs with our kernel: its median, and the median ratio peer / ours with quartiles. */
 export interface PairedTiming { ms_median: number; ratio_median: number; ratio_q1: number; ratio_q3: number; pairs: number }
 
 export interface TfjsPeerLike {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly tf: any;
-  timeMatmul(M: number, N: number, K: number, reps?: number, trans?: { transA?: boolean; transB?: boolean }): Promise<{ ms_median: number }>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  timeOp(build: (tf: any) => any[], run: (tf: any, inputs: any[]) => any, reps?: number): Promise<{ ms_median: number }>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   timeOpPaired(build: (tf: any) => any[], run: (tf: any, inputs: any[]) => any, ours: () => Promise<number>, pairs?: number): Promise<PairedTiming>;
   timeMatmulPaired(M: number, N: number, K: number, ours: () => Promise<number>, pairs?: number, trans?: { transA?: boolean; transB?: boolean }): Promise<PairedTiming>;

@@ -11,23 +11,9 @@ export interface Timing {
 
 export async function timeGpu(launch: () => void, opts: { samples?: number; minSampleMs?: number; maxInner?: number } = {}): Promise<Timing> {
   const samples = opts.samples ?? 7;
-  const minSample = opts.minSampleMs ?? 30;
-  const r = rt();
-  // Warm-up (pipeline compilation, pool growth) and calibration.
-  launch();
-  await r.sync();
-  let t = performance.now();
-  launch();
-  await r.sync();
-  const once = Math.max(performance.now() - t, 1e-3);
-  const inner = Math.max(1, Math.min(opts.maxInner ?? 200, Math.ceil(minSample / once)));
+  const sample = await ourSampler(launch, opts.minSampleMs ?? 30, opts.maxInner ?? 200);
   const per: number[] = [];
-  for (let s = 0; s < samples; s++) {
-    t = performance.now();
-    for (let i = 0; i < inner; i++) launch();
-    await r.sync();
-    per.push((performance.now() - t) / inner);
-  }
+  for (let s = 0; s < samples; s++) per.push(await sample());
   per.sort((a, b) => a - b);
   return { ms_median: per[Math.floor(per.length / 2)], ms_min: per[0], samples };
 }
@@ -82,10 +68,12 @@ export function median(xs: number[]): number {
 }
 
 /**
- * One sample of `launch` at a time (ms per launch), `inner` launches then one sync, with
- * `inner` calibrated as timeGpu does: this engine's half of a pairing with a peer.
+ * One sample of `launch` at a time (ms per launch): `inner` launches, then one sync. A warm-up
+ * launch first (pipeline compilation, pool growth), then one timed to pick `inner` so that a
+ * sample lasts at least minSampleMs. timeGpu's samples, and this engine's half of a pairing
+ * with a peer.
  */
-export async function ourSampler(launch: () => void, minSampleMs = 30): Promise<() => Promise<number>> {
+export async function ourSampler(launch: () => void, minSampleMs = 30, maxInner = 200): Promise<() => Promise<number>> {
   const r = rt();
   launch();
   await r.sync();
@@ -93,7 +81,7 @@ export async function ourSampler(launch: () => void, minSampleMs = 30): Promise<
   launch();
   await r.sync();
   const once = Math.max(performance.now() - t, 1e-3);
-  const inner = Math.max(1, Math.min(200, Math.ceil(minSampleMs / once)));
+  const inner = Math.max(1, Math.min(maxInner, Math.ceil(minSampleMs / once)));
   return async () => {
     const t0 = performance.now();
     for (let i = 0; i < inner; i++) launch();

@@ -277,7 +277,9 @@ export function registerTrainCommands(program: Command): void {
       // `--preset tiny` is the smoke-test size: unless told otherwise it trains on the first
       // TINY_SMOKE.maxTrain problems and validates on TINY_SMOKE.maxVal, so it ends in seconds.
       if (o.preset === 'tiny' && !o.resume) {
-        const capped = [given('maxTrain') ? '' : `--max-train ${(o.maxTrain = TINY_SMOKE.maxTrain)}`, given('maxVal') ? '' : `--max-val ${(o.maxVal = TINY_SMOKE.maxVal)}`].filter(Boolean);
+        const capped: string[] = [];
+        if (!given('maxTrain')) capped.push(`--max-train ${(o.maxTrain = TINY_SMOKE.maxTrain)}`);
+        if (!given('maxVal')) capped.push(`--max-val ${(o.maxVal = TINY_SMOKE.maxVal)}`);
         if (capped.length) console.log(`--preset tiny: a smoke run (${capped.join(' ')}; give --max-train 0 --max-val 0 for the whole dataset)`);
       }
       if (o.steps !== undefined && given('epochs')) throw new UserError('--steps and --epochs: give one of them (a stage is measured in optimizer steps or in epochs)');

@@ -14,6 +14,7 @@
 // tfjs is imported lazily (it is a devDependency) after navigator.gpu is installed, as the
 // backend looks for navigator.gpu when it registers.
 import { create, globals } from 'webgpu';
+import type { PairedTiming } from '../common.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Tf = any; // the @tensorflow/tfjs namespace (typed loosely: webgpu internals are untyped)
@@ -25,12 +26,8 @@ export interface TimeResult {
 }
 
 /** A peer timing paired with this engine's: both medians and the median ratio peer / ours. */
-export interface PairedResult extends TimeResult {
+export interface PairedResult extends TimeResult, PairedTiming {
   ours_ms_median: number;
-  ratio_median: number;
-  ratio_q1: number;
-  ratio_q3: number;
-  pairs: number;
 }
 
 export interface TfjsPeer {
