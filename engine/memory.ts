@@ -60,6 +60,8 @@ export class BufferPool {
   private cacheOrder: GPUBuffer[] = [];
   private parked: GPUBuffer[] = [];
   private sizes = new WeakMap<GPUBuffer, number>();
+  /** Buffers from acquireExact: destroyed when recycled, never cached. */
+  private exact = new WeakSet<GPUBuffer>();
   private s: PoolStats = {
     allocatedBytes: 0, inUseBytes: 0, cachedBytes: 0, parkedBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0,
     buffersCreated: 0, buffersReused: 0, buffersDestroyed: 0,
@@ -68,19 +70,12 @@ export class BufferPool {
   constructor(private gpu: GPUDevice, private opts: PoolOptions) {}
 
   acquire(bytes: number): GPUBuffer {
-    const max = this.opts.maxBufferBytes ?? Infinity;
-    if (bytes > max) {
-      throw new GpuError(`${this.opts.label}: a buffer of ${fmtBytes(bytes)} exceeds the adapter's largest buffer (${fmtBytes(max)}); split the tensor`);
-    }
+    this.checkFits(bytes);
     // A bucket may round past the largest buffer where the request itself fits.
+    const max = this.opts.maxBufferBytes ?? Infinity;
     const size = Math.min(bucketSize(bytes), Math.floor(max / 4) * 4);
     if (size < bytes) throw new GpuError(`${this.opts.label}: a buffer of ${fmtBytes(bytes)} rounds past the adapter's largest buffer (${fmtBytes(max)}, in whole 4-byte words); split the tensor`);
-    if (this.s.inUseBytes + size > this.opts.maxInUseBytes) {
-      throw new GpuError(
-        `${this.opts.label}: allocating ${fmtBytes(size)} would exceed the in-use cap of ${fmtBytes(this.opts.maxInUseBytes)} ` +
-          `(${fmtBytes(this.s.inUseBytes)} in use): a leak (tensors never disposed) or a model/batch too large`,
-      );
-    }
+    this.checkInUseCap(size);
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
@@ -88,18 +83,59 @@ export class BufferPool {
       this.s.cachedBytes -= size;
       this.s.buffersReused++;
     } else {
-      // Out of memory is left unscoped: it reaches the device's uncaptured-error queue, which
-      // the next sync throws as a GpuError (a logged warning let the run go on with an invalid
-      // buffer that failed later under another name).
-      buf = this.gpu.createBuffer({ size, usage: this.opts.usage, label: `${this.opts.label} (${fmtBytes(size)})` });
-      this.sizes.set(buf, size);
-      this.s.allocatedBytes += size;
-      this.s.buffersCreated++;
-      this.s.peakAllocatedBytes = Math.max(this.s.peakAllocatedBytes, this.s.allocatedBytes);
+      buf = this.create(size, `${this.opts.label} (${fmtBytes(size)})`);
     }
+    this.markInUse(size);
+    return buf;
+  }
+
+  /**
+   * A buffer of exactly `bytes` (rounded up to 4), outside the buckets: for large, long-lived
+   * allocations such as the optimizer's arenas, where a bucket would waste up to a quarter of
+   * each. It counts in the stats and against the in-use cap like any other buffer; released,
+   * it is destroyed after the next submit instead of cached (nothing else has its size).
+   */
+  acquireExact(bytes: number, label: string): GPUBuffer {
+    this.checkFits(bytes);
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    this.checkInUseCap(size);
+    const buf = this.create(size, `${this.opts.label}: ${label} (${fmtBytes(size)})`);
+    this.exact.add(buf);
+    this.markInUse(size);
+    return buf;
+  }
+
+  private checkFits(bytes: number): void {
+    const max = this.opts.maxBufferBytes ?? Infinity;
+    if (bytes > max) {
+      throw new GpuError(`${this.opts.label}: a buffer of ${fmtBytes(bytes)} exceeds the adapter's largest buffer (${fmtBytes(max)}); split the tensor`);
+    }
+  }
+
+  private checkInUseCap(size: number): void {
+    if (this.s.inUseBytes + size > this.opts.maxInUseBytes) {
+      throw new GpuError(
+        `${this.opts.label}: allocating ${fmtBytes(size)} would exceed the in-use cap of ${fmtBytes(this.opts.maxInUseBytes)} ` +
+          `(${fmtBytes(this.s.inUseBytes)} in use): a leak (tensors never disposed) or a model/batch too large`,
+      );
+    }
+  }
+
+  private create(size: number, label: string): GPUBuffer {
+    // Out of memory is left unscoped: it reaches the device's uncaptured-error queue, which
+    // the next sync throws as a GpuError (a logged warning let the run go on with an invalid
+    // buffer that failed later under another name).
+    const buf = this.gpu.createBuffer({ size, usage: this.opts.usage, label });
+    this.sizes.set(buf, size);
+    this.s.allocatedBytes += size;
+    this.s.buffersCreated++;
+    this.s.peakAllocatedBytes = Math.max(this.s.peakAllocatedBytes, this.s.allocatedBytes);
+    return buf;
+  }
+
+  private markInUse(size: number): void {
     this.s.inUseBytes += size;
     this.s.peakInUseBytes = Math.max(this.s.peakInUseBytes, this.s.inUseBytes);
-    return buf;
   }
 
   /** Returns a buffer; it becomes reusable after the next submit (see header). */
@@ -117,7 +153,7 @@ export class BufferPool {
     this.s.parkedBytes = 0;
     for (const buf of this.parked.splice(0)) {
       const size = this.sizes.get(buf)!;
-      if (size > this.opts.maxCachedBytes) {
+      if (this.exact.has(buf) || size > this.opts.maxCachedBytes) {
         this.destroy(buf, size);
         continue;
       }

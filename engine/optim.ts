@@ -81,9 +81,9 @@ export class AdamW {
   }
 
   private buildArena(decay: boolean, slots: Slot[], elements: number): Arena {
-    const gpu = rt().dev.gpu;
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const mk = (what: string) => gpu.createBuffer({ size: Math.max(elements, 4) * 4, usage, label: `adamw ${what}` });
+    // From the tensor pool at their exact size, so the pool's stats and in-use cap cover the
+    // optimizer's memory too (four arenas of the model's size: most of a training run's).
+    const mk = (what: string) => rt().pool.acquireExact(Math.max(elements, 4) * 4, `adamw ${what}`);
     const arena: Arena = { decay, elements, slots, w: mk('weights'), g: mk('grads'), m: mk('m'), v: mk('v') };
     const r = rt();
     r.clear({ buffer: arena.m }, elements * 4);
@@ -168,10 +168,11 @@ export class AdamW {
 
   /** Frees the arenas (the parameters become unusable). */
   destroy(): void {
-    // Recorded work may still read or write the arenas: submitted first (a destroyed buffer in
-    // a later submit would void the whole batch), then destroyed (the GPU finishes what it has).
+    // Released to the pool, which parks them until the recorded work that may still use them
+    // is submitted (the flush) and then destroys them (the GPU finishes what it has): a buffer
+    // destroyed before that submit would void the whole batch.
+    for (const a of this.arenas) for (const b of [a.w, a.g, a.m, a.v]) rt().pool.release(b);
     if (this.arenas.length) rt().flush();
-    for (const a of this.arenas) for (const b of [a.w, a.g, a.m, a.v]) b.destroy();
     this.arenas = [];
     this.partials.dispose();
     this.gradNorm.dispose();

@@ -76,6 +76,25 @@ test('a full cache makes room for a new size by dropping its oldest buffers; par
   assert.is(pool.stats().allocatedBytes, 0);
 });
 
+test('exact-size buffers count in the stats and the in-use cap, and are destroyed, not cached, once released', () => {
+  const pool = new BufferPool(rt().dev.gpu, { usage: GPUBufferUsage.STORAGE, maxCachedBytes: 1 << 20, maxInUseBytes: 8192, label: 'exact pool' });
+  const a = pool.acquireExact(5001, 'arena');
+  assert.is(a.size, 5004, 'rounded to whole words, not to a bucket');
+  assert.is(a.label, 'exact pool: arena (4.9 KiB)');
+  let s = pool.stats();
+  assert.is(s.inUseBytes, 5004);
+  assert.is(s.allocatedBytes, 5004);
+  assert.throws(() => pool.acquireExact(4000, 'second'), /exact pool: allocating 3.9 KiB would exceed the in-use cap of 8.0 KiB/);
+  pool.release(a);
+  assert.is(pool.stats().parkedBytes, 5004, 'parked until the next submit like any release');
+  pool.recycle();
+  s = pool.stats();
+  assert.is(s.inUseBytes, 0);
+  assert.is(s.cachedBytes, 0, 'not cached: no other request has its size');
+  assert.is(s.allocatedBytes, 0);
+  assert.is(s.buffersDestroyed, 1);
+});
+
 test("a buffer past the adapter's largest is refused at once; a bucket rounding past it is cut to it", () => {
   const pool = new BufferPool(rt().dev.gpu, { usage: GPUBufferUsage.STORAGE, maxCachedBytes: 0, maxInUseBytes: 1 << 20, maxBufferBytes: 5000, label: 'small pool' });
   assert.throws(() => pool.acquire(5004), /small pool: a buffer of 4.9 KiB exceeds the adapter's largest buffer \(4.9 KiB\)/);

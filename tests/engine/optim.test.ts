@@ -45,6 +45,23 @@ test('AdamW with decay groups and global-norm clipping matches the reference ove
   opt.destroy();
 });
 
+test("the optimizer's arenas come from the tensor pool: counted in use while it lives, destroyed with it", async () => {
+  const A = gpu(randn(37 * 5), [37, 5], true), B = gpu(randn(13), [13], true);
+  await E.rt().sync();
+  const before = E.rt().stats().pool;
+  const opt = new E.AdamW([A, B], { lr: 0.01 });
+  await E.rt().sync();
+  const during = E.rt().stats().pool;
+  // Two arenas (decayed A: 185 elements padded to 192; B: 13 padded to 64), four buffers each.
+  const arenaBytes = 4 * (192 + 64) * 4;
+  assert.ok(during.allocatedBytes - before.allocatedBytes >= arenaBytes, `allocated grew by ${during.allocatedBytes - before.allocatedBytes}`);
+  opt.destroy();
+  await E.rt().sync();
+  const after = E.rt().stats().pool;
+  assert.is(during.allocatedBytes - after.allocatedBytes, arenaBytes, 'the arenas are destroyed');
+  assert.ok(during.inUseBytes - after.inUseBytes >= arenaBytes, 'and no longer in use');
+});
+
 test('gradients in the arena: the first contribution after zeroGrad is copied, later ones add, untouched ones stay zero', async () => {
   const A = gpu(randn(6 * 7), [6, 7], true), B = gpu(randn(9), [9], true);
   A.name = 'A'; B.name = 'B';
