@@ -150,8 +150,10 @@ export class AdamW {
     return out;
   }
 
-  importState(step: number, state: Map<Tensor, { m: Float32Array; v: Float32Array }>): void {
+  /** Restores the step count, the moments and (where known) the learning rate of the last update. */
+  importState(step: number, state: Map<Tensor, { m: Float32Array; v: Float32Array }>, lastLr: number | null = null): void {
     this.step = step;
+    this.lastLr = lastLr;
     // Uploads run before recorded-but-unsubmitted commands; submit those (e.g. the clears
     // from construction) first so they cannot overwrite what is loaded here.
     rt().flush();

@@ -38,7 +38,7 @@ export interface WriteOptions {
   requireFinite?: boolean;
 }
 export interface ReadOptions {
-  /** Largest header accepted, in bytes (default 100 MiB, the reference's limit). */
+  /** Largest header accepted, in bytes (default 100,000,000, the reference's limit). */
   maxHeaderBytes?: number;
 }
 
@@ -199,7 +199,7 @@ export interface SafetensorsFile {
 /** Reads and fully validates a safetensors file; every problem is a UserError naming the file and field. */
 export async function readSafetensors(path: string, opts: ReadOptions = {}): Promise<SafetensorsFile> {
   assertLittleEndian();
-  const maxHeader = opts.maxHeaderBytes ?? 100 * 1024 * 1024;
+  const maxHeader = opts.maxHeaderBytes ?? 100_000_000;
   const bad = (msg: string) => new UserError(`${path}: not a valid safetensors file: ${msg}`);
   let fh: FileHandle;
   try {

@@ -294,7 +294,7 @@ export async function loadCheckpoint(runDir: string, o: LoadCheckpointOptions): 
   const trainState = (await readJsonObject(join(dir, STATE), false))!;
   const tokenizerJson = await readJsonObject(join(dir, TOKENIZER), true);
 
-  let optState: { step: number; moments: Map<Tensor, { m: Float32Array; v: Float32Array }> } | null = null;
+  let optState: { step: number; moments: Map<Tensor, { m: Float32Array; v: Float32Array }>; lr: number | null } | null = null;
   if (o.optimizer) {
     const path = join(dir, OPTIM);
     if (!existsSync(path)) throw new UserError(`${dir}: checkpoint has no optimizer state (${OPTIM}); load it without an optimizer to use the weights only`);
@@ -322,7 +322,10 @@ export async function loadCheckpoint(runDir: string, o: LoadCheckpointOptions): 
     const extraOpt = [...f.tensors.keys()].filter((n) => !used.has(n));
     if (extraOpt.length) problems.push(`${extraOpt.length} tensor(s) for parameters the optimizer does not have: ${listSome(extraOpt)}`);
     if (problems.length) throw new UserError(`${path} does not match the optimizer:\n  ${problems.slice(0, 20).join('\n  ')}`);
-    optState = { step, moments };
+    // The learning rate of the update before the checkpoint, as saveCheckpoint wrote it: a
+    // resumed run that checkpoints before its next update writes the same value again.
+    const lr = Number(f.metadata.lr);
+    optState = { step, moments, lr: f.metadata.lr !== undefined && Number.isFinite(lr) ? lr : null };
   }
 
   // Upload. writeBuffer runs before any recorded-but-unsubmitted commands, which may still
@@ -334,6 +337,6 @@ export async function loadCheckpoint(runDir: string, o: LoadCheckpointOptions): 
     t.assertAlive();
     if (t.size > 0) rt().upload(t.storage.buffer, t.byteOffset, model.get(name)!.data);
   }
-  if (o.optimizer && optState) o.optimizer.importState(optState.step, optState.moments);
+  if (o.optimizer && optState) o.optimizer.importState(optState.step, optState.moments, optState.lr);
   return { tag, dir, config, trainState, tokenizerJson };
 }

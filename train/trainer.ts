@@ -15,8 +15,8 @@
 // optimizer step n is computed, simulating device loss mid-run (IVT_FAULT_KIND=error: an
 // uncaptured GPU validation error instead).
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import * as E from '../engine/index.js';
 import { GpuError, UserError } from '../engine/errors.js';
 import { writeFileAtomic } from '../engine/atomic_file.js';
@@ -526,12 +526,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   // Inputs are good: now the run folder is written.
   mkdirSync(o.out, { recursive: true });
-  if (!o.resume || !existsSync(join(o.out, 'config.json'))) {
-    writeJsonAtomic(join(o.out, 'config.json'), cfg);
-    tok.save(join(o.out, 'tokenizer.json'));
+  // A run that starts (not one that resumes) owns the folder's checkpoints: any there are left
+  // by a run killed before its first `latest` (a stage's best weights, kept aside while it may be
+  // extended), and `--tag stage-0-best` would otherwise load that other run's weights.
+  if (!resuming && !(o.initFrom && resolve(o.initFrom) === resolve(o.out))) rmSync(join(o.out, 'checkpoints'), { recursive: true, force: true });
+  // The run's own files, each written where it is missing (a run killed between them resumes
+  // with the rest written then); options.json first, since a resume reads its recipe there.
+  const rootFiles: [string, (path: string) => void][] = [
     // adaptiveLatents as the model has it: a branch of an adaptive run inherits its count head.
-    writeJsonAtomic(join(o.out, 'options.json'), { ...o, adaptiveLatents: cfg.adaptiveLatents === true, dataFingerprint: fingerprint, log: undefined });
-  }
+    ['options.json', (path) => writeJsonAtomic(path, { ...o, adaptiveLatents: cfg.adaptiveLatents === true, dataFingerprint: fingerprint, log: undefined })],
+    ['tokenizer.json', (path) => tok.save(path)],
+    ['config.json', (path) => writeJsonAtomic(path, cfg)],
+  ];
+  for (const [name, write] of rootFiles) if (!o.resume || !existsSync(join(o.out, name))) write(join(o.out, name));
   if (resumedFrom) {
     log(`resumed from checkpoint ${resumedFrom.tag}: stage ${state.stage}, epoch ${state.epoch}, batch ${state.batchIndex}, step ${state.step}`);
     truncateMetrics(metricsPath, state.step, resumedFrom.batchIndex === 0);
@@ -570,11 +577,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       await checkpoint(bestTag(stage), false);
     }
   };
-  const gateRecord = (stage: number, epoch: number, r: EvalResult, extend?: boolean) =>
-    appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage, epoch, mode: modeOf(stage), accuracy: r.accuracy, ...(extend !== undefined ? { extend } : {}) }) + '\n');
+  const gateRecord = (stage: number, epoch: number, r: EvalResult, extend?: boolean, reference = false) =>
+    appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage, epoch, mode: modeOf(stage), accuracy: r.accuracy, ...(extend !== undefined ? { extend } : {}), ...(reference ? { reference: true } : {}) }) + '\n');
   const lrOf = (stage: number) => (stage > 0 && o.latentLr !== undefined ? o.latentLr : o.lr);
+  // Steps of the whole run: a resumed run counts the epochs its finished stages trained and the
+  // epochs the current stage has been extended to, as the uninterrupted run had counted them.
   let totalSteps = 0;
-  for (let s = o.startStage ?? 0; s <= lastStage; s++) totalSteps += stepsOfStage(o, s) ?? epochsOf(s) * batchesOf(s);
+  for (let s = o.startStage ?? 0; s <= lastStage; s++) {
+    const epochs = s < state.stage ? (state.trainedEpochs?.[s] ?? epochsOf(s)) : s === state.stage ? (state.stageEpochs ?? epochsOf(s)) : epochsOf(s);
+    totalSteps += stepsOfStage(o, s) ?? epochs * batchesOf(s);
+  }
   const stageStepsReached = () => { const n = stepsOfStage(o, state.stage); return n !== null && (state.stageStep ?? 0) >= n; };
   const faultAt = faultStep();
 
@@ -599,7 +611,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const r = await validate(state.stage - 1);
         state.referenceAccuracy = referenceAfterStage(state.referenceAccuracy, pct(r));
         state.referenceStage = state.stage - 1;
-        gateRecord(state.stage - 1, 0, r);
+        gateRecord(state.stage - 1, 0, r, undefined, true);
         log(`stage ${state.stage - 1} (starting weights): val accuracy ${pct(r).toFixed(1)}% (${modeOf(state.stage - 1)}); the reference for stage ${state.stage}: ${state.referenceAccuracy.toFixed(1)}%`);
       }
       // Stage 0's rule looks back `patience` epochs from the end of its own: here, to the starting weights.
@@ -626,7 +638,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         lastSettled = now;
         const batchTokens = p.batch.reduce((a, s) => a + s.prompt.length + model.J + s.steps.flat().length + s.answer.length, 0);
         tokens += batchTokens;
-        const bad = checkStepFinite(state, loss, norm, log, p.step);
+        let bad: boolean;
+        try {
+          bad = checkStepFinite(state, loss, norm, log, p.step);
+        } catch (e) {
+          // The step that stops a diverged run is logged too (the last line says how it ended).
+          if (e instanceof TrainingAborted) appendFileSync(metricsPath, JSON.stringify({ step: p.step, stage: state.stage, epoch: p.epoch, loss, grad_norm: norm, skipped: true, aborted: true }) + '\n');
+          throw e;
+        }
         const pool = rt().stats().pool;
         const rec = {
           step: p.step, stage: state.stage, ...(p.mixedAt !== state.stage ? { mixed_stage: p.mixedAt } : {}), ...(p.trainAt !== p.mixedAt ? { latent_steps: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), ...(countLoss !== null ? { count_loss: countLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
@@ -896,8 +915,11 @@ export function truncateMetrics(path: string, step: number, stageEnd: boolean): 
   const keep = readFileSync(path, 'utf8').split('\n').filter((l) => {
     if (!l.trim()) return false;
     try {
-      const r = JSON.parse(l) as { step: number; eval?: boolean; gate?: boolean };
-      return r.eval || r.gate ? r.step < step || (r.step === step && stageEnd) : r.step <= step;
+      const r = JSON.parse(l) as { step: number; eval?: boolean; gate?: boolean; reference?: boolean };
+      // At a stage end the stage's own checks were written before its checkpoint and are kept;
+      // the next stage's reference check (of the same weights, written after the checkpoint,
+      // which then does not record it) is made again by the resumed run.
+      return r.eval || r.gate ? r.step < step || (r.step === step && stageEnd && !r.reference) : r.step <= step;
     } catch {
       return false; // a line cut by a crash
     }

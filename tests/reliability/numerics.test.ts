@@ -4,7 +4,9 @@
 //  - a poisoned parameter (NaN forever) makes every step bad: after MAX_BAD_STEPS the trainer
 //    stops with TrainingAborted and a message saying why;
 //  - a checkpoint of non-finite weights is refused: nothing written, `latest` unchanged and
-//    still loadable.
+//    still loadable;
+//  - a whole run that diverges stops with every step in metrics.jsonl, the one that stopped it
+//    marked.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readdirSync } from 'node:fs';
@@ -12,7 +14,9 @@ import { join } from 'node:path';
 import * as E from '../../engine/index.js';
 import { FULL_LATENT, IvtModel } from '../../model/ivt.js';
 import { latestTag, loadCheckpoint, saveCheckpoint } from '../../train/checkpoint.js';
-import { checkStepFinite, MAX_BAD_STEPS, TrainingAborted, trainStep, type TrainState } from '../../train/trainer.js';
+import { checkStepFinite, MAX_BAD_STEPS, train, TrainingAborted, trainStep, type TrainState } from '../../train/trainer.js';
+import { writeSynthDataset } from '../../train/data/synth/write.js';
+import { metricsLines, tinyRunOptions } from '../train/util.js';
 import { tempDir } from './cli.js';
 import { fakeSamples, microConfig } from './fake.js';
 
@@ -110,6 +114,27 @@ test(`a poisoned parameter: every step bad, the trainer stops after ${MAX_BAD_ST
   assert.ok(Number.isFinite(r.loss) && Number.isFinite(r.norm), 'training works again from the last checkpoint');
   opt.destroy();
   model.ps.dispose();
+});
+
+test('a run that diverges stops, and metrics.jsonl holds every step, the last marked as the one that stopped it', async () => {
+  const dir = tempDir('ivt-diverge');
+  const data = join(dir, 'data');
+  await writeSynthDataset(data, { train: 8, val: 2, test: 2, seed: 3, startBy: 'cell', queries: ['colour'], wording: 'cell-value' });
+  const run = join(dir, 'run');
+  // A learning rate of 1e30 without clipping: the first update makes the weights overflow.
+  let stopped: unknown = null;
+  try {
+    await train(tinyRunOptions(data, run, { lr: 1e30, clip: 0, epochsStage0: 20, stages: 1 }));
+  } catch (e) {
+    stopped = e;
+  }
+  assert.instance(stopped, TrainingAborted);
+  const lines = metricsLines<{ step: number; skipped?: boolean; aborted?: boolean }>(run);
+  const last = lines[lines.length - 1]!;
+  assert.equal(lines.map((l) => l.step), Array.from({ length: last.step }, (_, i) => i + 1), 'a line for every step, the stopping one included');
+  assert.equal([last.skipped, last.aborted], [true, true]);
+  assert.is(lines.filter((l) => l.skipped).length, MAX_BAD_STEPS);
+  assert.is(lines.filter((l) => l.aborted).length, 1);
 });
 
 test.run();

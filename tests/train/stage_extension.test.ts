@@ -3,7 +3,7 @@
 // extends every stage it may and one that extends none, and --resume inside an extended epoch.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { BEST_STAGE0_TAG, extendStage, referenceAfterStage, train, TrainOptions } from '../../train/trainer.js';
@@ -119,18 +119,67 @@ test('a run whose rule always says "more" trains every stage its most epochs; on
   assert.ok(fl.every((l) => !l.gate));
 });
 
-test('--resume inside an extended epoch continues exactly: the same losses, checks and stage lengths', async () => {
-  const opts = (out: string): TrainOptions => ({ ...base(out), maxEpochsPerStage: 3, extendTolerance: -101, checkpointEvery: 1 });
+test('--resume inside an extended epoch continues exactly: the same losses, checks, stage lengths and progress totals', async () => {
+  // Progress lines at every step: their "step n/total" must count the extensions granted before
+  // the checkpoint, as the uninterrupted run counted them.
+  const logs = new Map<string, string[]>();
+  const opts = (out: string): TrainOptions => ({ ...base(out), maxEpochsPerStage: 3, extendTolerance: -101, checkpointEvery: 1, logEvery: 1, log: (l) => { if (!logs.has(out)) logs.set(out, []); logs.get(out)!.push(l); } });
   const whole = join(root, 'whole');
   const w = await train(opts(whole));
   const cut = join(root, 'cut');
   // Stage 0: steps 1-4; stage 1: 5-10 (epoch 2, extended, is steps 7-8). Stop after step 7.
   await train({ ...opts(cut), stopAfterSteps: 7 });
+  logs.delete(cut);
   const c = await train({ ...opts(cut), resume: true });
   assert.equal(c.trainedEpochs, w.trainedEpochs);
   assert.equal(w.trainedEpochs, [2, 3, 3]);
   const strip = (lines: Line[]) => lines.map((l) => ({ step: l.step, stage: l.stage, epoch: l.epoch, loss: l.loss, gate: l.gate, extend: l.extend, accuracy: l.accuracy }));
   assert.equal(strip(metrics(cut)), strip(metrics(whole)));
+  const totals = (run: string) => new Map(logs.get(run)!.flatMap((l) => { const m = / step (\d+)\/(\d+) /.exec(l); return m ? [[Number(m[1]), Number(m[2])] as const] : []; }));
+  const whole_ = totals(whole), resumed = totals(cut);
+  assert.equal([...resumed.keys()], [8, 9, 10, 11, 12, 13, 14, 15, 16], 'the resumed run reports each of its steps');
+  for (const [step, total] of resumed) assert.is(total, whole_.get(step), `step ${step}: total ${total} against the uninterrupted run's ${whole_.get(step)}`);
+});
+
+test('--resume from a stage end, where the next stage measures its reference first: that check is logged once', async () => {
+  // Without validation at stage ends, stage 1's reference (stage 0's weights) is measured when
+  // stage 1 starts, after stage 0's checkpoint, which therefore does not hold it: a run resumed
+  // from that checkpoint measures it again, and the line must not be there twice.
+  const opts = (out: string): TrainOptions => ({ ...base(out), stages: 1, maxEpochsPerStage: 2, extendTolerance: -101, evalEachStage: false });
+  const whole = join(root, 'ref-whole');
+  await train(opts(whole));
+  const cut = join(root, 'ref-cut');
+  // Stage 0: steps 1-4, its checkpoint, the reference check at step 4; stop after step 5.
+  await train({ ...opts(cut), stopAfterSteps: 5 });
+  assert.is(readFileSync(join(cut, 'checkpoints', 'latest'), 'utf8').trim(), 'stage-0');
+  await train({ ...opts(cut), resume: true });
+  const gates = (run: string) => metrics(run).filter((l) => l.gate).map((l) => [l.step, l.stage, l.epoch, l.accuracy, (l as { reference?: boolean }).reference ?? false]);
+  assert.equal(gates(whole)[0], [4, 0, 0, gates(whole)[0]![3], true], 'the reference check, tagged');
+  assert.equal(gates(cut), gates(whole));
+});
+
+test('a run resumed at the last step of a latent stage writes the stage\'s learning rate into its optimizer file, as the whole run does', async () => {
+  // The step checkpoint after stage 1's last update holds the latent rate; the resumed run
+  // reaches the stage end with no update of its own and must not fall back to the stage-0 rate.
+  const opts = (out: string): TrainOptions => ({ ...base(out), stages: 1, lr: 0.002, latentLr: 0.0005, checkpointEvery: 1 });
+  const whole = join(root, 'lr-whole');
+  await train(opts(whole));
+  const cut = join(root, 'lr-cut');
+  await train({ ...opts(cut), stopAfterSteps: 6 });
+  await train({ ...opts(cut), resume: true });
+  const optim = (run: string) => readFileSync(join(run, 'checkpoints', 'stage-1', 'optimizer.safetensors'));
+  assert.match(optim(whole).toString('latin1', 0, 2000), '"lr":"0.0005"');
+  assert.ok(optim(cut).equals(optim(whole)), 'the same optimizer file, metadata included');
+});
+
+test('a run that starts in a folder removes checkpoints a killed run left there (a stage\'s best weights kept aside)', async () => {
+  const run = join(root, 'stale-best');
+  const stale = join(run, 'checkpoints', 'stage-1-best');
+  mkdirSync(stale, { recursive: true });
+  writeFileSync(join(stale, 'model.safetensors'), 'from another run');
+  await train({ ...base(run), stages: 1 });
+  assert.not.ok(existsSync(stale), 'the stale snapshot is gone');
+  assert.is(readFileSync(join(run, 'checkpoints', 'latest'), 'utf8').trim(), 'stage-1');
 });
 
 test('--resume inside stage 0 past its best: the same checks, and it ends with the same best weights, read back from disk', async () => {
