@@ -7,7 +7,9 @@ struct P { n: u32, alpha: f32, beta: f32, _pad: u32 }
 
 fn gelu_tanh(x: f32) -> f32 {
   let c = 0.7978845608028654;
-  return 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x)));
+  // Clamped as in gelu_grad: past +-15 tanh is +-1 in f32 anyway, and a backend may compute
+  // tanh as a ratio of exponentials that is inf/inf = NaN for large |u| (x^3 overflows at 7e12).
+  return 0.5 * x * (1.0 + tanh(clamp(c * (x + 0.044715 * x * x * x), -15.0, 15.0)));
 }
 fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn safe_tanh(x: f32) -> f32 { let c = clamp(x, -15.0, 15.0); let e = exp(2.0 * c); return (e - 1.0) / (e + 1.0); }

@@ -39,6 +39,11 @@ const cases = [
   // The presets' own head dims on the kernels they run (small: 16, tiny: 8).
   { name: 'causal padding hd=16', B: 2, Tq: 21, Tk: 21, H: 2, hd: 16, causal: true, qPos0: 0, keyStart: [0, 4], subgroupOnly: true },
   { name: 'causal 5 rows offset into cache hd=8', B: 2, Tq: 5, Tk: 19, H: 2, hd: 8, causal: true, qPos0: 14, subgroupOnly: true },
+  // The tiny preset's prompt pass: 21 rows of head dim 8, which the subgroup forward takes 4 rows
+  // per lane and the query-gradient kernel 2.
+  { name: 'causal 21 rows, padding hd=8', B: 2, Tq: 21, Tk: 21, H: 2, hd: 8, causal: true, qPos0: 0, keyStart: [0, 3], subgroupOnly: true },
+  // Up to 8 keys the key/value-gradient kernel takes one key row per lane.
+  { name: 'causal 7 keys hd=32', B: 2, Tq: 7, Tk: 7, H: 2, hd: 32, causal: true, qPos0: 0 },
 ];
 
 // Every case runs on the one-row-per-invocation kernels; cases with head dim 32 also run
@@ -158,10 +163,13 @@ test('a cache buffer with spare capacity: only kvLen rows are attended', async (
 });
 
 // 14 queries run 2 rows per lane in the subgroup forward; 21 run 4, with the designated row
-// (18) in a lane's third row rather than the last position.
-for (const [T, row] of [[14, 13], [21, 18]] as const) test(`accumulator (${T} queries, row ${row}): probabilities of the designated row onto the image keys, summed over heads and calls`, async () => {
+// (18) in a lane's third row rather than the last position. Both on the subgroup kernels and on
+// the one-row-per-invocation kernel (what adapters without subgroups run). The third problem's
+// padding reaches into its image window (keys from 3, image from 2): a masked image key scores 0.
+for (const path of ['auto', 'simple'] as const) for (const [T, row] of [[14, 13], [21, 18]] as const) test(`accumulator (${T} queries, row ${row}, ${path} kernels): probabilities of the designated row onto the image keys, summed over heads and calls`, async () => {
+  setAttentionPath(path);
   const B = 3, H = 3, hd = 32, D = H * hd, J = 6;
-  const imgStart = [1, 4, 2], keyStart = [0, 2, 1];
+  const imgStart = [1, 4, 2], keyStart = [0, 2, 3];
   const qs = [randn(B * T * D), randn(B * T * D)], ks = [randn(B * T * D), randn(B * T * D)], vs = [randn(B * T * D), randn(B * T * D)];
   const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
   const img = E.fromArray(imgStart, [B], 'i32'), kst = E.fromArray(keyStart, [B], 'i32');
@@ -177,6 +185,8 @@ for (const [T, row] of [[14, 13], [21, 18]] as const) test(`accumulator (${T} qu
       want[b * J + j] += probs[((b * H + h) * T + row) * T + imgStart[b] + j];
     }
   }
+  setAttentionPath('auto');
+  assert.is(want[2 * J], 0, 'the masked image key has no share');
   close(got, want, 0, 2e-6, 'accumulated scores');
   for (const t of [acc, img, kst]) t.dispose();
 });

@@ -16,12 +16,14 @@ test('a tensor used twice gets the sum of both gradients', async () => {
   t.dispose();
 });
 
-test('backward twice accumulates into .grad', async () => {
-  const x = randn(7);
-  const t = gpu(x, [7], true);
-  E.tidy(() => E.backward(E.sumAll(E.mulScalar(t, 3))));
-  E.tidy(() => E.backward(E.sumAll(E.mulScalar(t, 3))));
-  close(await t.grad!.toArray(), new Float64Array(7).fill(6), 1e-6, 1e-6, 'accumulated grad');
+// 7 elements: the scalar accumulation kernel; 12: its vec4 form. Random weights make every
+// element's gradient different, so a lane added into the wrong place shows.
+for (const n of [7, 12]) test(`backward twice accumulates into .grad (${n} elements)`, async () => {
+  const x = randn(n), c1 = randn(n), c2 = randn(n);
+  const t = gpu(x, [n], true);
+  E.tidy(() => E.backward(E.sumAll(E.mul(t, gpu(c1, [n])))));
+  E.tidy(() => E.backward(E.sumAll(E.mul(t, gpu(c2, [n])))));
+  close(await t.grad!.toArray(), c1.map((v, i) => v + c2[i]!), 1e-6, 1e-6, 'accumulated grad');
   t.dispose();
 });
 

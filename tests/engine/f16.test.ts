@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { Float16Array } from '@petamoriken/float16';
 import * as E from '../../engine/index.js';
 import { rt } from '../../engine/tensor.js';
-import { close, randn, setup } from '../helpers.js';
+import { close, randn, setup, skipWithout } from '../helpers.js';
 import * as ref from '../ref.js';
 
 test.before(setup);
@@ -37,20 +37,28 @@ test('f16 round trip and casts match CPU f16 rounding', async () => {
 });
 
 test('f16 matmul (f32 accumulation) against float64, fast path and fallback shapes', async () => {
-  if (!rt().dev.hasF16) return;
-  for (const [M, N, K, tB, batch] of [[37, 20, 28, false, 2], [37, 20, 28, true, 1], [13, 7, 9, false, 1], [64, 48, 64, true, 3]] as [number, number, number, boolean, number][]) {
-    const a = randn(batch * M * K), b = randn(K * N);
-    const A = E.fromArray(a, [batch, M, K], 'f16'), B = E.fromArray(b, tB ? [N, K] : [K, N], 'f16');
-    const got = await E.tidy(() => E.matmul(A, B, { transB: tB })).toArray();
-    const want = ref.matmul(Float64Array.from(Float16Array.from(a)), Float64Array.from(Float16Array.from(b)), M, N, K, batch, false, tB, false, true);
-    close(got, want, 1e-2, 1e-2, `f16 matmul ${M}x${N}x${K} tB=${tB}`);
+  if (skipWithout(rt().dev.hasF16, 'f16 matmul needs shader-f16')) return;
+  // [M, N, K, transB, batch, B batched too]: B shared across the batch folds the batch into M;
+  // a batched B runs the kernel over the batch.
+  for (const [M, N, K, tB, batch, batchedB] of [[37, 20, 28, false, 2, false], [37, 20, 28, true, 1, false], [13, 7, 9, false, 1, false], [64, 48, 64, true, 3, false], [37, 20, 28, false, 2, true], [21, 13, 33, true, 3, true]] as [number, number, number, boolean, number, boolean][]) {
+    const a = randn(batch * M * K), b = randn((batchedB ? batch : 1) * K * N);
+    const A = E.fromArray(a, [batch, M, K], 'f16');
+    const B = E.fromArray(b, [...(batchedB ? [batch] : []), ...(tB ? [N, K] : [K, N])], 'f16');
+    const C = E.tidy(() => E.matmul(A, B, { transB: tB }));
+    assert.is(C.dtype, 'f32', 'the product is f32');
+    const got = await C.toArray();
+    C.dispose();
+    const want = ref.matmul(Float64Array.from(Float16Array.from(a)), Float64Array.from(Float16Array.from(b)), M, N, K, batch, false, tB, false, !batchedB);
+    // The operands are exact in f16 and their products exact in f32: only the f32 sum rounds,
+    // so the f32 tolerance holds (a kernel rounding its sums to f16 would be ~1e-3 off).
+    close(got, want, 1e-5, 1e-5, `f16 matmul ${batch}x${M}x${N}x${K} tB=${tB} batched B=${batchedB}`);
     A.dispose();
     B.dispose();
   }
 });
 
 test('f16 gradients through slice and concat, and summed where a tensor is used twice', async () => {
-  if (!rt().dev.hasF16) return;
+  if (skipWithout(rt().dev.hasF16, 'f16 gradients need shader-f16')) return;
   const R = 5, C = 7;
   const x = randn(R * C), w = randn(R * (C + 3));
   const X = E.fromArray(x, [R, C], 'f16');

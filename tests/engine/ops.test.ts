@@ -6,7 +6,7 @@ import { fromArray, type Tensor } from '../../engine/index.js';
 import * as ref from '../ref.js';
 import { setMatmulPath, setMatmulWide, takesWide } from '../../engine/ops/matmul_kernels.js';
 import { rt } from '../../engine/tensor.js';
-import { checkOp, randn, randu, randint, setup } from '../helpers.js';
+import { checkOp, gpu, randn, randu, randint, setup, skipWithout } from '../helpers.js';
 import { Float16Array } from '@petamoriken/float16';
 
 test.before(setup);
@@ -34,6 +34,25 @@ const unary: [string, (t: Tensor) => Tensor, (x: number) => number, Float64Array
 for (const [name, fn, f, data] of unary) {
   test(`unary ${name}`, () => checkOp(name, { inputs: [{ shape: S, data }], gpu: ([x]) => fn(x), ref: map(f), rtol: 2e-5 }));
 }
+
+test('gelu, tanh and their gradients stay finite and exact far from zero (x^3 overflows f32 past 7e12)', async () => {
+  const xs = [-1e13, -1e4, -100, -20, -8, 8, 20, 100, 1e4, 1e13];
+  const x = gpu(xs, [xs.length], true);
+  const y = E.tidy(() => E.gelu(x));
+  const yv = Array.from(await y.toArray());
+  E.tidy(() => E.backward(E.sumAll(E.gelu(x))));
+  const gv = Array.from(await x.grad!.toArray());
+  // In f32 GELU is 0 below about -8 (or a tiny negative value) and x above about 8; its slope 0 or 1.
+  xs.forEach((v, i) => {
+    assert.ok(Number.isFinite(yv[i]) && Number.isFinite(gv[i]), `gelu(${v}) = ${yv[i]}, slope ${gv[i]}`);
+    assert.ok(Math.abs(yv[i]! - gelu(v)) <= 1e-6 * Math.max(1, Math.abs(v)), `gelu(${v}) = ${yv[i]}, expected ${gelu(v)}`);
+    assert.ok(Math.abs(gv[i]! - (v > 0 ? 1 : 0)) < 1e-5, `gelu'(${v}) = ${gv[i]}`);
+  });
+  const t = Array.from(await E.tidy(() => E.tanh(gpu(xs, [xs.length]))).toArray());
+  xs.forEach((v, i) => assert.ok(Math.abs(t[i]! - Math.tanh(v)) < 1e-6, `tanh(${v}) = ${t[i]}`));
+  y.dispose();
+  x.dispose();
+});
 
 test('clone (gradients by finite differences) and a cast through f16 and back (gradient: the incoming one, cast): against float64', async () => {
   await checkOp('clone', { inputs: [{ shape: [7, 13] }], gpu: ([x]) => E.clone(x), ref: map((x) => x) });
@@ -170,6 +189,14 @@ test('reductions: sum, mean, max along every axis; sumAll', async () => {
   // Long axis, few outputs: the workgroup-per-output path.
   await checkOp('sum wide', { inputs: [{ shape: [3, 1037] }], gpu: ([x]) => E.sum(x, 1), ref: ([x]) => ref.reduceAxis(x, [3, 1037], 1, 'sum'), noFd: true });
   await checkOp('max wide', { inputs: [{ shape: [3, 1037] }], gpu: ([x]) => E.max(x, 1), ref: ([x]) => ref.reduceAxis(x, [3, 1037], 1, 'max'), noFd: true });
+  // The same path with an inner stride (a bias gradient of a narrow layer over many rows: its
+  // outputs are columns, each read with a stride).
+  for (const [shape, axis] of [[[300, 7], 0], [[2, 517, 5], 1]] as [number[], number][]) {
+    for (const kind of ['sum', 'mean', 'max'] as const) {
+      const fn = kind === 'sum' ? E.sum : kind === 'mean' ? E.mean : E.max;
+      await checkOp(`${kind} wide [${shape}] axis ${axis}`, { inputs: [{ shape }], gpu: ([x]) => fn(x, axis), ref: ([x]) => ref.reduceAxis(x, shape, axis, kind), noFd: true });
+    }
+  }
   await checkOp('sumAll', { inputs: [{ shape: [3, 1037] }], gpu: ([x]) => E.sumAll(x), ref: ([x]) => Float64Array.of(x.reduce((a, b) => a + b, 0)), noFd: true });
 });
 
@@ -267,10 +294,7 @@ test('matmul: transposes, batches, shared operands, odd sizes', async () => {
 });
 
 test('matmul, the wide block (32x32, no k tail): odd shapes, transposes, bias, gradients; bit-identical to the 32x16 block', async () => {
-  if (!rt().dev.subgroupBroadcastKernels) {
-    console.log('  (this adapter runs the tiled kernel: the wide block is not used here)');
-    return;
-  }
+  if (skipWithout(rt().dev.subgroupBroadcastKernels, 'this adapter runs the tiled kernel: the wide block is not used here')) return;
   // 37 rows end mid-block; 76 columns span three 32-column blocks, the last mostly past N;
   // 28 = 7 steps of 4 in k. TRANS_A needs 4-aligned M (36, 76). Batches of 2 with B shared.
   const cases: [number, number, number, boolean, boolean][] = [
@@ -361,13 +385,13 @@ test('layerNorm and rmsNorm', async () => {
       inputs: [{ shape }, { shape: [cols] }, { shape: [cols] }],
       gpu: ([x, g, b]) => E.layerNorm(x, g, b, 1e-5),
       ref: ([x, g, b]) => ref.norm(x, cols, g, b, 1e-5, false),
-      rtol: 1e-4, gradRtol: 2e-4, noFd: cols > 67,
+      rtol: 2e-5, atol: 1e-5, gradRtol: 5e-5, gradAtol: 5e-5, noFd: cols > 67,
     });
     await checkOp(`rmsNorm cols=${cols}`, {
       inputs: [{ shape }, { shape: [cols] }],
       gpu: ([x, g]) => E.rmsNorm(x, g, 1e-6),
       ref: ([x, g]) => ref.norm(x, cols, g, null, 1e-6, true),
-      rtol: 1e-4, gradRtol: 2e-4, noFd: cols > 13,
+      rtol: 2e-5, atol: 1e-5, gradRtol: 5e-5, gradAtol: 5e-5, noFd: cols > 13,
     });
   }
 });
@@ -446,21 +470,50 @@ test('GPU-computed indices out of range read as NaN, never another row', async (
 });
 
 // Rows up to SERIAL_MAX_COLS long take the one-invocation-per-row kernel, longer ones the
-// workgroup reduction: both are checked.
-for (const [rows, C] of [[37, 29], [6, E.SERIAL_MAX_COLS + 7]]) test(`crossEntropy with ignore mask (${rows} rows of ${C})`, async () => {
+// workgroup reduction: both are checked, the first also over more rows than one workgroup takes
+// (131: several workgroups' partial sums, and the final sum's loop over them).
+for (const [rows, C] of [[37, 29], [131, 29], [6, E.SERIAL_MAX_COLS + 7]]) test(`crossEntropy with ignore mask (${rows} rows of ${C})`, async () => {
   const t = randint(rows, C);
   for (let i = 0; i < rows; i += 5) t[i] = -1;
   await checkOp('crossEntropy', {
     inputs: [{ shape: [rows, C], data: randn(rows * C, 4) }],
     gpu: ([l]) => E.crossEntropy(l, fromArray(t, [rows], 'i32')),
     ref: ([l]) => Float64Array.of(ref.crossEntropy(l, C, t)),
-    noFd: C > 100,
+    noFd: C > 100 || rows > 100,
   });
   const allIgnored = new Int32Array(rows).fill(-1);
   await checkOp('crossEntropy all ignored', {
     inputs: [{ shape: [rows, C] }],
     gpu: ([l]) => E.crossEntropy(l, fromArray(allIgnored, [rows], 'i32')),
     ref: () => Float64Array.of(0),
+    noFd: true,
+  });
+});
+
+test('a row kernel over more rows than one grid dimension holds (crossEntropy on 70001 rows: the grid splits over x and y)', async () => {
+  const rows = 70001, C = 3;
+  assert.ok(rows > rt().dev.limits.maxComputeWorkgroupsPerDimension, 'more rows than workgroups per dimension');
+  const t = randint(rows, C);
+  for (let i = 0; i < rows; i += 7) t[i] = -1;
+  let valid = 0;
+  for (const x of t) if (x >= 0) valid++;
+  await checkOp('crossEntropy 70001 rows', {
+    inputs: [{ shape: [rows, C], data: randn(rows * C, 2) }],
+    gpu: ([l]) => E.crossEntropy(l, fromArray(t, [rows], 'i32')),
+    ref: ([l]) => Float64Array.of(ref.crossEntropy(l, C, t)),
+    // d(mean CE)/dl = (softmax - onehot) / valid rows, on the valid rows; by hand, since central
+    // differences over 210003 inputs would take minutes.
+    refGrad: ([l], R) => {
+      const g = new Float64Array(rows * C);
+      for (let i = 0; i < rows; i++) {
+        if (t[i]! < 0) continue;
+        let m = -Infinity, z = 0;
+        for (let j = 0; j < C; j++) m = Math.max(m, l![i * C + j]!);
+        for (let j = 0; j < C; j++) z += Math.exp(l![i * C + j]! - m);
+        for (let j = 0; j < C; j++) g[i * C + j] = (R[0]! * (Math.exp(l![i * C + j]! - m) / z - (j === t[i] ? 1 : 0))) / valid;
+      }
+      return [g];
+    },
     noFd: true,
   });
 });
@@ -489,13 +542,13 @@ test('row kernels with an invocation per row (many short rows) and vec4 strided 
     inputs: [{ shape: [rows, cols] }, { shape: [cols] }, { shape: [cols] }],
     gpu: ([x, g, b]) => E.layerNorm(x, g, b, 1e-5),
     ref: ([x, g, b]) => ref.norm(x, cols, g, b, 1e-5, false),
-    rtol: 1e-4, gradRtol: 5e-4, noFd: true,
+    rtol: 2e-5, atol: 1e-5, gradRtol: 5e-5, gradAtol: 5e-5, noFd: true,
   });
   await checkOp('rmsNorm per-row', {
     inputs: [{ shape: [rows, cols] }, { shape: [cols] }],
     gpu: ([x, g]) => E.rmsNorm(x, g, 1e-6),
     ref: ([x, g]) => ref.norm(x, cols, g, null, 1e-6, true),
-    rtol: 1e-4, gradRtol: 5e-4, noFd: true,
+    rtol: 2e-5, atol: 1e-5, gradRtol: 5e-5, gradAtol: 5e-5, noFd: true,
   });
   await checkOp('softmax per-row', { inputs: [{ shape: [rows, 9] }], gpu: ([x]) => E.softmax(x), ref: ([x]) => ref.softmaxRows(x, 9, false), noFd: true });
   await checkOp('logSoftmax per-row', { inputs: [{ shape: [rows, 9] }], gpu: ([x]) => E.logSoftmax(x), ref: ([x]) => ref.softmaxRows(x, 9, true), noFd: true });

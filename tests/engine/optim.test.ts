@@ -45,6 +45,30 @@ test('AdamW with decay groups and global-norm clipping matches the reference ove
   opt.destroy();
 });
 
+test('AdamW on a parameter larger than one pass of the norm kernel, with the clip off and with a limit above the norm', async () => {
+  // 20011 elements: the sum of squares strides over the arena in passes of 64 x 256, so this
+  // takes two passes; the gradient norm (about 141) stays below the limit in the second case.
+  for (const clip of [0, 1e6]) {
+    const o = { lr: 0.003, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.01, clip };
+    const w = randn(20011);
+    const A = gpu(w, [20011, 1], true);
+    A.name = 'A';
+    const opt = new E.AdamW([A], { lr: o.lr, beta1: o.b1, beta2: o.b2, eps: o.eps, weightDecay: o.wd, maxGradNorm: clip, decay: () => true });
+    const gs: Float64Array[] = [];
+    for (let t = 0; t < 2; t++) {
+      const g = randn(w.length);
+      gs.push(g);
+      opt.zeroGrad();
+      E.tidy(() => E.backward(E.sumAll(E.mul(A, gpu(g, [20011, 1])))));
+      opt.update();
+    }
+    const norms = gs.map((g) => Math.sqrt(g.reduce((s, x) => s + x * x, 0)));
+    close(await A.toArray(), adamRef(w, gs, o, (t) => norms[t]!), 1e-4, 1e-6, `clip ${clip}`);
+    close(await opt.gradNorm.toArray(), [norms[1]!], 1e-5, 1e-6, `reported grad norm, clip ${clip}`);
+    opt.destroy();
+  }
+});
+
 test("the optimizer's arenas come from the tensor pool: counted in use while it lives, destroyed with it", async () => {
   const A = gpu(randn(37 * 5), [37, 5], true), B = gpu(randn(13), [13], true);
   await E.rt().sync();

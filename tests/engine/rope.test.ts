@@ -39,8 +39,9 @@ for (const [B, T, H, hd] of [[2, 7, 3, 6], [1, 5, 2, 16], [3, 3, 1, 10], [3, 5, 
   });
 }
 
-test('positions past the precomputed table (computed in the kernel, f32 angles)', async () => {
-  const B = 1, T = 6, H = 2, hd = 8, D = H * hd;
+// Head dim 8 takes the vec4 kernel, 6 the scalar one: each computes its own far angles.
+for (const hd of [8, 6]) test(`positions past the precomputed table (computed in the kernel, f32 angles), head dim ${hd}`, async () => {
+  const B = 1, T = 6, H = 2, D = H * hd;
   const pos = [2045, 2046, 2047, 2048, 2049, 3000];
   const P = E.fromArray(pos, [B, T], 'i32');
   // f32 angles near 3000 rad carry ~1e-4 absolute error: a looser tolerance than the table's.
