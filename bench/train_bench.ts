@@ -8,7 +8,7 @@ import { preset } from '../model/config.js';
 import { FULL_LATENT, IvtModel, Sample } from '../model/ivt.js';
 import { loadDataset } from '../train/data/index.js';
 import { toSamples } from '../train/samples.js';
-import { buildTokenizer, trainingTexts } from '../train/tokenizer.js';
+import { buildTrainingTokenizer } from '../train/tokenizer.js';
 import type { FlatBatch } from './peers/tfjs_ivt.js';
 import { median } from './harness.js';
 
@@ -70,7 +70,7 @@ export async function runTrainBench(o: { data: string; preset: string; batch: nu
   await E.initEngine();
   const ds = await loadDataset(o.data, { missingImage: 'text-only' });
   const train = ds.records.filter((r) => r.split === 'train').slice(0, o.batch * o.steps);
-  const tok = buildTokenizer(trainingTexts(train));
+  const tok = buildTrainingTokenizer(train);
   const cfg = preset(o.preset, tok.vocabSize);
   const samples = await toSamples(train, tok, cfg);
   const batches = Array.from({ length: o.steps }, (_, i) => samples.slice(i * o.batch, (i + 1) * o.batch)).filter((b) => b.length === o.batch);

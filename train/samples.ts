@@ -4,14 +4,9 @@
 import { UserError } from '../engine/errors.js';
 import { IvtConfig, imageTokens } from '../model/config.js';
 import { IMAGE_WORDS, Sample } from '../model/ivt.js';
-import { letterOf, ProblemRecord } from './data/index.js';
+import { ProblemRecord } from './data/index.js';
 import { loadImagePatches } from './images.js';
-import { answerLine, stepText, Tokenizer } from './tokenizer.js';
-
-export function promptText(r: ProblemRecord): string {
-  const opts = r.choices.map((c, i) => `(${letterOf(i)}) ${c}`).join(' ');
-  return `${r.hint ? r.hint + '\n' : ''}${r.question}\n${opts}\n`;
-}
+import { answerLine, promptText, stepText, Tokenizer } from './tokenizer.js';
 
 export interface SampleOptions {
   /** Words each image token should mean (per token in reading order), for the alignment objective. */

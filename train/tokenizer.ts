@@ -142,20 +142,31 @@ export interface BuildOptions {
   minCount?: number;
   /** At most this many word pieces (default 8000), the most frequent first. */
   maxWords?: number;
+  /**
+   * Texts whose pieces (seen at least minCount times there) are appended after the ranked
+   * words where they are not among them; the ranked words' ids do not move.
+   */
+  append?: Iterable<string>;
 }
 
 /** Builds the vocabulary from texts (the training split). Deterministic: ties break by text. */
 export function buildTokenizer(texts: Iterable<string>, opts: BuildOptions = {}): Tokenizer {
   const minCount = opts.minCount ?? 2;
   const maxWords = opts.maxWords ?? 8000;
-  const counts = new Map<string, number>();
-  for (const text of texts) for (const p of pieces(text)) counts.set(p, (counts.get(p) ?? 0) + 1);
-  const words = [...counts.entries()]
-    // A single byte already has its own token; a word token for it would be redundant.
-    .filter(([p, c]) => c >= minCount && encoder.encode(p).length > 1)
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    .slice(0, maxWords)
-    .map(([p]) => p);
+  const ranked = (source: Iterable<string>): string[] => {
+    const counts = new Map<string, number>();
+    for (const text of source) for (const p of pieces(text)) counts.set(p, (counts.get(p) ?? 0) + 1);
+    return [...counts.entries()]
+      // A single byte already has its own token; a word token for it would be redundant.
+      .filter(([p, c]) => c >= minCount && encoder.encode(p).length > 1)
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([p]) => p);
+  };
+  const words = ranked(texts).slice(0, maxWords);
+  if (opts.append) {
+    const have = new Set(words);
+    words.push(...ranked(opts.append).filter((p) => !have.has(p)));
+  }
   return new Tokenizer(words);
 }
 
@@ -168,6 +179,12 @@ export function buildTokenizer(texts: Iterable<string>, opts: BuildOptions = {})
  */
 export function stepText(step: string): string {
   return ' ' + step + '\n';
+}
+
+/** The prompt as the model reads it: the hint, the question, then the options on one line as "(A) red (B) green". */
+export function promptText(r: Pick<ProblemRecord, 'hint' | 'question' | 'choices'>): string {
+  const opts = r.choices.map((c, i) => `(${letterOf(i)}) ${c}`).join(' ');
+  return `${r.hint ? r.hint + '\n' : ''}${r.question}\n${opts}\n`;
 }
 
 /** The answer line METHOD.md's target text ends with. */
@@ -201,4 +218,16 @@ export function trainingTexts(records: readonly ProblemRecord[]): string[] {
   }
   for (let i = 0; i < maxChoices; i++) texts.push(answerLine(i), answerLine(i));
   return texts;
+}
+
+/**
+ * The vocabulary of a training run: trainingTexts(records) and any extra texts (captions),
+ * ranked by frequency; then the choice words as the prompt reads them, after their letter (" red"
+ * in "(A) red"), where they are not words already. Appended rather than ranked with the rest:
+ * a dataset whose choice words occur in its rationales too (the synthetic data) keeps exactly
+ * the vocabulary, and so the initialisation, it had before they were added; one whose choice
+ * words occur only among the options (many ScienceQA answers) no longer reads them as bytes.
+ */
+export function buildTrainingTokenizer(records: readonly ProblemRecord[], extraTexts: readonly string[] = [], opts: BuildOptions = {}): Tokenizer {
+  return buildTokenizer([...trainingTexts(records), ...extraTexts], { ...opts, append: records.flatMap((r) => r.choices.map((c) => ' ' + c)) });
 }

@@ -30,7 +30,7 @@ import { evaluate, EvalMode, EvalResult } from './eval.js';
 import { CAPTION_PROMPT, captionSample, toSamples } from './samples.js';
 import { readScenes } from './data/synth/lookups.js';
 import { captionSentences, cellWords, type Scene } from './data/synth/scene.js';
-import { buildTokenizer, stepText, Tokenizer, trainingTexts } from './tokenizer.js';
+import { buildTrainingTokenizer, stepText, Tokenizer } from './tokenizer.js';
 import { latestTag, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 
 export type TrainMode = 'ivt' | 'nocot';
@@ -458,7 +458,7 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     }
   } else {
     const captionTexts = scenes && o.captions ? train.map((r) => CAPTION_PROMPT + captionSentences(scenes.get(r.id)!).map(stepText).join('')) : [];
-    tok = buildTokenizer([...trainingTexts(train), ...captionTexts]);
+    tok = buildTrainingTokenizer(train, captionTexts);
     try {
       cfg = preset(o.preset, tok.vocabSize, { ...o.overrides, latentSteps: o.stages, ...(o.topK !== undefined ? { topK: o.topK } : {}), ...(o.adaptiveLatents ? { adaptiveLatents: true } : {}) });
     } catch (e) {

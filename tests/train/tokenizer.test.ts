@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildTokenizer, pieces, SPECIAL_TOKENS, stepText, Tokenizer, trainingTexts, answerLine } from '../../train/tokenizer.js';
+import { buildTokenizer, buildTrainingTokenizer, pieces, promptText, SPECIAL_TOKENS, stepText, Tokenizer, trainingTexts, answerLine } from '../../train/tokenizer.js';
+import type { ProblemRecord } from '../../train/data/record.js';
 import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { generateSplit, toProblemRecord } from '../../train/data/synth/generate.js';
 import { Rng } from '../../train/data/rng.js';
@@ -98,6 +99,29 @@ test('a step is read with a space before it and a newline after: its first word 
     assert.ok(r.question.includes(`cell ${cell}.`), 'the question names the same cell');
     assert.is(tok.decode(ids), stepText(r.steps[0]!));
   }
+});
+
+test('a training vocabulary reads a choice word after its letter as one token', () => {
+  // Choice words that occur only among the options (as in ScienceQA): read after "(A)" they are
+  // " magnet", with a space; a vocabulary built from the bare choices held "magnet" instead and
+  // the prompt fell back to bytes.
+  const rec = (i: number): ProblemRecord => ({
+    id: String(i), split: 'train', question: 'Which one attracts iron?', hint: '', choices: ['magnet', 'feather', 'pebble'],
+    answerIndex: 0, rationale: 'A magnet attracts iron.', steps: ['A magnet attracts iron.'], imagePath: null,
+  });
+  const recs = [rec(1), rec(2)];
+  const t = buildTrainingTokenizer(recs);
+  const prompt = promptText(recs[0]!);
+  assert.is(prompt, 'Which one attracts iron?\n(A) magnet (B) feather (C) pebble\n');
+  for (const w of [' feather', ' pebble']) assert.is(t.encode(w).length, 1, `${JSON.stringify(w)} is one token`);
+  const multi = pieces(prompt).filter((p) => new TextEncoder().encode(p).length > 1 && p !== ' (');
+  for (const p of multi) assert.is(t.encode(p).length, 1, `${JSON.stringify(p)} is one token`);
+  // The words trainingTexts ranks keep their ids: the choice words come after them.
+  const ranked = buildTokenizer(trainingTexts(recs)).words;
+  assert.equal(t.words.slice(0, ranked.length), ranked);
+  assert.ok(t.words.length > ranked.length, 'choice words were added');
+  // The synthetic data's choice words are in its rationales too: its vocabulary is unchanged.
+  assert.equal(buildTrainingTokenizer(synth).words, tok.words);
 });
 
 test.run();
