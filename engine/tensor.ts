@@ -53,7 +53,11 @@ export async function shutdownEngine(): Promise<void> {
 /** Reference-counted ownership of one GPU buffer. */
 export class Storage {
   refs = 1;
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number, private readonly owned: boolean) {}
+  /**
+   * @param bytes the buffer's usable size (a pool bucket: often more than was asked for)
+   * @param requestedBytes what the allocation asked for; the rest is slack no kernel should write
+   */
+  constructor(readonly buffer: GPUBuffer, readonly bytes: number, private readonly owned: boolean, readonly requestedBytes = bytes) {}
   retain(): this {
     this.refs++;
     return this;
@@ -229,7 +233,7 @@ function allocate(shape: Shape, dtype: DType, poison: boolean): Tensor {
     const bits = dtype === 'f16' && poisonBits === 0x7fc00000 ? 0x7e007e00 : poisonBits;
     r.dispatch(r.kernel('fill'), [{ buffer }], [n, bits, 0, 0], [x, y]);
   }
-  return new Tensor([...shape], dtype, new Storage(buffer, buffer.size, true));
+  return new Tensor([...shape], dtype, new Storage(buffer, buffer.size, true, bytes));
 }
 
 /** A view sharing `base`'s storage (reshape without copy, or an arena slice). */

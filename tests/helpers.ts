@@ -2,7 +2,7 @@
 // against float64 references with relative tolerances, and finite-difference gradient checks.
 import * as assert from 'uvu/assert';
 import { backward, fromArray, initEngine, sumAll, mul, Tensor, tidyAsync, noGrad } from '../engine/index.js';
-import { setPoison } from '../engine/tensor.js';
+import { rt, setPoison } from '../engine/tensor.js';
 
 export const SEED = Number(process.env.TEST_SEED ?? (Date.now() % 1_000_000));
 
@@ -139,6 +139,24 @@ export interface OpSpec {
   fdEps?: number;
 }
 
+/**
+ * Poisoning catches elements a kernel never writes; this catches writes past the end. The pool
+ * rounds buffers up to a bucket and the poison fills the whole buffer, so the bytes after what
+ * the output's allocation asked for must still hold it. (A write there clobbers a neighbour
+ * wherever a tensor is a view inside a shared buffer: a KV cache row, an optimizer arena slot.)
+ * Outputs that share an input's storage (views, reshapes) were uploaded, not poisoned: not checked.
+ */
+async function checkSlack(out: Tensor, inputs: Tensor[], name: string): Promise<void> {
+  if (inputs.some((x) => x.storage === out.storage)) return;
+  const end = Math.ceil(out.storage.requestedBytes / 4) * 4, size = out.storage.bytes;
+  if (size <= end) return;
+  const words = new Uint32Array(await rt().read({ buffer: out.storage.buffer, offset: 0 }, size));
+  const poison = out.dtype === 'f16' ? 0x7e007e00 : 0x7fc00000;
+  for (let i = end / 4; i < words.length; i++) {
+    if (words[i] !== poison) assert.unreachable(`${name}: the kernel wrote past the ${out.storage.requestedBytes} bytes its output's allocation asked for (byte ${4 * i} of the ${size}-byte buffer holds 0x${words[i]!.toString(16)})`);
+  }
+}
+
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
@@ -153,7 +171,12 @@ function maxAbs(a: ArrayLike<number>): number {
 export async function checkOp(name: string, spec: OpSpec): Promise<void> {
   const data = spec.inputs.map((i) => i.data ?? randn(i.shape.reduce((a, b) => a * b, 1)));
   const want = spec.ref(data);
-  const got = await tidyAsync(async () => Float64Array.from(await spec.gpu(data.map((d, k) => gpu(d, spec.inputs[k].shape))).toArray()));
+  const got = await tidyAsync(async () => {
+    const xs = data.map((d, k) => gpu(d, spec.inputs[k].shape));
+    const out = spec.gpu(xs);
+    await checkSlack(out, xs, name);
+    return Float64Array.from(await out.toArray());
+  });
   const rtol = spec.rtol ?? 1e-5;
   close(got, want, rtol, (spec.atol ?? 1e-5) * Math.max(1, maxAbs(want)), `${name} forward`);
   const which = spec.inputs.map((i) => i.grad !== false);
@@ -163,6 +186,7 @@ export async function checkOp(name: string, spec: OpSpec): Promise<void> {
     const xs = data.map((d, k) => gpu(d, spec.inputs[k].shape, which[k]));
     const out = spec.gpu(xs);
     backward(sumAll(mul(out, gpu(R, [...out.shape]))));
+    for (const [k, x] of xs.entries()) if (x.grad) await checkSlack(x.grad, xs, `${name} grad of input ${k}`);
     return Promise.all(xs.map(async (x) => (x.grad ? Float64Array.from(await x.grad.toArray()) : null)));
   });
   const refs = spec.refGrad ? spec.refGrad(data, R) : refGrads(spec.ref, data, R, which);

@@ -35,6 +35,21 @@ for (const [name, fn, f, data] of unary) {
   test(`unary ${name}`, () => checkOp(name, { inputs: [{ shape: S, data }], gpu: ([x]) => fn(x), ref: map(f), rtol: 2e-5 }));
 }
 
+test('the op check catches a kernel that writes past its output (the bucket slack keeps the poison)', async () => {
+  let caught: unknown = null;
+  try {
+    await checkOp('overrun', {
+      inputs: [{ shape: [3], grad: false }],
+      // A 3-element output whose buffer gets 4 values, as a kernel with a missing bounds check would write.
+      gpu: () => { const t = E.empty([3]); rt().flush(); rt().upload(t.storage.buffer, 0, new Float32Array([1, 2, 3, 4])); return t; },
+      ref: () => Float64Array.of(1, 2, 3),
+    });
+  } catch (e) {
+    caught = e;
+  }
+  assert.match(String((caught as Error | null)?.message), /overrun: the kernel wrote past the 12 bytes its output's allocation asked for \(byte 12 /);
+});
+
 test('gelu, tanh and their gradients stay finite and exact far from zero (x^3 overflows f32 past 7e12)', async () => {
   const xs = [-1e13, -1e4, -100, -20, -8, 8, 20, 100, 1e4, 1e13];
   const x = gpu(xs, [xs.length], true);
