@@ -6,7 +6,7 @@ import { fromArray, type Tensor } from '../../engine/index.js';
 import * as ref from '../ref.js';
 import { setMatmulPath, setMatmulWide, takesWide } from '../../engine/ops/matmul_kernels.js';
 import { rt } from '../../engine/tensor.js';
-import { checkOp, gpu, randn, randu, randint, setup, skipWithout } from '../helpers.js';
+import { checkOp, close, gpu, randn, randu, randint, setup, skipWithout } from '../helpers.js';
 import { Float16Array } from '@petamoriken/float16';
 
 test.before(setup);
@@ -34,6 +34,27 @@ const unary: [string, (t: Tensor) => Tensor, (x: number) => number, Float64Array
 for (const [name, fn, f, data] of unary) {
   test(`unary ${name}`, () => checkOp(name, { inputs: [{ shape: S, data }], gpu: ([x]) => fn(x), ref: map(f), rtol: 2e-5 }));
 }
+
+test('max at a tie sends the gradient to the first of the equal elements; softmax gives -Infinity probability 0, a row of them NaN', async () => {
+  // Rows: [1, 3, 3, 2] (tie at 1 and 2), [5, 5, 5, 5], [-1, -4, -1, -9]; max over the last axis.
+  const x = gpu([1, 3, 3, 2, 5, 5, 5, 5, -1, -4, -1, -9], [3, 4], true);
+  E.tidy(() => E.backward(E.sumAll(E.mul(E.max(x, 1), gpu([10, 20, 30], [3])))));
+  assert.equal(Array.from(await x.grad!.toArray()), [0, 10, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0]);
+  x.dispose();
+  const inf = -Infinity;
+  const l = gpu([0, inf, Math.log(3), inf, inf, inf], [2, 3], true);
+  const p = E.tidy(() => E.softmax(l));
+  const pv = Array.from(await p.toArray());
+  close(pv.slice(0, 3), [0.25, 0, 0.75], 1e-6, 1e-7, 'softmax with a -Infinity logit');
+  assert.ok(pv.slice(3).every(Number.isNaN), `a row of -Infinity: ${pv.slice(3)}`);
+  E.tidy(() => E.backward(E.sumAll(E.mul(E.softmax(l), gpu([1, 2, 3, 0, 0, 0], [2, 3])))));
+  const gv = Array.from(await l.grad!.toArray());
+  // d/dl_i sum_j p_j r_j = p_i (r_i - sum_j p_j r_j): row 0 has p = [0.25, 0, 0.75], r.p = 2.5.
+  close(gv.slice(0, 3), [0.25 * (1 - 2.5), 0, 0.75 * (3 - 2.5)], 1e-6, 1e-7, 'softmax gradient with a -Infinity logit');
+  assert.ok(gv.slice(3).every(Number.isNaN), `gradient of a row of -Infinity: ${gv.slice(3)}`);
+  p.dispose();
+  l.dispose();
+});
 
 test('the op check catches a kernel that writes past its output (the bucket slack keeps the poison)', async () => {
   let caught: unknown = null;
