@@ -42,7 +42,7 @@ for (const file of files) {
     const bad = total - ok - skipped + (r.status !== 0 && total === ok + skipped ? 1 : 0);
     // Tests that found the adapter without a feature they check (tests/helpers.ts skipWithout)
     // ran nothing: counted as skipped, not passed.
-    const adapterSkips = Math.min(ok, (out.match(/^\s*SKIPPED \(adapter\): /gm) ?? []).length);
+    const adapterSkips = Math.min(ok, (out.match(/SKIPPED \(adapter\): /g) ?? []).length);
     passed += ok - adapterSkips; failed += bad; skippedByAdapter += adapterSkips;
     if (bad > 0) { failures.push(name); console.log(`✘ ${name} (${secs}s)\n${out.slice(-8000)}`); }
     else console.log(`✔ ${name}: ${ok - adapterSkips} passed${adapterSkips ? `, ${adapterSkips} skipped on this adapter` : ''} (${secs}s)`);

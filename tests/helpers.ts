@@ -46,7 +46,8 @@ export async function setup(): Promise<void> {
  */
 export function skipWithout(has: boolean, what: string): boolean {
   if (has) return false;
-  console.log(`  SKIPPED (adapter): ${what}`);
+  // On a line of its own: uvu's progress dots have no newline after them.
+  console.log(`\n  SKIPPED (adapter): ${what}`);
   return true;
 }
 

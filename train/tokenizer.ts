@@ -144,7 +144,7 @@ export interface BuildOptions {
   maxWords?: number;
   /**
    * Texts whose pieces (seen at least minCount times there) are appended after the ranked
-   * words where they are not among them; the ranked words' ids do not move.
+   * words where they are not among them, within maxWords; the ranked words' ids do not move.
    */
   append?: Iterable<string>;
 }
@@ -165,7 +165,7 @@ export function buildTokenizer(texts: Iterable<string>, opts: BuildOptions = {})
   const words = ranked(texts).slice(0, maxWords);
   if (opts.append) {
     const have = new Set(words);
-    words.push(...ranked(opts.append).filter((p) => !have.has(p)));
+    words.push(...ranked(opts.append).filter((p) => !have.has(p)).slice(0, Math.max(0, maxWords - words.length)));
   }
   return new Tokenizer(words);
 }

@@ -15,7 +15,7 @@
 // optimizer step n is computed, simulating device loss mid-run (IVT_FAULT_KIND=error: an
 // uncaptured GPU validation error instead).
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import * as E from '../engine/index.js';
 import { GpuError, UserError } from '../engine/errors.js';
@@ -512,283 +512,299 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   await E.initEngine();
   const model = new IvtModel(cfg, tok.pad);
   const opt = new E.AdamW(model.ps.list(), { lr: o.lr, weightDecay: o.weightDecay, maxGradNorm: o.clip, beta1: 0.9, beta2: 0.999 });
-  const metricsPath = join(o.out, 'metrics.jsonl');
-  let state: TrainState = { stage: o.startStage ?? 0, epoch: 0, batchIndex: 0, step: 0, skippedSteps: 0, done: false };
-  let resumedFrom: { tag: string; batchIndex: number } | null = null;
-  if (resuming) {
-    const ck = await loadCheckpoint(o.out, { params: model.ps.params, optimizer: opt });
-    const stageOf = Number((ck.trainState as { stage?: unknown }).stage);
-    state = checkTrainState(ck.trainState, join(ck.dir, 'train_state.json'), batchesPerEpochOf(groupsOf(Number.isInteger(stageOf) ? stageOf : 0).map((g) => g.length), o.batch));
-    resumedFrom = { tag: ck.tag, batchIndex: state.batchIndex };
-  } else if (o.initFrom) {
-    const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag, ignore: cfg.adaptiveLatents ? undefined : (n) => n.startsWith('latent.count.') });
-    log(`initialised weights from ${o.initFrom} (${ck.tag})`);
-  }
-  // Inputs are good: now the run folder is written.
-  mkdirSync(o.out, { recursive: true });
-  // A run that starts (not one that resumes) owns the folder's checkpoints: any there are left
-  // by a run killed before its first `latest` (a stage's best weights, kept aside while it may be
-  // extended), and `--tag stage-0-best` would otherwise load that other run's weights.
-  if (!resuming && !(o.initFrom && resolve(o.initFrom) === resolve(o.out))) rmSync(join(o.out, 'checkpoints'), { recursive: true, force: true });
-  // The run's own files, each written where it is missing (a run killed between them resumes
-  // with the rest written then); options.json first, since a resume reads its recipe there.
-  const rootFiles: [string, (path: string) => void][] = [
-    // adaptiveLatents as the model has it: a branch of an adaptive run inherits its count head.
-    ['options.json', (path) => writeJsonAtomic(path, { ...o, adaptiveLatents: cfg.adaptiveLatents === true, dataFingerprint: fingerprint, log: undefined })],
-    ['tokenizer.json', (path) => tok.save(path)],
-    ['config.json', (path) => writeJsonAtomic(path, cfg)],
-  ];
-  for (const [name, write] of rootFiles) if (!o.resume || !existsSync(join(o.out, name))) write(join(o.out, name));
-  if (resumedFrom) {
-    log(`resumed from checkpoint ${resumedFrom.tag}: stage ${state.stage}, epoch ${state.epoch}, batch ${state.batchIndex}, step ${state.step}`);
-    truncateMetrics(metricsPath, state.step, resumedFrom.batchIndex === 0);
-  } else {
-    writeFileSync(metricsPath, '');
-  }
-  const evals: { stage: number; result: EvalResult }[] = [];
-  const batchesOf = (stage: number) => batchesPerEpochOf(groupsOf(stage).map((g) => g.length), o.batch);
-  if (o.mixStages && o.mode === 'ivt' && o.stages > 0) log(`stage mixing: in the latent stages, ${o.mixStages} of the batches are trained at an earlier stage`);
-  if (cfg.adaptiveLatents && o.mode === 'ivt' && o.stages > 0) log('adaptive latent steps: a problem of m steps trains with min(s, m) latent steps at stage s; in validation the count head chooses each question\'s');
-  if (scenes && (alignWeight > 0 || captionSamples.length)) {
-    log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
-  }
-  const lastStage = o.mode === 'nocot' ? 0 : o.stages;
-  let stepsThisRun = 0, tokens = 0, loggedStep = false;
-  const t0 = performance.now();
-  const tty = process.stdout.isTTY;
-  const epochsOf = (stage: number) => epochsOfStage(o, stage);
-  // A stage may run past its epochs while validation says it is still learning (extendStage).
-  const maxEpochsOf = (stage: number) => maxEpochsOfStage(o, stage);
-  const extensible = (stage: number) => maxEpochsOf(stage) > epochsOf(stage);
-  const modeOf = (stage: number): EvalMode => (o.mode === 'nocot' ? 'nocot' : stage === 0 ? 'cot' : !o.latent.latentText ? 'ivt-no-text' : !o.latent.latentVision ? 'ivt-no-vision' : o.latent.randomVision ? 'ivt-random-vision' : 'ivt');
-  // Each question's own number of choices: an answer E on a five-choice question is an answer.
-  const validate = (stage: number) => evaluate(model, valSamples, tok, modeOf(stage), { latentSteps: stage, batch: Math.min(o.batch * 2, 64), numChoices: (i) => valRecs[i]!.choices.length });
-  const pct = (r: EvalResult) => 100 * r.accuracy;
-  const patience = o.extendPatience ?? EXTEND_PATIENCE;
-  // A stage's new best must beat the old one by the minimum gain. Its weights are kept aside
-  // (checkpoint bestTag(stage), not `latest`), and the stage may end with them (the restore at
-  // the stage's end). Stage 0's last epoch had fallen from 100% to 68% on the demo's seed 2; a
-  // latent stage can end below its best only when it runs out of epochs (it stops at the first
-  // epoch within the tolerance, and every epoch before was below it).
-  const noteBest = async (stage: number, accuracy: number, epoch: number) => {
-    if (state.bestAccuracy === undefined || accuracy >= state.bestAccuracy + (o.extendMinGain ?? EXTEND_MIN_GAIN)) {
-      state.bestAccuracy = accuracy;
-      state.bestEpoch = epoch;
-      await checkpoint(bestTag(stage), false);
-    }
-  };
-  const gateRecord = (stage: number, epoch: number, r: EvalResult, extend?: boolean, reference = false) =>
-    appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage, epoch, mode: modeOf(stage), accuracy: r.accuracy, ...(extend !== undefined ? { extend } : {}), ...(reference ? { reference: true } : {}) }) + '\n');
-  const lrOf = (stage: number) => (stage > 0 && o.latentLr !== undefined ? o.latentLr : o.lr);
-  // Steps of the whole run: a resumed run counts the epochs its finished stages trained and the
-  // epochs the current stage has been extended to, as the uninterrupted run had counted them.
-  let totalSteps = 0;
-  for (let s = o.startStage ?? 0; s <= lastStage; s++) {
-    const epochs = s < state.stage ? (state.trainedEpochs?.[s] ?? epochsOf(s)) : s === state.stage ? (state.stageEpochs ?? epochsOf(s)) : epochsOf(s);
-    totalSteps += stepsOfStage(o, s) ?? epochs * batchesOf(s);
-  }
-  const stageStepsReached = () => { const n = stepsOfStage(o, state.stage); return n !== null && (state.stageStep ?? 0) >= n; };
-  const faultAt = faultStep();
-
-  const checkpoint = async (tag: string, setLatest = true) => {
-    try {
-      await saveCheckpoint(o.out, { tag, setLatest, params: model.ps.params, optimizer: opt, config: cfg, trainState: { ...state } as unknown as Record<string, unknown>, tokenizerJson: tok.toJSON() as unknown as Record<string, unknown> });
-    } catch (e) {
-      if (e instanceof GpuError || e instanceof UserError) throw e;
-      // e.g. refused non-finite weights, disk full: the previous checkpoint is untouched.
-      throw new TrainingAborted(`${(e as Error).message}`);
-    }
-  };
-
-  // The last step whose results were read: a GPU failure belongs to the one after it.
-  let settledStep = state.step;
+  // The optimizer holds the model's weights, gradients and moments in pool buffers: freed however
+  // the run ends (a stop after some steps, an abort, bad input found after this point).
+  let failure: unknown = null;
   try {
-    while (!state.done) {
-      // A latent stage that may be extended compares itself with the best stage before it. Where
-      // the stage before was not measured (a run that starts here, branching off another run, or
-      // a stage that ended without validation), it is measured first, on the same weights.
-      if (state.epoch === 0 && state.batchIndex === 0 && state.stage > 0 && extensible(state.stage) && state.referenceStage !== state.stage - 1) {
-        const r = await validate(state.stage - 1);
-        state.referenceAccuracy = referenceAfterStage(state.referenceAccuracy, pct(r));
-        state.referenceStage = state.stage - 1;
-        gateRecord(state.stage - 1, 0, r, undefined, true);
-        log(`stage ${state.stage - 1} (starting weights): val accuracy ${pct(r).toFixed(1)}% (${modeOf(state.stage - 1)}); the reference for stage ${state.stage}: ${state.referenceAccuracy.toFixed(1)}%`);
+    const metricsPath = join(o.out, 'metrics.jsonl');
+    let state: TrainState = { stage: o.startStage ?? 0, epoch: 0, batchIndex: 0, step: 0, skippedSteps: 0, done: false };
+    let resumedFrom: { tag: string; batchIndex: number } | null = null;
+    if (resuming) {
+      const ck = await loadCheckpoint(o.out, { params: model.ps.params, optimizer: opt });
+      const stageOf = Number((ck.trainState as { stage?: unknown }).stage);
+      state = checkTrainState(ck.trainState, join(ck.dir, 'train_state.json'), batchesPerEpochOf(groupsOf(Number.isInteger(stageOf) ? stageOf : 0).map((g) => g.length), o.batch));
+      resumedFrom = { tag: ck.tag, batchIndex: state.batchIndex };
+    } else if (o.initFrom) {
+      const ck = await loadCheckpoint(o.initFrom, { params: model.ps.params, tag: o.initTag, ignore: cfg.adaptiveLatents ? undefined : (n) => n.startsWith('latent.count.') });
+      log(`initialised weights from ${o.initFrom} (${ck.tag})`);
+    }
+    // Inputs are good: now the run folder is written.
+    mkdirSync(o.out, { recursive: true });
+    // A run that starts (not one that resumes) owns the folder's checkpoints: any there are left
+    // by a run killed before its first `latest` (a stage's best weights, kept aside while it may be
+    // extended), and `--tag stage-0-best` would otherwise load that other run's weights.
+      if (!resuming && !(o.initFrom && sameFolder(o.initFrom, o.out))) rmSync(join(o.out, 'checkpoints'), { recursive: true, force: true });
+    // The run's own files. options.json first, since a resume reads its recipe there: written
+    // where missing. The tokenizer and the config are read from the folder where config.json,
+    // written last, exists (prepareRun); otherwise they were built here and are written, both,
+    // so a run killed between them resumes with a matching pair.
+    const modelFromFolder = o.resume && existsSync(join(o.out, 'config.json'));
+    // adaptiveLatents as the model has it: a branch of an adaptive run inherits its count head.
+    if (!o.resume || !existsSync(join(o.out, 'options.json'))) writeJsonAtomic(join(o.out, 'options.json'), { ...o, adaptiveLatents: cfg.adaptiveLatents === true, dataFingerprint: fingerprint, log: undefined });
+    if (!modelFromFolder) {
+      tok.save(join(o.out, 'tokenizer.json'));
+      writeJsonAtomic(join(o.out, 'config.json'), cfg);
+    }
+    if (resumedFrom) {
+      log(`resumed from checkpoint ${resumedFrom.tag}: stage ${state.stage}, epoch ${state.epoch}, batch ${state.batchIndex}, step ${state.step}`);
+      truncateMetrics(metricsPath, state.step, resumedFrom.batchIndex === 0);
+    } else {
+      writeFileSync(metricsPath, '');
+    }
+    const evals: { stage: number; result: EvalResult }[] = [];
+    const batchesOf = (stage: number) => batchesPerEpochOf(groupsOf(stage).map((g) => g.length), o.batch);
+    if (o.mixStages && o.mode === 'ivt' && o.stages > 0) log(`stage mixing: in the latent stages, ${o.mixStages} of the batches are trained at an earlier stage`);
+    if (cfg.adaptiveLatents && o.mode === 'ivt' && o.stages > 0) log('adaptive latent steps: a problem of m steps trains with min(s, m) latent steps at stage s; in validation the count head chooses each question\'s');
+    if (scenes && (alignWeight > 0 || captionSamples.length)) {
+      log(`grounding: ${alignWeight > 0 ? `alignment objective (weight ${alignWeight})` : 'no alignment objective'}, ${captionSamples.length ? `${captionSamples.length} captions mixed into stage 0` : 'no captions'}`);
+    }
+    const lastStage = o.mode === 'nocot' ? 0 : o.stages;
+    let stepsThisRun = 0, tokens = 0, loggedStep = false;
+    const t0 = performance.now();
+    const tty = process.stdout.isTTY;
+    const epochsOf = (stage: number) => epochsOfStage(o, stage);
+    // A stage may run past its epochs while validation says it is still learning (extendStage).
+    const maxEpochsOf = (stage: number) => maxEpochsOfStage(o, stage);
+    const extensible = (stage: number) => maxEpochsOf(stage) > epochsOf(stage);
+    const modeOf = (stage: number): EvalMode => (o.mode === 'nocot' ? 'nocot' : stage === 0 ? 'cot' : !o.latent.latentText ? 'ivt-no-text' : !o.latent.latentVision ? 'ivt-no-vision' : o.latent.randomVision ? 'ivt-random-vision' : 'ivt');
+    // Each question's own number of choices: an answer E on a five-choice question is an answer.
+    const validate = (stage: number) => evaluate(model, valSamples, tok, modeOf(stage), { latentSteps: stage, batch: Math.min(o.batch * 2, 64), numChoices: (i) => valRecs[i]!.choices.length });
+    const pct = (r: EvalResult) => 100 * r.accuracy;
+    const patience = o.extendPatience ?? EXTEND_PATIENCE;
+    // A stage's new best must beat the old one by the minimum gain. Its weights are kept aside
+    // (checkpoint bestTag(stage), not `latest`), and the stage may end with them (the restore at
+    // the stage's end). Stage 0's last epoch had fallen from 100% to 68% on the demo's seed 2; a
+    // latent stage can end below its best only when it runs out of epochs (it stops at the first
+    // epoch within the tolerance, and every epoch before was below it).
+    const noteBest = async (stage: number, accuracy: number, epoch: number) => {
+      if (state.bestAccuracy === undefined || accuracy >= state.bestAccuracy + (o.extendMinGain ?? EXTEND_MIN_GAIN)) {
+        state.bestAccuracy = accuracy;
+        state.bestEpoch = epoch;
+        await checkpoint(bestTag(stage), false);
       }
-      // Stage 0's rule looks back `patience` epochs from the end of its own: here, to the starting weights.
-      if (state.stage === 0 && state.epoch === 0 && state.batchIndex === 0 && extensible(0) && epochsOf(0) - patience <= 0 && state.bestEpoch === undefined) {
-        const r = await validate(0);
-        await noteBest(0, pct(r), 0);
-        gateRecord(0, 0, r);
-        log(`stage 0 (starting weights): val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
+    };
+    const gateRecord = (stage: number, epoch: number, r: EvalResult, extend?: boolean, reference = false) =>
+      appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage, epoch, mode: modeOf(stage), accuracy: r.accuracy, ...(extend !== undefined ? { extend } : {}), ...(reference ? { reference: true } : {}) }) + '\n');
+    const lrOf = (stage: number) => (stage > 0 && o.latentLr !== undefined ? o.latentLr : o.lr);
+    // Steps of the whole run: a resumed run counts the epochs its finished stages trained and the
+    // epochs the current stage has been extended to, as the uninterrupted run had counted them.
+    let totalSteps = 0;
+    for (let s = o.startStage ?? 0; s <= lastStage; s++) {
+      const epochs = s < state.stage ? (state.trainedEpochs?.[s] ?? epochsOf(s)) : s === state.stage ? (state.stageEpochs ?? epochsOf(s)) : epochsOf(s);
+      totalSteps += stepsOfStage(o, s) ?? epochs * batchesOf(s);
+    }
+    const stageStepsReached = () => { const n = stepsOfStage(o, state.stage); return n !== null && (state.stageStep ?? 0) >= n; };
+    const faultAt = faultStep();
+
+    const checkpoint = async (tag: string, setLatest = true) => {
+      try {
+        await saveCheckpoint(o.out, { tag, setLatest, params: model.ps.params, optimizer: opt, config: cfg, trainState: { ...state } as unknown as Record<string, unknown>, tokenizerJson: tok.toJSON() as unknown as Record<string, unknown> });
+      } catch (e) {
+        if (e instanceof GpuError || e instanceof UserError) throw e;
+        // e.g. refused non-finite weights, disk full: the previous checkpoint is untouched.
+        throw new TrainingAborted(`${(e as Error).message}`);
       }
-      const stageSamples = samplesOf(state.stage);
-      const batches = epochBatches(groupsOf(state.stage), o.batch, o.seed, state.stage, state.epoch);
-      // One step in flight: step n+1 is recorded before step n's results are read, so the GPU
-      // is busy while the host builds the graph. A step whose weights or results are needed
-      // right away (a checkpoint, the epoch's end, a stop, an injected fault) is settled at once.
-      // trainAt: the stage the batch trained at; mixedAt: the stage stage mixing drew (they differ
-      // where adaptive latent steps give a batch of shorter problems fewer latent steps).
-      let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number; trainAt: number; mixedAt: number; stageStep?: number } | null = null;
-      let lastSettled = performance.now();
-      const settle = async (p: NonNullable<typeof pending>) => {
-        const { loss, norm, alignLoss, countLoss } = await p.finish();
-        settledStep = p.step;
-        const now = performance.now();
-        const ms = now - lastSettled;
-        lastSettled = now;
-        const batchTokens = p.batch.reduce((a, s) => a + s.prompt.length + model.J + s.steps.flat().length + s.answer.length, 0);
-        tokens += batchTokens;
-        let bad: boolean;
-        try {
-          bad = checkStepFinite(state, loss, norm, log, p.step);
-        } catch (e) {
-          // The step that stops a diverged run is logged too (the last line says how it ended).
-          if (e instanceof TrainingAborted) appendFileSync(metricsPath, JSON.stringify({ step: p.step, stage: state.stage, epoch: p.epoch, loss, grad_norm: norm, skipped: true, aborted: true }) + '\n');
-          throw e;
+    };
+
+    // The last step whose results were read: a GPU failure belongs to the one after it.
+    let settledStep = state.step;
+    try {
+      while (!state.done) {
+        // A latent stage that may be extended compares itself with the best stage before it. Where
+        // the stage before was not measured (a run that starts here, branching off another run, or
+        // a stage that ended without validation), it is measured first, on the same weights.
+        if (state.epoch === 0 && state.batchIndex === 0 && state.stage > 0 && extensible(state.stage) && state.referenceStage !== state.stage - 1) {
+          const r = await validate(state.stage - 1);
+          state.referenceAccuracy = referenceAfterStage(state.referenceAccuracy, pct(r));
+          state.referenceStage = state.stage - 1;
+          gateRecord(state.stage - 1, 0, r, undefined, true);
+          log(`stage ${state.stage - 1} (starting weights): val accuracy ${pct(r).toFixed(1)}% (${modeOf(state.stage - 1)}); the reference for stage ${state.stage}: ${state.referenceAccuracy.toFixed(1)}%`);
         }
-        const pool = rt().stats().pool;
-        const rec = {
-          step: p.step, stage: state.stage, ...(p.mixedAt !== state.stage ? { mixed_stage: p.mixedAt } : {}), ...(p.trainAt !== p.mixedAt ? { latent_steps: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), ...(countLoss !== null ? { count_loss: countLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
-          tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
+        // Stage 0's rule looks back `patience` epochs from the end of its own: here, to the starting weights.
+        if (state.stage === 0 && state.epoch === 0 && state.batchIndex === 0 && extensible(0) && epochsOf(0) - patience <= 0 && state.bestEpoch === undefined) {
+          const r = await validate(0);
+          await noteBest(0, pct(r), 0);
+          gateRecord(0, 0, r);
+          log(`stage 0 (starting weights): val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
+        }
+        const stageSamples = samplesOf(state.stage);
+        const batches = epochBatches(groupsOf(state.stage), o.batch, o.seed, state.stage, state.epoch);
+        // One step in flight: step n+1 is recorded before step n's results are read, so the GPU
+        // is busy while the host builds the graph. A step whose weights or results are needed
+        // right away (a checkpoint, the epoch's end, a stop, an injected fault) is settled at once.
+        // trainAt: the stage the batch trained at; mixedAt: the stage stage mixing drew (they differ
+        // where adaptive latent steps give a batch of shorter problems fewer latent steps).
+        let pending: { finish: () => Promise<StepResult>; batch: Sample[]; step: number; epoch: number; trainAt: number; mixedAt: number; stageStep?: number } | null = null;
+        let lastSettled = performance.now();
+        const settle = async (p: NonNullable<typeof pending>) => {
+          const { loss, norm, alignLoss, countLoss } = await p.finish();
+          settledStep = p.step;
+          const now = performance.now();
+          const ms = now - lastSettled;
+          lastSettled = now;
+          const batchTokens = p.batch.reduce((a, s) => a + s.prompt.length + model.J + s.steps.flat().length + s.answer.length, 0);
+          tokens += batchTokens;
+          let bad: boolean;
+          try {
+            bad = checkStepFinite(state, loss, norm, log, p.step);
+          } catch (e) {
+            // The step that stops a diverged run is logged too (the last line says how it ended).
+            if (e instanceof TrainingAborted) appendFileSync(metricsPath, JSON.stringify({ step: p.step, stage: state.stage, epoch: p.epoch, loss, grad_norm: norm, skipped: true, aborted: true }) + '\n');
+            throw e;
+          }
+          const pool = rt().stats().pool;
+          const rec = {
+            step: p.step, stage: state.stage, ...(p.mixedAt !== state.stage ? { mixed_stage: p.mixedAt } : {}), ...(p.trainAt !== p.mixedAt ? { latent_steps: p.trainAt } : {}), epoch: p.epoch, lr: lrOf(state.stage), loss, ...(alignLoss !== null ? { align_loss: alignLoss } : {}), ...(countLoss !== null ? { count_loss: countLoss } : {}), grad_norm: norm, ...(bad ? { skipped: true } : {}), ms,
+            tokens_per_s: (batchTokens / ms) * 1000, gpu_in_use_bytes: pool.inUseBytes, gpu_allocated_bytes: pool.allocatedBytes,
+          };
+          appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+          const elapsed = (now - t0) / 1000;
+          const done = stepsThisRun - (pending && pending !== p ? 1 : 0);
+          const eta = (elapsed / Math.max(done, 1)) * Math.max(totalSteps - p.step, 0);
+          const within = p.stageStep !== undefined ? `step ${p.stageStep}/${stepsOfStage(o, state.stage)} of the stage (epoch ${p.epoch + 1})` : `epoch ${p.epoch + 1}/${state.stageEpochs ?? epochsOf(state.stage)}`;
+          const line = `stage ${state.stage} ${within} step ${p.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s` +
+            (o.verbose ? `  | ${poolLine()}` : '');
+          if (tty && !o.verbose) process.stdout.write(`\r${line}   `);
+          // Off a terminal every --log-every steps, and the run's first and last steps, so that a
+          // run shorter than --log-every still says it is alive and how it ended.
+          else if (o.verbose || p.step % o.logEvery === 0 || !loggedStep || p.step === totalSteps) {
+            log(line);
+            loggedStep = true;
+          }
         };
-        appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
-        const elapsed = (now - t0) / 1000;
-        const done = stepsThisRun - (pending && pending !== p ? 1 : 0);
-        const eta = (elapsed / Math.max(done, 1)) * Math.max(totalSteps - p.step, 0);
-        const within = p.stageStep !== undefined ? `step ${p.stageStep}/${stepsOfStage(o, state.stage)} of the stage (epoch ${p.epoch + 1})` : `epoch ${p.epoch + 1}/${state.stageEpochs ?? epochsOf(state.stage)}`;
-        const line = `stage ${state.stage} ${within} step ${p.step}/${totalSteps}  loss ${loss.toFixed(4)}  ${(rec.tokens_per_s).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s` +
-          (o.verbose ? `  | ${poolLine()}` : '');
-        if (tty && !o.verbose) process.stdout.write(`\r${line}   `);
-        // Off a terminal every --log-every steps, and the run's first and last steps, so that a
-        // run shorter than --log-every still says it is alive and how it ended.
-        else if (o.verbose || p.step % o.logEvery === 0 || !loggedStep || p.step === totalSteps) {
-          log(line);
-          loggedStep = true;
+        while (state.batchIndex < batches.length && !stageStepsReached()) {
+          const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
+          if (faultAt === state.step + 1) injectFault(faultAt, log);
+          const mixedAt = o.mode === 'nocot' ? state.stage : mixedStage(o.mixStages ?? 0, o.seed, state.stage, state.epoch, state.batchIndex);
+          // Adaptive latent steps: no more latent steps than the batch's problems have steps (one
+          // count per batch, groupsOf). Otherwise a problem shorter than the stage is given the
+          // stage's latent steps and supervised on its answer alone (METHOD.md).
+          const trainAt = cfg.adaptiveLatents && o.mode === 'ivt' ? Math.min(mixedAt, ...batch.map((b) => b.steps.length)) : mixedAt;
+          const finish = startTrainStep(model, opt, batch, trainAt, o.latent, o.mode === 'nocot', alignWeight, lrOf(state.stage));
+          state.batchIndex++;
+          state.step++;
+          if (stepsOfStage(o, state.stage) !== null) state.stageStep = (state.stageStep ?? 0) + 1;
+          stepsThisRun++;
+          const previous = pending;
+          pending = { finish, batch, step: state.step, epoch: state.epoch, trainAt, mixedAt, stageStep: state.stageStep };
+          if (previous) await settle(previous);
+          const checkpointNow = o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0;
+          const stopNow = o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps;
+          if (checkpointNow || stopNow || state.batchIndex >= batches.length || stageStepsReached() || faultAt === state.step + 1) {
+            await settle(pending);
+            pending = null;
+          }
+          if (checkpointNow) await checkpoint(`step-${String(state.step).padStart(6, '0')}`);
+          if (stopNow) {
+            if (tty) process.stdout.write('\n');
+            return { runDir: o.out, state, evals, trainedEpochs: state.trainedEpochs ?? [], msPerStep: (performance.now() - t0) / stepsThisRun, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
+          }
         }
-      };
-      while (state.batchIndex < batches.length && !stageStepsReached()) {
-        const batch: Sample[] = batches[state.batchIndex]!.map((i) => stageSamples[i]!);
-        if (faultAt === state.step + 1) injectFault(faultAt, log);
-        const mixedAt = o.mode === 'nocot' ? state.stage : mixedStage(o.mixStages ?? 0, o.seed, state.stage, state.epoch, state.batchIndex);
-        // Adaptive latent steps: no more latent steps than the batch's problems have steps (one
-        // count per batch, groupsOf). Otherwise a problem shorter than the stage is given the
-        // stage's latent steps and supervised on its answer alone (METHOD.md).
-        const trainAt = cfg.adaptiveLatents && o.mode === 'ivt' ? Math.min(mixedAt, ...batch.map((b) => b.steps.length)) : mixedAt;
-        const finish = startTrainStep(model, opt, batch, trainAt, o.latent, o.mode === 'nocot', alignWeight, lrOf(state.stage));
-        state.batchIndex++;
-        state.step++;
-        if (stepsOfStage(o, state.stage) !== null) state.stageStep = (state.stageStep ?? 0) + 1;
-        stepsThisRun++;
-        const previous = pending;
-        pending = { finish, batch, step: state.step, epoch: state.epoch, trainAt, mixedAt, stageStep: state.stageStep };
-        if (previous) await settle(previous);
-        const checkpointNow = o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0;
-        const stopNow = o.stopAfterSteps !== undefined && stepsThisRun >= o.stopAfterSteps;
-        if (checkpointNow || stopNow || state.batchIndex >= batches.length || stageStepsReached() || faultAt === state.step + 1) {
-          await settle(pending);
-          pending = null;
-        }
-        if (checkpointNow) await checkpoint(`step-${String(state.step).padStart(6, '0')}`);
-        if (stopNow) {
+        state.batchIndex = 0;
+        state.epoch++;
+        const ownEpochs = epochsOf(state.stage);
+        // Stage 0's rule needs the accuracies of the `patience` epochs before its own end.
+        if (state.stage === 0 && extensible(0) && state.epoch >= ownEpochs - patience && state.epoch < ownEpochs) {
           if (tty) process.stdout.write('\n');
-          return { runDir: o.out, state, evals, trainedEpochs: state.trainedEpochs ?? [], msPerStep: (performance.now() - t0) / stepsThisRun, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
+          const r = await validate(0);
+          await noteBest(0, pct(r), state.epoch);
+          gateRecord(0, state.epoch, r);
+          log(`stage 0 epoch ${state.epoch}: val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
         }
-      }
-      state.batchIndex = 0;
-      state.epoch++;
-      const ownEpochs = epochsOf(state.stage);
-      // Stage 0's rule needs the accuracies of the `patience` epochs before its own end.
-      if (state.stage === 0 && extensible(0) && state.epoch >= ownEpochs - patience && state.epoch < ownEpochs) {
+        const stepsOfThis = stepsOfStage(o, state.stage);
+        if (stepsOfThis !== null ? !stageStepsReached() : state.epoch < (state.stageEpochs ?? ownEpochs)) continue;
         if (tty) process.stdout.write('\n');
-        const r = await validate(0);
-        await noteBest(0, pct(r), state.epoch);
-        gateRecord(0, state.epoch, r);
-        log(`stage 0 epoch ${state.epoch}: val accuracy ${pct(r).toFixed(1)}% (${modeOf(0)})`);
-      }
-      const stepsOfThis = stepsOfStage(o, state.stage);
-      if (stepsOfThis !== null ? !stageStepsReached() : state.epoch < (state.stageEpochs ?? ownEpochs)) continue;
-      if (tty) process.stdout.write('\n');
-      let stageResult: EvalResult | null = null;
-      if (extensible(state.stage)) {
-        stageResult = await validate(state.stage);
-        const accuracy = pct(stageResult);
-        await noteBest(state.stage, accuracy, state.epoch);
-        const more = extendStage({
-          stage: state.stage, epoch: state.epoch, maxEpochs: maxEpochsOf(state.stage), accuracy, bestEpoch: state.bestEpoch, patience,
-          referenceAccuracy: state.referenceAccuracy, tolerance: o.extendTolerance ?? EXTEND_TOLERANCE,
-        });
-        gateRecord(state.stage, state.epoch, stageResult, more);
-        const against = state.stage === 0
-          ? (state.bestEpoch !== undefined ? `; best ${state.bestAccuracy!.toFixed(1)}% after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`}` : '')
-          : (state.referenceAccuracy !== undefined ? `; ${state.stage === 1 ? 'stage 0' : 'best stage before'}: ${state.referenceAccuracy.toFixed(1)}%` : '');
-        const verdict = more ? 'one more epoch' : state.epoch >= maxEpochsOf(state.stage) ? `stage done (its most epochs, ${maxEpochsOf(state.stage)})` : 'stage done';
-        log(`stage ${state.stage} epoch ${state.epoch}: val accuracy ${accuracy.toFixed(1)}% (${modeOf(state.stage)}${against}): ${verdict}`);
-        if (more) {
-          state.stageEpochs = state.epoch + 1;
-          totalSteps += batchesOf(state.stage);
-          continue;
+        let stageResult: EvalResult | null = null;
+        if (extensible(state.stage)) {
+          stageResult = await validate(state.stage);
+          const accuracy = pct(stageResult);
+          await noteBest(state.stage, accuracy, state.epoch);
+          const more = extendStage({
+            stage: state.stage, epoch: state.epoch, maxEpochs: maxEpochsOf(state.stage), accuracy, bestEpoch: state.bestEpoch, patience,
+            referenceAccuracy: state.referenceAccuracy, tolerance: o.extendTolerance ?? EXTEND_TOLERANCE,
+          });
+          gateRecord(state.stage, state.epoch, stageResult, more);
+          const against = state.stage === 0
+            ? (state.bestEpoch !== undefined ? `; best ${state.bestAccuracy!.toFixed(1)}% after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`}` : '')
+            : (state.referenceAccuracy !== undefined ? `; ${state.stage === 1 ? 'stage 0' : 'best stage before'}: ${state.referenceAccuracy.toFixed(1)}%` : '');
+          const verdict = more ? 'one more epoch' : state.epoch >= maxEpochsOf(state.stage) ? `stage done (its most epochs, ${maxEpochsOf(state.stage)})` : 'stage done';
+          log(`stage ${state.stage} epoch ${state.epoch}: val accuracy ${accuracy.toFixed(1)}% (${modeOf(state.stage)}${against}): ${verdict}`);
+          if (more) {
+            state.stageEpochs = state.epoch + 1;
+            totalSteps += batchesOf(state.stage);
+            continue;
+          }
         }
+        // A stage ends with its best weights (noteBest) when its last epoch fell below them: stage
+        // 0 when its best is older than the last epoch, a latent stage when its last accuracy is
+        // lower (a last epoch at or above the best, even one the minimum gain did not count as a
+        // new best, is kept).
+        const lastAccuracy = stageResult ? pct(stageResult) : undefined;
+        const restore = extensible(state.stage) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch &&
+          (state.stage === 0 || (lastAccuracy !== undefined && lastAccuracy < state.bestAccuracy!));
+        if (restore) {
+          await loadCheckpoint(o.out, { params: model.ps.params, tag: bestTag(state.stage) });
+          appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: state.stage, epoch: state.bestEpoch, mode: modeOf(state.stage), accuracy: state.bestAccuracy! / 100, restored: true }) + '\n');
+          log(`stage ${state.stage}: the weights after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`} restored (validation ${state.bestAccuracy!.toFixed(1)}%, the best)`);
+          stageResult = null;
+        }
+        // Stage end: evaluate, checkpoint, advance.
+        const finished = state.stage;
+        const trained = [...(state.trainedEpochs ?? [])];
+        while (trained.length < finished) trained.push(null);
+        trained[finished] = state.epoch;
+        state.trainedEpochs = trained;
+        if (o.evalEachStage && valSamples.length) {
+          const mode = modeOf(finished);
+          const result = stageResult ?? await validate(finished);
+          stageResult = result;
+          evals.push({ stage: finished, result });
+          appendFileSync(metricsPath, JSON.stringify({ eval: true, step: state.step, stage: finished, ...result }) + '\n');
+          log(`stage ${finished} done: val accuracy ${(result.accuracy * 100).toFixed(1)}% (${mode}, ${result.avg_passes.toFixed(1)} passes/question)`);
+        }
+        const finishedAccuracy = stageResult ? pct(stageResult) : restore || (finished === 0 && state.bestEpoch !== undefined && extensible(0)) ? state.bestAccuracy : undefined;
+        if (finishedAccuracy !== undefined) {
+          state.referenceAccuracy = referenceAfterStage(state.referenceAccuracy, finishedAccuracy);
+          state.referenceStage = finished;
+        }
+        state.stageEpochs = undefined;
+        state.stageStep = undefined;
+        state.bestAccuracy = undefined;
+        state.bestEpoch = undefined;
+        state.epoch = 0;
+        state.stage++;
+        state.done = state.stage > lastStage;
+        // Reset before the checkpoint, so a resumed run continues with the same optimizer state.
+        if (!state.done && o.resetOptimizer) opt.resetState();
+        await checkpoint(`stage-${finished}`);
       }
-      // A stage ends with its best weights (noteBest) when its last epoch fell below them: stage
-      // 0 when its best is older than the last epoch, a latent stage when its last accuracy is
-      // lower (a last epoch at or above the best, even one the minimum gain did not count as a
-      // new best, is kept).
-      const lastAccuracy = stageResult ? pct(stageResult) : undefined;
-      const restore = extensible(state.stage) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch &&
-        (state.stage === 0 || (lastAccuracy !== undefined && lastAccuracy < state.bestAccuracy!));
-      if (restore) {
-        await loadCheckpoint(o.out, { params: model.ps.params, tag: bestTag(state.stage) });
-        appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: state.stage, epoch: state.bestEpoch, mode: modeOf(state.stage), accuracy: state.bestAccuracy! / 100, restored: true }) + '\n');
-        log(`stage ${state.stage}: the weights after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`} restored (validation ${state.bestAccuracy!.toFixed(1)}%, the best)`);
-        stageResult = null;
+    } catch (e) {
+      if (tty) process.stdout.write('\n');
+      if (e instanceof GpuError) {
+        let last: string | null = null;
+        try { last = latestTag(o.out); } catch { /* reported below as none */ }
+        // A failed readback often carries no message of its own: name the device loss if that is what happened.
+        const lost = await Promise.race([rt().dev.gpu.lost, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
+        const what = lost ? `GPU device lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})` : e.message.split('\n')[0];
+        throw new TrainingAborted(`GPU failure during step ${settledStep + 1}: ${what.trim().replace(/\.$/, '')}. ` +
+          (last ? `The last checkpoint (${last}) is intact: continue with --resume` : 'No checkpoint was written yet'));
       }
-      // Stage end: evaluate, checkpoint, advance.
-      const finished = state.stage;
-      const trained = [...(state.trainedEpochs ?? [])];
-      while (trained.length < finished) trained.push(null);
-      trained[finished] = state.epoch;
-      state.trainedEpochs = trained;
-      if (o.evalEachStage && valSamples.length) {
-        const mode = modeOf(finished);
-        const result = stageResult ?? await validate(finished);
-        stageResult = result;
-        evals.push({ stage: finished, result });
-        appendFileSync(metricsPath, JSON.stringify({ eval: true, step: state.step, stage: finished, ...result }) + '\n');
-        log(`stage ${finished} done: val accuracy ${(result.accuracy * 100).toFixed(1)}% (${mode}, ${result.avg_passes.toFixed(1)} passes/question)`);
-      }
-      const finishedAccuracy = stageResult ? pct(stageResult) : restore || (finished === 0 && state.bestEpoch !== undefined && extensible(0)) ? state.bestAccuracy : undefined;
-      if (finishedAccuracy !== undefined) {
-        state.referenceAccuracy = referenceAfterStage(state.referenceAccuracy, finishedAccuracy);
-        state.referenceStage = finished;
-      }
-      state.stageEpochs = undefined;
-      state.stageStep = undefined;
-      state.bestAccuracy = undefined;
-      state.bestEpoch = undefined;
-      state.epoch = 0;
-      state.stage++;
-      state.done = state.stage > lastStage;
-      // Reset before the checkpoint, so a resumed run continues with the same optimizer state.
-      if (!state.done && o.resetOptimizer) opt.resetState();
-      await checkpoint(`stage-${finished}`);
+      throw e;
     }
+    const msPerStep = stepsThisRun ? (performance.now() - t0) / stepsThisRun : 0;
+    const result = { runDir: o.out, state, evals, trainedEpochs: state.trainedEpochs ?? [], msPerStep, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
+    return result;
   } catch (e) {
-    if (tty) process.stdout.write('\n');
-    if (e instanceof GpuError) {
-      let last: string | null = null;
-      try { last = latestTag(o.out); } catch { /* reported below as none */ }
-      // A failed readback often carries no message of its own: name the device loss if that is what happened.
-      const lost = await Promise.race([rt().dev.gpu.lost, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
-      const what = lost ? `GPU device lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})` : e.message.split('\n')[0];
-      throw new TrainingAborted(`GPU failure during step ${settledStep + 1}: ${what.trim().replace(/\.$/, '')}. ` +
-        (last ? `The last checkpoint (${last}) is intact: continue with --resume` : 'No checkpoint was written yet'));
-    }
+    failure = e;
     throw e;
+  } finally {
+    try {
+      opt.destroy();
+    } catch (e) {
+      // After a failure (a lost device) freeing may fail too: the run's own error is the one to report.
+      if (failure === null) throw e;
+    }
   }
-  const msPerStep = stepsThisRun ? (performance.now() - t0) / stepsThisRun : 0;
-  const result = { runDir: o.out, state, evals, trainedEpochs: state.trainedEpochs ?? [], msPerStep, tokensPerSecond: tokens / ((performance.now() - t0) / 1000) };
-  opt.destroy();
-  return result;
 }
 
 /**
@@ -938,4 +954,10 @@ export function groupBy(items: readonly number[], key: (i: number) => number): n
     else parts.set(k, [i]);
   }
   return [...parts.values()];
+}
+
+/** Whether two paths name the same folder (through links too); false where either does not exist. */
+function sameFolder(a: string, b: string): boolean {
+  if (!existsSync(a) || !existsSync(b)) return resolve(a) === resolve(b);
+  return realpathSync(a) === realpathSync(b);
 }

@@ -167,15 +167,19 @@ test('a cache buffer with spare capacity: only kvLen rows are attended', async (
 // the one-row-per-invocation kernel (what adapters without subgroups run). The third problem's
 // padding reaches into its image window (keys from 3, image from 2): a masked image key scores 0.
 for (const path of ['auto', 'simple'] as const) for (const [T, row] of [[14, 13], [21, 18]] as const) test(`accumulator (${T} queries, row ${row}, ${path} kernels): probabilities of the designated row onto the image keys, summed over heads and calls`, async () => {
-  setAttentionPath(path);
   const B = 3, H = 3, hd = 32, D = H * hd, J = 6;
   const imgStart = [1, 4, 2], keyStart = [0, 2, 3];
   const qs = [randn(B * T * D), randn(B * T * D)], ks = [randn(B * T * D), randn(B * T * D)], vs = [randn(B * T * D), randn(B * T * D)];
   const acc = E.fromArray(new Int32Array(B * J), [B, J], 'i32');
   const img = E.fromArray(imgStart, [B], 'i32'), kst = E.fromArray(keyStart, [B], 'i32');
-  for (let layer = 0; layer < 2; layer++) {
-    E.tidy(() => attention(gpu(qs[layer], [B, T, D]), gpu(ks[layer], [B, T, D]), gpu(vs[layer], [B, T, D]),
-      { heads: H, causal: true, keyStart: kst, accumulate: { acc, row, imgStart: img } }));
+  setAttentionPath(path);
+  try {
+    for (let layer = 0; layer < 2; layer++) {
+      E.tidy(() => attention(gpu(qs[layer], [B, T, D]), gpu(ks[layer], [B, T, D]), gpu(vs[layer], [B, T, D]),
+        { heads: H, causal: true, keyStart: kst, accumulate: { acc, row, imgStart: img } }));
+    }
+  } finally {
+    setAttentionPath('auto');
   }
   const got = Array.from(await acc.toArray(), (x) => x / 2 ** 24);
   const want = new Float64Array(B * J);
@@ -185,7 +189,6 @@ for (const path of ['auto', 'simple'] as const) for (const [T, row] of [[14, 13]
       want[b * J + j] += probs[((b * H + h) * T + row) * T + imgStart[b] + j];
     }
   }
-  setAttentionPath('auto');
   assert.is(want[2 * J], 0, 'the masked image key has no share');
   close(got, want, 0, 2e-6, 'accumulated scores');
   for (const t of [acc, img, kst]) t.dispose();

@@ -9,6 +9,7 @@ import { writeSynthDataset } from '../../train/data/synth/write.js';
 import { BEST_STAGE0_TAG, extendStage, referenceAfterStage, train, TrainOptions } from '../../train/trainer.js';
 import { intListArg } from '../../cli/train_commands.js';
 import { setup } from '../helpers.js';
+import { rt } from '../../engine/tensor.js';
 import { tempDir, throwsUserError, tinyRunOptions, metricsLines } from './util.js';
 
 test.before(setup);
@@ -170,6 +171,14 @@ test('a run resumed at the last step of a latent stage writes the stage\'s learn
   const optim = (run: string) => readFileSync(join(run, 'checkpoints', 'stage-1', 'optimizer.safetensors'));
   assert.match(optim(whole).toString('latin1', 0, 2000), '"lr":"0.0005"');
   assert.ok(optim(cut).equals(optim(whole)), 'the same optimizer file, metadata included');
+});
+
+test('a run stopped after some steps frees its optimizer: a second such run leaves no more memory in use than the first', async () => {
+  const inUse = async () => { await rt().sync(); return rt().stats().pool.inUseBytes; };
+  await train({ ...base(join(root, 'stopped-1')), stopAfterSteps: 1 });
+  const first = await inUse();
+  await train({ ...base(join(root, 'stopped-2')), stopAfterSteps: 1 });
+  assert.is(await inUse(), first, 'the second run\'s arenas were returned');
 });
 
 test('a run that starts in a folder removes checkpoints a killed run left there (a stage\'s best weights kept aside)', async () => {
