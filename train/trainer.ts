@@ -533,7 +533,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // A run that starts (not one that resumes) owns the folder's checkpoints: any there are left
     // by a run killed before its first `latest` (a stage's best weights, kept aside while it may be
     // extended), and `--tag stage-0-best` would otherwise load that other run's weights.
-      if (!resuming && !(o.initFrom && sameFolder(o.initFrom, o.out))) rmSync(join(o.out, 'checkpoints'), { recursive: true, force: true });
+    if (!resuming && !(o.initFrom && sameFolder(o.initFrom, o.out))) rmSync(join(o.out, 'checkpoints'), { recursive: true, force: true });
     // The run's own files. options.json first, since a resume reads its recipe there: written
     // where missing. The tokenizer and the config are read from the folder where config.json,
     // written last, exists (prepareRun); otherwise they were built here and are written, both,
