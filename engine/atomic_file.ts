@@ -4,6 +4,7 @@
 // rename and the folder after it, so that a power loss, not only a killed process, leaves one or
 // the other (a rename can reach the disk before the data it names).
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
@@ -22,18 +23,37 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     rmSync(tmp, { force: true });
     throw err;
   }
-  syncFolder(dirname(path));
+  fsyncDirSync(dirname(path));
 }
 
-/** Syncs a folder's entries (a rename into it); where the platform cannot, nothing is lost but that guarantee. */
-function syncFolder(dir: string): void {
+/**
+ * A folder that cannot be synced: some platforms and file systems refuse fsync on a folder.
+ * Nothing is lost but the guarantee that a rename inside it survives a power loss.
+ */
+const UNSYNCABLE_FOLDER = new Set(['EISDIR', 'EPERM', 'EINVAL', 'EBADF']);
+
+/** fsync a folder so a rename inside it survives a power loss (best effort where unsupported). */
+export function fsyncDirSync(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');
     fsyncSync(fd);
-  } catch {
-    // Some platforms refuse fsync on a folder (EISDIR, EPERM): the rename itself still happened.
+  } catch (e) {
+    if (!UNSYNCABLE_FOLDER.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** fsyncDirSync without blocking the event loop (checkpoints, written while the GPU works). */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (e) {
+    if (!UNSYNCABLE_FOLDER.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await fh?.close();
   }
 }

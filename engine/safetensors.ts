@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
+import { fsyncDir } from './atomic_file.js';
 import { dirname } from 'node:path';
 import { UserError } from './errors.js';
 
@@ -92,20 +93,6 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
   while (done < bytes.length) {
     const { bytesWritten } = await fh.write(bytes, done, bytes.length - done);
     done += bytesWritten;
-  }
-}
-
-/** fsync a directory so a rename inside it survives a power loss (best effort where unsupported). */
-export async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw e;
-  } finally {
-    await fh?.close();
   }
 }
 

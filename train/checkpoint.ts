@@ -17,7 +17,8 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../engine/errors.js';
 import type { AdamW } from '../engine/optim.js';
-import { firstNonFinite, fsyncDir, readSafetensors, writeFileAtomic, writeSafetensors, type NamedSafeTensor, type SafeData, type SafeDType } from '../engine/safetensors.js';
+import { fsyncDir } from '../engine/atomic_file.js';
+import { firstNonFinite, readSafetensors, writeFileAtomic, writeSafetensors, type NamedSafeTensor, type SafeData, type SafeDType } from '../engine/safetensors.js';
 import { rt, type DType, type Tensor } from '../engine/tensor.js';
 
 export interface SaveCheckpointOptions {
