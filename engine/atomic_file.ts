@@ -57,3 +57,17 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fh?.close();
   }
 }
+
+/**
+ * fsync a file appended to in place (a run's metrics.jsonl), so that its lines up to here reach
+ * the disk before a checkpoint that a resume truncates them back to: otherwise a power loss could
+ * keep the checkpoint and lose lines before it.
+ */
+export async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -249,6 +249,15 @@ async function readJsonObject(path: string, optional: boolean): Promise<Record<s
   return v as Record<string, unknown>;
 }
 
+/** A checkpoint's train_state.json, or null when there is no such checkpoint (weights only are not read). */
+export async function readCheckpointState(runDir: string, tag: string): Promise<Record<string, unknown> | null> {
+  checkTag(tag);
+  recover(rootOf(runDir), false);
+  const dir = join(rootOf(runDir), tag);
+  if (!existsSync(join(dir, MODEL))) return null;
+  return readJsonObject(join(dir, STATE), false);
+}
+
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 function listSome(names: string[], max = 10): string {

@@ -19,7 +19,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSy
 import { join, relative, resolve } from 'node:path';
 import * as E from '../engine/index.js';
 import { GpuError, UserError } from '../engine/errors.js';
-import { writeFileAtomic } from '../engine/atomic_file.js';
+import { fsyncFile, writeFileAtomic } from '../engine/atomic_file.js';
 import { fmtBytes } from '../engine/memory.js';
 import { rt } from '../engine/tensor.js';
 import { IvtConfig, preset, validateConfig } from '../model/config.js';
@@ -31,7 +31,7 @@ import { CAPTION_PROMPT, captionSample, toSamples } from './samples.js';
 import { readScenes } from './data/synth/lookups.js';
 import { captionSentences, cellWords, type Scene } from './data/synth/scene.js';
 import { buildTrainingTokenizer, stepText, Tokenizer } from './tokenizer.js';
-import { latestTag, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { latestTag, loadCheckpoint, readCheckpointState, saveCheckpoint } from './checkpoint.js';
 
 export type TrainMode = 'ivt' | 'nocot';
 
@@ -223,6 +223,13 @@ export interface TrainState {
    */
   bestAccuracy?: number;
   bestEpoch?: number;
+  /**
+   * The step at which that best was kept aside (checkpoint bestTag(stage)): what ties the
+   * snapshot on disk to this state. A run killed after writing a newer snapshot but before its
+   * next checkpoint resumes from a state whose best is older; a resumed run that does not reach
+   * the same best again (another adapter's arithmetic) must not end with the other's weights.
+   */
+  bestStep?: number;
   /**
    * The best validation accuracy (points) of the stages before the current one (a latent stage's
    * extension rule). A run that starts at a latent stage (branching off another run) measures the
@@ -580,6 +587,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (state.bestAccuracy === undefined || accuracy >= state.bestAccuracy + (o.extendMinGain ?? EXTEND_MIN_GAIN)) {
         state.bestAccuracy = accuracy;
         state.bestEpoch = epoch;
+        state.bestStep = state.step;
         await checkpoint(bestTag(stage), false);
       }
     };
@@ -598,6 +606,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
     const checkpoint = async (tag: string, setLatest = true) => {
       try {
+        // The metrics lines the checkpoint's step covers reach the disk first (a resume keeps them).
+        await fsyncFile(metricsPath);
         await saveCheckpoint(o.out, { tag, setLatest, params: model.ps.params, optimizer: opt, config: cfg, trainState: { ...state } as unknown as Record<string, unknown>, tokenizerJson: tok.toJSON() as unknown as Record<string, unknown> });
       } catch (e) {
         if (e instanceof GpuError || e instanceof UserError) throw e;
@@ -740,8 +750,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         // lower (a last epoch at or above the best, even one the minimum gain did not count as a
         // new best, is kept).
         const lastAccuracy = stageResult ? pct(stageResult) : undefined;
-        const restore = extensible(state.stage) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch &&
+        const wantRestore = extensible(state.stage) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch &&
           (state.stage === 0 || (lastAccuracy !== undefined && lastAccuracy < state.bestAccuracy!));
+        const keptAside = wantRestore ? await keptAsideMismatch(o.out, state) : null;
+        if (keptAside !== null) {
+          appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: state.stage, epoch: state.bestEpoch, mode: modeOf(state.stage), accuracy: state.bestAccuracy! / 100, restored: false, reason: keptAside }) + '\n');
+          log(`stage ${state.stage}: its best weights (epoch ${state.bestEpoch}) are not on disk: ${keptAside}; the stage ends with its last weights`);
+        }
+        const restore = wantRestore && keptAside === null;
         if (restore) {
           await loadCheckpoint(o.out, { params: model.ps.params, tag: bestTag(state.stage) });
           appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: state.stage, epoch: state.bestEpoch, mode: modeOf(state.stage), accuracy: state.bestAccuracy! / 100, restored: true }) + '\n');
@@ -771,6 +787,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         state.stageStep = undefined;
         state.bestAccuracy = undefined;
         state.bestEpoch = undefined;
+        state.bestStep = undefined;
         state.epoch = 0;
         state.stage++;
         state.done = state.stage > lastStage;
@@ -856,6 +873,19 @@ export function dataFingerprint(dataDir: string, train: ProblemRecord[], val: Pr
 }
 
 /** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */
+/**
+ * Why the snapshot of the current stage's best (checkpoint bestTag(stage)) is not the one the
+ * state names, or null when it is: same stage, same best epoch, kept at the same step (states
+ * written before bestStep existed are matched by stage and epoch).
+ */
+async function keptAsideMismatch(runDir: string, state: TrainState): Promise<string | null> {
+  const tag = bestTag(state.stage);
+  const kept = await readCheckpointState(runDir, tag);
+  if (kept === null) return `checkpoint ${tag} is missing`;
+  const same = kept.stage === state.stage && kept.bestEpoch === state.bestEpoch && (state.bestStep === undefined || kept.bestStep === state.bestStep);
+  return same ? null : `checkpoint ${tag} holds the best of epoch ${JSON.stringify(kept.bestEpoch)} kept at step ${JSON.stringify(kept.bestStep ?? kept.step)}, written by an interrupted run after the checkpoint this one resumed from`;
+}
+
 function checkTrainState(raw: Record<string, unknown>, where: string, batchesPerEpoch: number): TrainState {
   for (const k of ['stage', 'epoch', 'batchIndex', 'step', 'skippedSteps'] as const) {
     const v = raw[k];
@@ -869,8 +899,9 @@ function checkTrainState(raw: Record<string, unknown>, where: string, batchesPer
   if (raw.stageStep !== undefined && (typeof raw.stageStep !== 'number' || !Number.isSafeInteger(raw.stageStep) || raw.stageStep < 0)) {
     throw new UserError(`${where}: field "stageStep" must be a non-negative integer, got ${JSON.stringify(raw.stageStep)}`);
   }
-  if (raw.bestEpoch !== undefined && (typeof raw.bestEpoch !== 'number' || !Number.isSafeInteger(raw.bestEpoch) || raw.bestEpoch < 0)) {
-    throw new UserError(`${where}: field "bestEpoch" must be a non-negative integer, got ${JSON.stringify(raw.bestEpoch)}`);
+  for (const k of ['bestEpoch', 'bestStep'] as const) {
+    const v = raw[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) throw new UserError(`${where}: field "${k}" must be a non-negative integer, got ${JSON.stringify(v)}`);
   }
   // Checkpoints written before the rule compared with the best stage held the stage before's
   // accuracy under another name; it is the best one a resumed run can know.

@@ -243,6 +243,31 @@ test('a latent stage that runs out of epochs below its best ends with its best w
   assert.ok(keepWeights('stage-1').equals(keepWeights('step-000010')), 'stage 1 ends with its last step\'s weights');
 });
 
+test('a best snapshot an interrupted run wrote after the checkpoint resumed from is not restored', async () => {
+  // As above (stop inside stage 1's second epoch, a first check planted at 100%), but the
+  // snapshot on disk is then made the one a killed continuation would leave: its best kept at a
+  // later check. The resumed run must not end stage 1 with those weights.
+  const run = join(root, 'foreign-best');
+  const opts: TrainOptions = { ...base(run), stages: 1, maxEpochsPerStage: 3, extendTolerance: -101, extendMinGain: 101, checkpointEvery: 1 };
+  await train({ ...opts, stopAfterSteps: 7 });
+  const statePath = join(run, 'checkpoints', 'step-000007', 'train_state.json');
+  const saved = JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown>;
+  assert.equal([saved.bestEpoch, saved.bestStep], [1, 6], 'the state names the snapshot by its epoch and step');
+  writeFileSync(statePath, JSON.stringify({ ...saved, bestAccuracy: 100 }));
+  const keptPath = join(run, 'checkpoints', 'stage-1-best', 'train_state.json');
+  const kept = JSON.parse(readFileSync(keptPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(keptPath, JSON.stringify({ ...kept, epoch: 2, step: 8, bestEpoch: 2, bestStep: 8 }));
+  const logged: string[] = [];
+  await train({ ...opts, resume: true, log: (s) => logged.push(s) });
+  const lines = metrics(run).filter((l) => (l as { restored?: boolean }).restored !== undefined) as (Line & { restored: boolean; reason?: string })[];
+  assert.equal(lines.map((l) => [l.stage, l.epoch, l.restored]), [[1, 1, false]]);
+  assert.match(lines[0]!.reason!, /stage-1-best holds the best of epoch 2 kept at step 8/);
+  assert.ok(logged.some((s) => /stage 1: its best weights \(epoch 1\) are not on disk/.test(s)), logged.join('\n'));
+  const weights = (tag: string) => readFileSync(join(run, 'checkpoints', tag, 'model.safetensors'));
+  assert.ok(weights('stage-1').equals(weights('step-000010')), 'stage 1 ends with its last step\'s weights');
+  assert.not.ok(weights('stage-1').equals(weights('stage-1-best')), 'not with the foreign snapshot');
+});
+
 test('--stage-epochs takes a list of positive integers', () => {
   assert.equal(intListArg('stage-epochs')('9, 2,4,2'), [9, 2, 4, 2]);
   throwsUserError(() => intListArg('stage-epochs')('9,0'), '--stage-epochs', 'positive integers', '"9,0"');
