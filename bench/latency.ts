@@ -7,6 +7,7 @@ import { evaluate, EvalResult, EvalMode } from '../train/eval.js';
 import { toSamples } from '../train/samples.js';
 import { Tokenizer } from '../train/tokenizer.js';
 import { rt } from '../engine/tensor.js';
+import { UserError } from '../engine/errors.js';
 
 export interface LatencyReport {
   adapter: string;
@@ -53,7 +54,7 @@ export async function runLatencyBench(o: {
   const ds = await loadDataset(o.data, { missingImage: 'text-only' });
   let recs: ProblemRecord[] = ds.records.filter((r) => r.split === o.split);
   if (o.limit) recs = recs.slice(0, o.limit);
-  if (recs.length === 0) throw new Error(`${o.data}: no ${o.split} problems to time`);
+  if (recs.length === 0) throw new UserError(`${o.data}: no ${o.split} problems to time`);
   const models = { 'stage-0': await o.load('stage-0'), latest: await o.load(undefined) };
   const samples = { 'stage-0': await toSamples(recs, models['stage-0'].tok, models['stage-0'].model.cfg), latest: await toSamples(recs, models.latest.tok, models.latest.model.cfg) };
   // A model with adaptive latent steps (a count head) runs them in the "ivt" rows, and once more

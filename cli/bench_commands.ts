@@ -1,12 +1,14 @@
 // `ivt bench ...`: benchmarks (not tests). Each writes JSON (--json) and a markdown table.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runKernelBench, markdownTable } from '../bench/kernels.js';
 import { shutdownEngine } from '../engine/tensor.js';
 import { runLatencyBench, latencyMarkdown } from '../bench/latency.js';
 import { runTrainBench, trainBenchMarkdown } from '../bench/train_bench.js';
-import { loadRun, intArg } from './train_commands.js';
+import { loadRun, intArg, floatArg } from './train_commands.js';
+import { PRESET_NAMES } from '../model/config.js';
+import { SPLITS } from '../train/data/index.js';
 import { readJsonObject } from '../train/trainer.js';
 
 import { writeFileAtomic as writeAtomic } from '../engine/atomic_file.js';
@@ -34,7 +36,7 @@ export function registerBenchCommands(program: Command): void {
     .description('explicit CoT vs IVT-LR (and IVT-LR without the KV cache): accuracy, forward passes, ms per question')
     .requiredOption('--run <dir>', 'a curriculum run folder (stage-0 and final checkpoints)')
     .requiredOption('--data <dir>', 'dataset folder')
-    .option('--split <name>', 'split', 'test')
+    .addOption(new Option('--split <name>', 'split').choices([...SPLITS]).default('test'))
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
     .option('--limit <n>', 'at most n problems (0: all)', intArg('limit'), 0)
     .option('--json <file>', 'write the JSON report here')
@@ -61,15 +63,15 @@ export function registerBenchCommands(program: Command): void {
     .command('train')
     .description('training-step time of the IVT-LR model: this engine vs the same model in TensorFlow.js, same weights and batches')
     .requiredOption('--data <dir>', 'dataset folder (e.g. from `ivt data synth`)')
-    .option('--preset <name>', 'model preset (the series in bench/RESULTS.md uses medium)', 'medium')
+    .addOption(new Option('--preset <name>', 'model preset (the series in bench/RESULTS.md uses medium)').choices([...PRESET_NAMES]).default('medium'))
     .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
     .option('--steps <n>', 'steps', intArg('steps', 2), 6)
-    .option('--lr <x>', 'learning rate', '0.001')
+    .option('--lr <x>', 'learning rate', floatArg('lr', 0, true), 1e-3)
     .option('--no-peer', 'skip TensorFlow.js')
     .option('--json <file>', 'write the JSON report here')
     .option('--md <file>', 'write the markdown table here')
     .action(async (o) => {
-      const report = await runTrainBench({ data: o.data, preset: o.preset, batch: o.batch, steps: o.steps, lr: Number(o.lr), peer: o.peer });
+      const report = await runTrainBench({ data: o.data, preset: o.preset, batch: o.batch, steps: o.steps, lr: o.lr, peer: o.peer });
       const md = trainBenchMarkdown(report);
       console.log('\n' + md);
       if (o.json) writeAtomic(o.json, JSON.stringify(report, null, 2) + '\n');

@@ -28,8 +28,8 @@ export function registerDemoCommands(program: Command): void {
     .option('--max-epochs0 <n>', `stage 0 may go on up to n epochs until its best validation accuracy is ${EXTEND_PATIENCE} epochs old (--epochs0 for a fixed length)`, intArg('max-epochs0', 1), DEMO_MAX_EPOCHS0)
     .option('--max-epochs <n>', `a latent stage may go on up to n epochs while its validation accuracy is more than ${EXTEND_TOLERANCE} point${EXTEND_TOLERANCE === 1 ? '' : 's'} below the best stage before it (--epochs for a fixed length)`, intArg('max-epochs', 1), DEMO_MAX_EPOCHS)
     .option('--batch <n>', 'batch size', intArg('batch', 1), 32)
-    .option('--lr <x>', 'learning rate of stage 0 and the no-CoT baseline', floatArg('lr'), 3e-3)
-    .option('--latent-lr <x>', 'learning rate of the latent stages (full model and ablations)', floatArg('latent-lr'), 1e-3)
+    .option('--lr <x>', 'learning rate of stage 0 and the no-CoT baseline', floatArg('lr', 0, true), 3e-3)
+    .option('--latent-lr <x>', 'learning rate of the latent stages (full model and ablations)', floatArg('latent-lr', 0, true), 1e-3)
     .option('--mix-stages <p>', 'stage mixing: each latent-stage batch is trained with probability p at an earlier stage, so the final weights also work with fewer latent steps (0: off)', probabilityArg('mix-stages'), DEMO_MIX_STAGES)
     .option('--keep-optimizer', 'carry AdamW\'s moments across stages (the reference code) instead of resetting them at each stage', false)
     .option('--seed <n>', 'seed', intArg('seed'), 1)
@@ -43,7 +43,8 @@ export function registerDemoCommands(program: Command): void {
     .action(async (o, cmd: Command) => {
       if (o.seeds && cmd.getOptionValueSource('seed') === 'cli') throw new UserError('--seed and --seeds: give one of them');
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
-      const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording, minSteps: o.minSteps });
+      const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording, minSteps: o.minSteps, train: o.train, val: o.val, test: o.test, seed: o.seed });
+      for (const seed of o.seeds ?? []) resolveSynthOptions({ ...synth, seed });
       const demo: DemoOptions = { out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, maxEpochs0: o.maxEpochs0, maxEpochs: o.maxEpochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, minSteps: synth.minSteps, mixStages: o.mixStages, log: (s) => console.log(s) };
       if (o.seeds) {
         const r = await runDemoSeeds(demo, o.seeds);

@@ -10,7 +10,7 @@ import * as E from '../engine/index.js';
 import { IvtConfig, PRESET_NAMES, imageTokens, validateConfig } from '../model/config.js';
 import { IvtModel, FULL_LATENT, type LatentOptions, type Sample } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
-import { loadDataset, isSplit, type ProblemRecord } from '../train/data/index.js';
+import { loadDataset, isSplit, MISSING_IMAGE_POLICIES, type MissingImagePolicy, type ProblemRecord } from '../train/data/index.js';
 import { choosesLatentSteps, evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
 import { diagnose, imageDependentShare, inputNorms, probeImageTokens, visionFocus, visionFocusLines } from '../train/diagnose.js';
@@ -24,14 +24,21 @@ export function intArg(name: string, min = 0) {
   return (v: string): number => {
     if (!/^[+-]?\d+$/.test(v.trim())) throw new UserError(`--${name} must be an integer, got "${v}"`);
     const n = Number(v);
+    // Past 2^53 a decimal string no longer names one integer (a seed would silently change).
+    if (!Number.isSafeInteger(n)) throw new UserError(`--${name} must be an integer below 2^53, got "${v}"`);
     if (n < min) throw new UserError(`--${name} must be >= ${min}, got ${n}`);
     return n;
   };
 }
-export function floatArg(name: string, min = 0) {
+/**
+ * A decimal number (Number() would also take "0x10" or "1_0"-free forms like " 0b1"), at least
+ * `min`, or above it where `above` (a learning rate of 0 trains nothing).
+ */
+export function floatArg(name: string, min = 0, above = false) {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UserError(`--${name} must be a number >= ${min}, got "${v}"`);
+    const decimal = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v.trim());
+    if (!decimal || !Number.isFinite(n) || n < min || (above && n === min)) throw new UserError(`--${name} must be a number ${above ? '>' : '>='} ${min}, got "${v}"`);
     return n;
   };
 }
@@ -128,16 +135,22 @@ export async function loadRun(run: string, tag?: string, read = readRun(run)): P
 }
 
 /** The records of one split (at most `limit`; 0: all) and their samples; none is the user's error. */
-async function splitSamples(o: { data: string; split: string; limit: number }, tok: Tokenizer, cfg: IvtConfig): Promise<{ recs: ProblemRecord[]; samples: Sample[] }> {
+async function splitSamples(o: { data: string; split: string; limit: number; missingImage: MissingImagePolicy }, tok: Tokenizer, cfg: IvtConfig): Promise<{ recs: ProblemRecord[]; samples: Sample[] }> {
   // Steps cut as the model's curriculum cut them (N = its latent stages), for per-length groups
   // and diagnosis at the step boundaries it trained on.
-  const ds = await loadDataset(o.data, { missingImage: 'text-only', maxSteps: cfg.latentSteps >= 1 ? cfg.latentSteps : undefined });
+  const ds = await loadDataset(o.data, { missingImage: o.missingImage, maxSteps: cfg.latentSteps >= 1 ? cfg.latentSteps : undefined });
   let recs = ds.records.filter((r) => r.split === o.split);
   if (o.limit) recs = recs.slice(0, o.limit);
   if (recs.length === 0) throw new UserError(`${o.data}: no problems in the ${o.split} split`);
   const missing = ds.report.convertedToTextOnly;
   if (missing) console.log(`note: ${o.data}: ${missing} problem${missing > 1 ? 's name image files that do' : ' names an image file that does'} not exist; used text-only (a blank picture)`);
-  return { recs, samples: await toSamples(recs, tok, cfg) };
+  try {
+    return { recs, samples: await toSamples(recs, tok, cfg) };
+  } catch (e) {
+    // Name the dataset: a problem's id alone does not say where it is.
+    if (e instanceof UserError && !e.message.startsWith(o.data)) throw new UserError(`${o.data}: ${e.message}`);
+    throw e;
+  }
 }
 
 /** An output file flag must name a file we can create: not a folder, not under a file. Checked before any work. */
@@ -174,7 +187,7 @@ const RESUMED: ResumedGroup[] = [
   { fields: ['lr', 'latentLr'], flags: ['lr', 'latentLr'], effective: (o) => [o.lr, o.latentLr ?? o.lr], show: (o) => `--lr ${o.lr} --latent-lr ${o.latentLr ?? o.lr}` },
   { fields: ['latent'], flags: ['latentText', 'latentVision', 'randomLatentVision', 'detachLatents'], effective: (o) => latentFlags(o.latent ?? FULL_LATENT), show: (o) => latentFlags(o.latent ?? FULL_LATENT) },
   same('startStage', '--start-stage'), same('initFrom', '--init-from'), same('initTag', '--init-tag'), same('maxTrain', '--max-train'), same('maxVal', '--max-val'),
-  switched('evalEachStage', '--no-eval', false), same('alignWeight', '--align-weight'), switched('captions', '--no-captions', false),
+  switched('evalEachStage', '--no-eval', false), same('missingImage', '--missing-image'), same('alignWeight', '--align-weight'), switched('captions', '--no-captions', false),
   switched('adaptiveLatents', '--adaptive-latents', true),
   {
     fields: ['epochsPerStage', 'epochsStage0', 'stageEpochs', 'maxEpochsPerStage', 'maxEpochsStage0'], flags: ['epochs', 'epochs0', 'stageEpochs', 'maxEpochs', 'maxEpochs0'],
@@ -189,7 +202,7 @@ const RESUMED: ResumedGroup[] = [
  * a run did) or left out by JSON because it had no value (undefined). topK is not restored: the
  * run's config.json holds the k it uses, and prepareRun checks a --top-k against it.
  */
-const ABSENT: Partial<Record<keyof TrainOptions, unknown>> = { adaptiveLatents: false, alignWeight: 0, captions: false, mixStages: 0, evalEachStage: true, resetOptimizer: false, latent: FULL_LATENT, startStage: 0, maxTrain: 0 };
+const ABSENT: Partial<Record<keyof TrainOptions, unknown>> = { missingImage: 'text-only', adaptiveLatents: false, alignWeight: 0, captions: false, mixStages: 0, evalEachStage: true, resetOptimizer: false, latent: FULL_LATENT, startStage: 0, maxTrain: 0 };
 
 /**
  * The options of a resumed run: every field of RESUMED as its options.json has it. A flag given
@@ -229,6 +242,7 @@ export function registerTrainCommands(program: Command): void {
     .description('train IVT-LR with the staged curriculum (stage 0: explicit CoT; stage s: s latent steps)')
     .requiredOption('--data <dir>', 'dataset folder (ScienceQA layout, e.g. from `ivt data synth`)')
     .requiredOption('--out <dir>', 'run folder (checkpoints, metrics.jsonl, config, tokenizer)')
+    .addOption(new Option('--missing-image <policy>', 'a problem naming an image file that does not exist: error, skip it, or train on it text-only (a blank picture, no grounding)').choices([...MISSING_IMAGE_POLICIES]).default('error'))
     .addOption(new Option('--preset <name>', 'model size').choices([...PRESET_NAMES]).default('small'))
     .option('--stages <n>', 'latent stages after stage 0', intArg('stages', 0), 3)
     .option('--max-len <n>', 'positions a sequence may take: image tokens, prompt, latent slots, steps and answer (default: the preset\'s; real ScienceQA rationales need several hundred)', intArg('max-len', 8))
@@ -236,8 +250,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--epochs <n>', 'epochs per stage', intArg('epochs', 1), 2)
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT usually needs more than a latent stage; default: --epochs)', intArg('epochs0', 1))
     .option('--batch <n>', 'batch size', intArg('batch', 1), 16)
-    .option('--lr <x>', 'AdamW learning rate', floatArg('lr'), 1e-3)
-    .option('--latent-lr <x>', 'AdamW learning rate of the latent stages (default: --lr)', floatArg('latent-lr'))
+    .option('--lr <x>', 'AdamW learning rate', floatArg('lr', 0, true), 1e-3)
+    .option('--latent-lr <x>', 'AdamW learning rate of the latent stages (default: --lr)', floatArg('latent-lr', 0, true))
     .option('--weight-decay <x>', 'AdamW weight decay', floatArg('weight-decay'), 0.01)
     .option('--clip <x>', 'global gradient-norm clip (0: off)', floatArg('clip'), 1.0)
     .option('--reset-optimizer', 'reset AdamW moments at each stage switch (the reference code does not)', false)
@@ -305,7 +319,7 @@ export function registerTrainCommands(program: Command): void {
         weightDecay: o.weightDecay, clip: o.clip, resetOptimizer: o.resetOptimizer, seed: o.seed, checkpointEvery: o.checkpointEvery,
         resume: o.resume, mode: o.mode, latent: { latentText: o.latentText, latentVision: o.latentVision, detach: o.detachLatents, ...(o.randomLatentVision ? { randomVision: true } : {}) },
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
-        verbose: o.verbose, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
+        verbose: o.verbose, missingImage: o.missingImage, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
         extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience, mixStages: o.mixStages,
         stepsPerStage: o.steps, stepsStage0: o.steps0, adaptiveLatents: o.adaptiveLatents,
       };
@@ -323,6 +337,7 @@ export function registerTrainCommands(program: Command): void {
     .description('accuracy (strict answer extraction), forward passes and ms per question for a mode')
     .requiredOption('--run <dir>', 'run folder')
     .requiredOption('--data <dir>', 'dataset folder')
+    .addOption(new Option('--missing-image <policy>', 'a problem naming an image file that does not exist: error, skip it, or use it text-only (a blank picture)').choices([...MISSING_IMAGE_POLICIES]).default('error'))
     .option('--split <name>', 'train, val or test', 'test')
     .addOption(new Option('--mode <mode>', 'inference mode (default: what the loaded weights trained for: nocot for a no-CoT run, cot for stage-0 weights, else the run\'s latent mode)').choices(EVAL_MODES))
     .option('--latent-steps <n>', 'latent steps (default: s for stage-s weights, else the model\'s)', intArg('latent-steps'))
@@ -369,6 +384,7 @@ export function registerTrainCommands(program: Command): void {
     .description('teacher-forced token accuracy by what each token needs (synthetic data: copying, image lookups, arithmetic, answer letter)')
     .requiredOption('--run <dir>', 'run folder')
     .requiredOption('--data <dir>', 'dataset folder')
+    .addOption(new Option('--missing-image <policy>', 'a problem naming an image file that does not exist: error, skip it, or use it text-only (a blank picture)').choices([...MISSING_IMAGE_POLICIES]).default('error'))
     .option('--split <name>', 'train, val or test', 'val')
     .option('--limit <n>', 'at most n problems (0: all)', intArg('limit'), 200)
     .option('--tag <tag>', 'checkpoint tag (default: latest)')

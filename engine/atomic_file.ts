@@ -71,3 +71,13 @@ export async function fsyncFile(path: string): Promise<void> {
     await fh.close();
   }
 }
+
+/** Whether a process with this id runs (EPERM: it does, owned by another user). */
+export function processRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

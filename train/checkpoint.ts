@@ -17,7 +17,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../engine/errors.js';
 import type { AdamW } from '../engine/optim.js';
-import { fsyncDir } from '../engine/atomic_file.js';
+import { fsyncDir, processRunning } from '../engine/atomic_file.js';
 import { firstNonFinite, readSafetensors, writeFileAtomic, writeSafetensors, type NamedSafeTensor, type SafeData, type SafeDType } from '../engine/safetensors.js';
 import { rt, type DType, type Tensor } from '../engine/tensor.js';
 
@@ -80,12 +80,7 @@ const rootOf = (runDir: string) => join(runDir, 'checkpoints');
 
 function pidAlive(pid: number): boolean {
   if (pid === process.pid) return savesInFlight > 0;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
+  return processRunning(pid);
 }
 
 /**

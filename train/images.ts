@@ -100,6 +100,8 @@ export async function loadRgb(
     // failOn 'warning' (sharp's strictest level) so a truncated or corrupt file is an error,
     // not a partly grey picture the model would silently train on.
     const { data, info } = await sharp(source, { limitInputPixels: maxPixels, failOn: 'warning' })
+      // Upright as a viewer shows it: a JPEG's EXIF orientation (a phone photo) applied.
+      .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       // No shrink-on-load: the same picture gives the same pixels whatever its file format

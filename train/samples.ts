@@ -36,7 +36,7 @@ export async function toSamples(records: ProblemRecord[], tok: Tokenizer, cfg: I
     // Checked here, before any training, rather than as a failed pass midway through a run.
     const need = positionsNeeded(sample, cfg);
     if (need > cfg.maxLen) {
-      throw new UserError(`record "${r.id}": needs ${need} positions (${J} image tokens, ${sample.prompt.length} prompt tokens, ` +
+      throw new UserError(`${r.split} problem "${r.id}": needs ${need} positions (${J} image tokens, ${sample.prompt.length} prompt tokens, ` +
         `${sample.steps.reduce((a, st) => a + st.length, 0)} step tokens, ${sample.answer.length} answer tokens), more than the model's maxLen ${cfg.maxLen}; shorten its text, or train a model with a larger --max-len`);
     }
     out.push(sample);

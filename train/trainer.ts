@@ -22,10 +22,10 @@ import { GpuError, UserError } from '../engine/errors.js';
 import { fsyncFile, writeFileAtomic } from '../engine/atomic_file.js';
 import { fmtBytes } from '../engine/memory.js';
 import { rt } from '../engine/tensor.js';
-import { IvtConfig, preset, validateConfig } from '../model/config.js';
+import { IvtConfig, imageTokens, preset, validateConfig } from '../model/config.js';
 import { IvtModel, LatentOptions, Sample } from '../model/ivt.js';
 import { InitRng } from '../model/nn.js';
-import { loadDataset, ProblemRecord } from './data/index.js';
+import { loadDataset, ProblemRecord, type MissingImagePolicy } from './data/index.js';
 import { evaluate, EvalMode, EvalResult } from './eval.js';
 import { CAPTION_PROMPT, captionSample, toSamples } from './samples.js';
 import { readScenes } from './data/synth/lookups.js';
@@ -83,6 +83,11 @@ export interface TrainOptions {
   stopAfterSteps?: number;
   /** Add GPU memory-pool statistics to every progress line. */
   verbose?: boolean;
+  /**
+   * A problem whose image file does not exist: 'error' (the default: the dataset is broken),
+   * 'skip' it, or train on it 'text-only' (a blank picture; no grounding from its scene).
+   */
+  missingImage?: MissingImagePolicy;
   /**
    * Weight of the alignment objective (IvtModel.alignmentLoss; 0: off). It needs to know what
    * each patch shows, so it applies only to synthetic datasets (their scenes).
@@ -410,8 +415,10 @@ export function reasoningSteps(o: Pick<TrainOptions, 'mode' | 'stages'>): number
   return o.mode === 'ivt' && o.stages >= 1 ? o.stages : undefined;
 }
 
-export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null; fingerprint: string; missingImages: number }> {
-  const ds = await loadDataset(o.data, { missingImage: 'text-only', maxSteps: reasoningSteps(o) });
+export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null; fingerprint: string; missingImages: number; skippedImages: number }> {
+  // The data is cut into as many steps as there are latent stages (the loader's limit, 64).
+  if (o.mode === 'ivt' && o.stages > 64) throw new UserError(`--stages ${o.stages}: at most 64 latent stages`);
+  const ds = await loadDataset(o.data, { missingImage: o.missingImage ?? 'error', maxSteps: reasoningSteps(o) });
   let train = ds.records.filter((r) => r.split === 'train');
   let val = ds.records.filter((r) => r.split === 'val');
   if (o.maxTrain) train = train.slice(0, o.maxTrain);
@@ -426,7 +433,8 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
   // alignment objective and the captions are built from it. Other datasets train without.
   const wantScenes = (o.alignWeight ?? 0) > 0 || o.captions === true;
   const allScenes = wantScenes && existsSync(join(o.data, 'synth.json')) ? readScenes(o.data) : null;
-  const scenes = allScenes && train.every((r) => allScenes.has(r.id)) ? allScenes : null;
+  // A problem trained text-only (its picture missing) shows nothing its scene says: no grounding.
+  const scenes = allScenes && train.every((r) => allScenes.has(r.id) && r.imagePath !== null) ? allScenes : null;
   const runTok = join(o.out, 'tokenizer.json');
   const runCfg = join(o.out, 'config.json');
   let tok: Tokenizer;
@@ -473,14 +481,25 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
       throw e;
     }
   }
-  return { tok, cfg, train, val, scenes, fingerprint, missingImages: ds.report.convertedToTextOnly };
+  // The alignment objective gives each image token the words of one grid cell: the pictures' grid
+  // must be the model's grid of patches.
+  if (scenes && (o.alignWeight ?? 0) > 0) {
+    const side = Math.round(Math.sqrt(imageTokens(cfg)));
+    const other = [...scenes.values()].find((sc) => sc.grid !== side);
+    if (other) {
+      throw new UserError(`${o.data}: the alignment objective (--align-weight ${o.alignWeight}) pairs each image token with a cell of the picture's grid, but the pictures have ` +
+        `${other.grid}x${other.grid} cells and preset ${o.preset} sees ${side}x${side} patches (image ${cfg.imageSize}px, patch ${cfg.patch}px); train with --align-weight 0, or on data made with --grid ${side}`);
+    }
+  }
+  return { tok, cfg, train, val, scenes, fingerprint, missingImages: ds.report.convertedToTextOnly, skippedImages: ds.report.skippedMissingImage };
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? ((s: string) => console.log(s));
   // Everything that can fail on the user's input (data, images, run files) comes first, before
   // the engine starts and before anything is written: a bad input leaves no half-made run.
-  const { tok, cfg, train: trainRecs, val: valRecs, scenes, fingerprint, missingImages } = await prepareRun(o);
+  const { tok, cfg, train: trainRecs, val: valRecs, scenes, fingerprint, missingImages, skippedImages } = await prepareRun(o);
+  if (skippedImages) log(`${o.data}: ${skippedImages} problem${skippedImages > 1 ? 's' : ''} skipped: ${skippedImages > 1 ? 'their image files do' : 'its image file does'} not exist (--missing-image skip)`);
   // Said, not silent: these problems train and validate on a blank picture.
   if (missingImages) log(`${o.data}: ${missingImages} problem${missingImages > 1 ? 's name image files' : ' names an image file'} that ${missingImages > 1 ? 'do' : 'does'} not exist; ${missingImages > 1 ? 'they are' : 'it is'} used text-only (a blank picture)`);
   const alignWeight = scenes ? o.alignWeight ?? 0 : 0;
@@ -864,15 +883,17 @@ function checkResumedSchedule(o: TrainOptions, file: string, fingerprint: string
  */
 export function dataFingerprint(dataDir: string, train: ProblemRecord[], val: ProblemRecord[]): string {
   const h = createHash('sha256');
+  const root = realpathSync(dataDir);
   for (const r of [...train, ...val]) {
-    const image = r.imagePath && existsSync(r.imagePath) ? [relative(dataDir, r.imagePath), statSync(r.imagePath).size] : null;
+    // Image paths are resolved through links (resolveInside): so is the folder, which may be
+    // reached another way on resume.
+    const image = r.imagePath && existsSync(r.imagePath) ? [relative(root, r.imagePath), statSync(r.imagePath).size] : null;
     h.update(JSON.stringify([r.id, r.split, r.question, r.hint, r.choices, r.answerIndex, r.rationale, image]));
     h.update('\n');
   }
   return h.digest('hex');
 }
 
-/** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */
 /**
  * Why the snapshot of the current stage's best (checkpoint bestTag(stage)) is not the one the
  * state names, or null when it is: same stage, same best epoch, kept at the same step (states
@@ -886,6 +907,7 @@ async function keptAsideMismatch(runDir: string, state: TrainState): Promise<str
   return same ? null : `checkpoint ${tag} holds the best of epoch ${JSON.stringify(kept.bestEpoch)} kept at step ${JSON.stringify(kept.bestStep ?? kept.step)}, written by an interrupted run after the checkpoint this one resumed from`;
 }
 
+/** A checkpoint's train_state.json, checked field by field (it decides where training resumes). */
 function checkTrainState(raw: Record<string, unknown>, where: string, batchesPerEpoch: number): TrainState {
   for (const k of ['stage', 'epoch', 'batchIndex', 'step', 'skippedSteps'] as const) {
     const v = raw[k];

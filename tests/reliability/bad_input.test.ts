@@ -113,7 +113,9 @@ const cases: Case[] = [
   { name: 'field image climbs out', args: (d) => trainOn(dsWith(d, (p) => { p['train-4']!.image = '../../../../etc/passwd'; }), d), expect: ['"train-4"', 'field "image"', 'without "/" or ".."'], absent: NO_RUN, code: 2 },
   { name: 'field split contradicts pid_splits.json', args: (d) => trainOn(dsWith(d, (p) => { p['train-5']!.split = 'val'; }), d), expect: ['"train-5"', 'field "split" is "val"', 'pid_splits.json'], absent: NO_RUN, code: 2 },
   { name: 'record longer than the model', args: (d) => trainOn(dsWith(d, (p) => { p['train-6']!.solution = 'The red circle is in row 1, column 1. '.repeat(20); }), d), expect: ['"train-6"', 'positions', 'maxLen'], absent: NO_RUN, code: 2 },
-  { name: 'no training problems', args: (d) => trainOn(dsWith(d, (p) => { for (const r of Object.values(p)) r.split = 'test'; rmSync(join(d, 'ds', 'pid_splits.json')); }), d), expect: ['no training problems'], absent: NO_RUN, code: 2 },
+  // Moved to the test split, the records name images under images/test/ that do not exist.
+  { name: 'no training problems', args: (d) => [...trainOn(dsWith(d, (p) => { for (const r of Object.values(p)) r.split = 'test'; rmSync(join(d, 'ds', 'pid_splits.json')); }), d), '--missing-image', 'text-only'], expect: ['no training problems'], absent: NO_RUN, code: 2 },
+  { name: 'image file missing', args: (d) => { const ds = copyDs(d); rmSync(join(ds, TRAIN_IMG)); return trainOn(ds, d); }, expect: ['1 record(s) name an image file that does not exist', 'train-0', '--missing-image'], absent: NO_RUN, code: 2 },
   // ---- pid_splits.json -----------------------------------------------------------------
   { name: 'pid_splits.json malformed', args: (d) => trainOn(dsWithSplits(d, '{"train": ["train-0",'), d), expect: ['pid_splits.json', 'not valid JSON'], absent: NO_RUN, code: 2 },
   { name: 'pid_splits.json train not an array', args: (d) => trainOn(dsWithSplits(d, { train: 'train-0' }), d), expect: ['pid_splits.json', 'field "train" must be an array'], absent: NO_RUN, code: 2 },
@@ -129,7 +131,10 @@ const cases: Case[] = [
   { name: 'train --batch not an integer', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--batch', '2.5'], expect: ['--batch must be an integer', '2.5'], absent: NO_RUN, code: 2 },
   { name: 'train --epochs 0', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--epochs', '0'], expect: ['--epochs must be >= 1'], absent: NO_RUN, code: 2 },
   { name: 'train --lr not a number', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr', 'fast'], expect: ['--lr must be a number', 'fast'], absent: NO_RUN, code: 2 },
-  { name: 'train --lr negative', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr=-0.001'], expect: ['--lr must be a number >= 0'], absent: NO_RUN, code: 2 },
+  { name: 'train --lr negative', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr=-0.001'], expect: ['--lr must be a number > 0'], absent: NO_RUN, code: 2 },
+  { name: 'train --lr zero', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr', '0'], expect: ['--lr must be a number > 0', '"0"'], absent: NO_RUN, code: 2 },
+  { name: 'train --lr hexadecimal', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr', '0x10'], expect: ['--lr', '"0x10"'], absent: NO_RUN, code: 2 },
+  { name: 'train --seed past 2^53', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--seed', '99999999999999999999'], expect: ['--seed', 'below 2^53'], absent: NO_RUN, code: 2 },
   { name: 'train --seed huge', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--seed', '1e400'], expect: ['--seed must be an integer'], absent: NO_RUN, code: 2 },
   { name: 'train --preset unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--preset', 'huge'], expect: ['--preset', 'huge', 'tiny, small, medium, base'], absent: NO_RUN, code: 2 },
   { name: 'train --mode unknown', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--mode', 'latent'], expect: ['--mode', 'latent'], absent: NO_RUN, code: 2 },

@@ -2,7 +2,7 @@
 // contact sheet), check, and user errors for bad flags.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync } from 'node:fs';
+import { existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import sharp from 'sharp';
@@ -66,10 +66,29 @@ test('bad flags are user errors (exit code 2 in the CLI)', async () => {
   assert.is(parseIntFlag('--x', ' 42 '), 42);
 });
 
+test('a run on pictures of another grid than the model\'s patches: a clear error with the alignment objective, none without it', async () => {
+  const data = join(tempDir('cli-grid5'), 'ds');
+  await writeSynthDataset(data, { train: 8, val: 4, test: 4, seed: 2, grid: 5, imageSize: 40, startBy: 'cell', queries: ['colour'], wording: 'cell-value' });
+  const out = join(tempDir('cli-grid5-run'), 'run');
+  await rejectsUserError(() => prepareRun(tinyRunOptions(data, out, { alignWeight: 1 })), data, '5x5 cells', '4x4 patches', '--align-weight 0');
+  await prepareRun(tinyRunOptions(data, out, { alignWeight: 0, captions: true }));
+});
+
+test('the data fingerprint a resume compares does not depend on the path the dataset is reached by', async () => {
+  const root = tempDir('cli-fp');
+  const data = join(root, 'ds');
+  await writeSynthDataset(data, { train: 8, val: 4, test: 4, seed: 3 });
+  symlinkSync(data, join(root, 'link'));
+  const a = await prepareRun(tinyRunOptions(data, join(root, 'run')));
+  const b = await prepareRun(tinyRunOptions(join(root, 'link'), join(root, 'run')));
+  assert.is(b.fingerprint, a.fingerprint);
+});
+
 const haveSample = existsSync(join(SCIENCEQA_SAMPLE, 'problems.json'));
-(haveSample ? test : test.skip)('training on the ScienceQA sample counts the problems whose image file is missing (used text-only)', async () => {
+(haveSample ? test : test.skip)('training on the ScienceQA sample: its missing image files are an error unless a policy is chosen; text-only counts them', async () => {
   const run = tempDir('cli-sqa-run');
-  const r = await prepareRun(tinyRunOptions(SCIENCEQA_SAMPLE, run, { maxTrain: 0, overrides: { maxLen: 1024 } }));
+  await rejectsUserError(() => prepareRun(tinyRunOptions(SCIENCEQA_SAMPLE, run, { maxTrain: 0, overrides: { maxLen: 1024 } })), '67 record(s) name an image file that does not exist', '--missing-image');
+  const r = await prepareRun(tinyRunOptions(SCIENCEQA_SAMPLE, run, { maxTrain: 0, missingImage: 'text-only', overrides: { maxLen: 1024 } }));
   assert.is(r.missingImages, 67);
   // The steps of a ScienceQA solution: sentences split where the text ends them.
   assert.ok(r.train.every((rec) => rec.steps.length <= 2));

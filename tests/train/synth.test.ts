@@ -3,7 +3,7 @@
 // look at a different part of the picture.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
@@ -218,6 +218,27 @@ test('atomic: a failure while writing leaves neither the target nor temporary fo
   await writeFolderAtomically(target, async () => { throw new Error('simulated'); }, { force: true }).catch(() => undefined);
   assert.equal(readdirSync(parent), ['out']);
   assert.equal(readdirSync(target), ['old.txt']);
+});
+
+test('a folder written atomically has the umask\'s permissions; a killed writer\'s leftovers are cleaned up, its old folder moved back', async () => {
+  const parent = tempDir('atomic-leftovers');
+  const target = join(parent, 'ds');
+  await writeFolderAtomically(target, async (tmp) => { writeFileSync(join(tmp, 'a.json'), '{}'); });
+  const umask = process.umask();
+  assert.is(statSync(target).mode & 0o777, 0o777 & ~umask, 'not mkdtemp\'s 0700');
+  // A dead writer (pid 2^22 + 1 is above Linux's default pid_max) left a temporary folder, and
+  // another moved this target aside before being killed.
+  const dead = 4194305;
+  mkdirSync(join(parent, `.ds.tmp-${dead}-abc123`));
+  renameSync(target, join(parent, `.ds.old-${dead}-def456`));
+  await writeFolderAtomically(target, async () => { throw new Error('simulated'); }).catch(() => undefined);
+  assert.equal(readdirSync(parent), ['ds'], 'the temporary folder removed, the old one back');
+  assert.equal(readdirSync(target), ['a.json']);
+  // A running writer's are left alone (this process's parent runs).
+  mkdirSync(join(parent, `.ds.tmp-${process.ppid}-abc123`));
+  await writeFolderAtomically(target, async (tmp) => { writeFileSync(join(tmp, 'b.json'), '{}'); }, { force: true });
+  assert.equal(readdirSync(parent).sort(), ['.ds.tmp-' + process.ppid + '-abc123', 'ds']);
+  assert.equal(readdirSync(target), ['b.json']);
 });
 
 test('cells are named by one word in reading order; rationales, captions and image words use the names', () => {

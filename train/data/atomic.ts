@@ -1,9 +1,13 @@
 // Writes a whole output folder or nothing: everything goes into a temporary sibling folder
 // (same file system, so the final rename is atomic), which is renamed into place only when
-// complete. On any error the temporary folder is removed and the target is left untouched.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+// complete. On any error the temporary folder is removed and the target is left untouched. The
+// temporary folders carry the writer's process id: what a killed writer left is cleaned up by
+// the next write to the same target (its old folder moved back where the new one never arrived).
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../../engine/errors.js';
+import { processRunning } from '../../engine/atomic_file.js';
 
 export interface AtomicOptions {
   /** Replace an existing non-empty target folder (it is removed only after the new one is complete). */
@@ -18,6 +22,7 @@ export function checkTarget(target: string, force: boolean): void {
 
 export async function writeFolderAtomically<T>(target: string, fill: (tmp: string) => Promise<T>, opts: AtomicOptions = {}): Promise<T> {
   const out = resolve(target);
+  if (existsSync(dirname(out)) && statSync(dirname(out)).isDirectory()) recoverLeftovers(out);
   checkTarget(out, opts.force ?? false);
   const parent = dirname(out);
   // The nearest existing folder above must be a folder, and writable: say which, in one line.
@@ -27,7 +32,10 @@ export async function writeFolderAtomically<T>(target: string, fill: (tmp: strin
   let tmp: string;
   try {
     mkdirSync(parent, { recursive: true });
-    tmp = mkdtempSync(join(parent, `.${basename(out)}.tmp-`));
+    // mkdirSync, not mkdtempSync: the folder gets the umask's permissions (mkdtemp's are 0700,
+    // which the finished dataset would keep).
+    tmp = siblingName(out, 'tmp');
+    mkdirSync(tmp);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`${target}: cannot create it (${code ?? (err as Error).message})`);
@@ -49,8 +57,7 @@ export async function writeFolderAtomically<T>(target: string, fill: (tmp: strin
   if (existsSync(out)) {
     // Move the old folder aside first, so that at every moment `out` is either the old
     // complete folder or the new complete folder.
-    const old = mkdtempSync(join(parent, `.${basename(out)}.old-`));
-    rmSync(old, { recursive: true });
+    const old = siblingName(out, 'old');
     renameSync(out, old);
     try {
       renameSync(tmp, out);
@@ -64,4 +71,26 @@ export async function writeFolderAtomically<T>(target: string, fill: (tmp: strin
     renameSync(tmp, out);
   }
   return result;
+}
+
+/** A temporary sibling of the target: .NAME.tmp-PID-XXXXXX (or .old-), on the same file system. */
+function siblingName(out: string, kind: 'tmp' | 'old'): string {
+  return join(dirname(out), `.${basename(out)}.${kind}-${process.pid}-${randomBytes(3).toString('hex')}`);
+}
+
+/**
+ * What a killed writer of this target left beside it: its temporary folder is removed; its
+ * old folder, moved aside just before the new one was to take its place, is moved back when
+ * the target is missing (otherwise removed). Leftovers of running writers are left alone.
+ */
+function recoverLeftovers(out: string): void {
+  const parent = dirname(out), name = basename(out);
+  const re = new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(tmp|old)-(\\d+)-[0-9a-f]+$`);
+  for (const entry of readdirSync(parent)) {
+    const m = re.exec(entry);
+    if (!m || Number(m[2]) === process.pid || processRunning(Number(m[2]))) continue;
+    const path = join(parent, entry);
+    if (m[1] === 'old' && !existsSync(out)) renameSync(path, out);
+    else rmSync(path, { recursive: true, force: true });
+  }
 }

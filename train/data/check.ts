@@ -8,6 +8,7 @@
 // "Near" allows for sampling noise: chance + max(margin, 3 standard errors).
 import type { BaselineResult } from './baselines.js';
 import type { DatasetStats } from './stats.js';
+import { SPLITS } from './record.js';
 
 export interface CheckOptions {
   /** Allowed excess over chance for text-only rules (default 0.05). */
@@ -32,6 +33,7 @@ export function judgeStats(s: DatasetStats, opts: CheckOptions = {}): CheckResul
   const failures: string[] = [];
   const notes: string[] = [];
   const synthetic = s.lookupBaselines !== null;
+  if (SPLITS.every((sp) => s.perSplit[sp] === 0)) failures.push('no problems loaded: nothing to check');
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   if (s.inconsistent && s.inconsistent.length > 0) failures.push(`${s.inconsistent.length} records disagree with their scene (first: ${s.inconsistent[0]})`);
   // Generated data must have them (they are how it is judged); a real dataset's single split is

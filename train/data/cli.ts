@@ -62,7 +62,9 @@ export async function synthCommand(flags: SynthFlags, log: Log = console.log): P
   const o = summary.options;
   log(`wrote ${resolve(flags.out)}: train ${summary.counts.train}, val ${summary.counts.val}, test ${summary.counts.test} ` +
     `(seed ${o.seed}, ${o.grid}x${o.grid} grid, ${o.objects} objects, ${o.minSteps < o.steps ? `${o.minSteps}-` : ''}${o.steps} steps, ${o.imageSize}px, ${o.queries.join('/')}, ${o.optionOrder} option order, start by ${o.startBy}, ${o.wording} wording) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-  log(`next: ivt data inspect ${flags.out}   (statistics and a contact sheet)   ivt data check ${flags.out}   (baselines near chance)`);
+  // Quoted where the shell would split or expand it, so the line can be pasted.
+  const arg = /^[\w./:@%+=,-]+$/.test(flags.out) ? flags.out : `'${flags.out.replace(/'/g, `'\\''`)}'`;
+  log(`next: ivt data inspect ${arg}   (statistics and a contact sheet)   ivt data check ${arg}   (baselines near chance)`);
 }
 
 interface LoadFlags { missingImage?: string; maxSteps?: string; rationale?: string }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 // The statistics `ivt data inspect` prints and `ivt data check` judges: sizes, answer-letter
 // balance, steps per problem, and the shortcut baselines (text-only for any dataset; for the
 // synthetic dataset also the image-lookup rules and the oracle).
@@ -37,8 +39,16 @@ function bump(obj: Record<string, number>, key: string | number): void {
   obj[String(key)] = (obj[String(key)] ?? 0) + 1;
 }
 
-function fingerprint(r: ProblemRecord, scene: Scene | undefined): string {
-  return JSON.stringify([r.question, r.hint, r.choices, scene ? scene.objects : r.imagePath === null ? null : 'image']);
+/** What a problem asks, without its picture. */
+function textKey(r: ProblemRecord): string {
+  return JSON.stringify([r.question, r.hint, r.choices]);
+}
+
+/** Its picture: the scene where known, else the image file's bytes (hashed), null for none. */
+function pictureKey(r: ProblemRecord, scene: Scene | undefined): string {
+  if (scene) return JSON.stringify(scene.objects);
+  if (r.imagePath === null) return 'none';
+  return createHash('sha256').update(readFileSync(r.imagePath)).digest('hex');
 }
 
 export function datasetStats(data: LoadedDataset, scenes: Map<string, Scene> = new Map()): DatasetStats {
@@ -60,10 +70,19 @@ export function datasetStats(data: LoadedDataset, scenes: Map<string, Scene> = n
     for (const e of examples) bump(queryKinds, e.scene.query);
   }
 
+  // Same question and choices in two splits first; only those pictures are compared (reading
+  // every image of a large dataset to hash it would take long).
+  const splitsOfText = new Map<string, Set<Split>>();
+  for (const r of records) {
+    const k = textKey(r);
+    splitsOfText.set(k, (splitsOfText.get(k) ?? new Set()).add(r.split));
+  }
   const seen = new Map<string, Split>();
   let crossSplitDuplicates = 0;
   for (const r of records) {
-    const key = fingerprint(r, scenes.get(r.id));
+    const text = textKey(r);
+    if (splitsOfText.get(text)!.size < 2) continue;
+    const key = text + pictureKey(r, scenes.get(r.id));
     const other = seen.get(key);
     if (other !== undefined && other !== r.split) crossSplitDuplicates += 1;
     else seen.set(key, r.split);

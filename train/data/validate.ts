@@ -49,7 +49,8 @@ export function readUtf8File(file: string): string {
   }
   const bad = firstInvalidUtf8(bytes);
   if (bad) throw new UserError(`${file}: not valid UTF-8 (byte 0x${bytes[bad.offset]!.toString(16).padStart(2, '0')} at offset ${bad.offset}, line ${bad.line}); save the file as UTF-8`);
-  return bytes.toString('utf8');
+  // A byte-order mark (some Windows editors write one) is not part of the text.
+  return bytes.toString('utf8').replace(/^\uFEFF/, '');
 }
 
 /** Reads and parses a JSON file; a missing file, bad UTF-8 or bad JSON is the user's error. */
@@ -142,6 +143,8 @@ export function requireChoices(obj: JsonObject, field: string, where: string): s
   return value.map((choice, i) => {
     if (typeof choice !== 'string') throw new UserError(`${where}: field "${field}"[${i}] must be a string, got ${describe(choice)}`);
     if (choice.trim() === '') throw new UserError(`${where}: field "${field}"[${i}] is empty`);
+    // The prompt lists the options on one line, "(A) ... (B) ...", ended by a line break.
+    if (/[\r\n]/.test(choice)) throw new UserError(`${where}: field "${field}"[${i}] contains a line break (${JSON.stringify(choice)}); the prompt lists the options on one line`);
     // Two equal options would make the gold answer indistinguishable from a wrong one.
     const key = choice.trim();
     if (seen.has(key)) throw new UserError(`${where}: field "${field}"[${i}] repeats choice ${seen.get(key)} (${JSON.stringify(choice)})`);
