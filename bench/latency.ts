@@ -72,7 +72,7 @@ export async function runLatencyBench(o: {
   };
   // Warm-up, not timed: each mode's kernels compiled and its pool buffers made.
   for (const m of modes) await runChunk(m, 0, 1);
-  const totals = modes.map(() => ({ right: 0, lenientRight: 0, unparsed: 0, passes: 0, ms: 0 }));
+  const totals = modes.map(() => ({ right: 0, lenientRight: 0, unparsed: 0, truncated: 0, passes: 0, ms: 0 }));
   const chunkMs: number[][] = [];
   for (let from = 0, c = 0; from < recs.length; from += CHUNK, c++) {
     const to = Math.min(recs.length, from + CHUNK), ms: number[] = [];
@@ -80,7 +80,7 @@ export async function runLatencyBench(o: {
       const i = (j + c) % modes.length;
       const r = await runChunk(modes[i]!, from, to);
       const t = totals[i]!;
-      t.right += Math.round(r.accuracy * r.n); t.lenientRight += Math.round(r.lenient_accuracy * r.n); t.unparsed += r.unparsed; t.passes += r.avg_passes * r.n; t.ms += r.ms_per_question * r.n;
+      t.right += Math.round(r.accuracy * r.n); t.lenientRight += Math.round(r.lenient_accuracy * r.n); t.unparsed += r.unparsed; t.truncated += r.truncated; t.passes += r.avg_passes * r.n; t.ms += r.ms_per_question * r.n;
       ms[i] = r.ms_per_question * r.n;
     }
     chunkMs.push(ms);
@@ -90,9 +90,9 @@ export async function runLatencyBench(o: {
   const rows = modes.map((m, i) => {
     const t = totals[i]!;
     const row: EvalResult & { weights: string } = {
-      mode: m.mode, latentSteps: m.mode === 'cot' ? 0 : models.latest.latentSteps, n, ...(m.draft ? { draft: true } : {}),
+      mode: m.mode, latentSteps: m.mode === 'cot' ? 0 : models.latest.latentSteps, n, batch: o.batch, ...(m.draft ? { draft: true } : {}),
       ...(adaptive && m.mode === 'ivt' ? (m.fixed ? { fixed_latents: true } : { adaptive: true }) : {}),
-      accuracy: t.right / n, unparsed: t.unparsed, lenient_accuracy: t.lenientRight / n, avg_passes: t.passes / n, ms_per_question: t.ms / n, weights: m.weights,
+      accuracy: t.right / n, unparsed: t.unparsed, truncated: t.truncated, lenient_accuracy: t.lenientRight / n, avg_passes: t.passes / n, ms_per_question: t.ms / n, weights: m.weights,
     };
     log(`${(m.mode + (m.draft ? ' +draft' : '') + (row.adaptive ? ' adaptive' : '') + (row.fixed_latents ? ' fixed' : '')).padEnd(20)} (${row.weights}): accuracy ${(row.accuracy * 100).toFixed(1)}%, ${row.avg_passes.toFixed(1)} passes, ${row.ms_per_question.toFixed(1)} ms/question`);
     return row;

@@ -11,7 +11,7 @@ import { IvtConfig, PRESET_NAMES, imageTokens, validateConfig } from '../model/c
 import { IvtModel, FULL_LATENT, type LatentOptions, type Sample } from '../model/ivt.js';
 import { generate } from '../model/generate.js';
 import { loadDataset, isSplit, MISSING_IMAGE_POLICIES, type MissingImagePolicy, type ProblemRecord } from '../train/data/index.js';
-import { choosesLatentSteps, evaluate, EVAL_MODES, EvalMode, modeSettings, stepsLabel } from '../train/eval.js';
+import { choosesLatentSteps, evaluate, EVAL_MODES, EvalMode, generatedText, modeSettings, stepsLabel } from '../train/eval.js';
 import { toSamples, extractAnswer } from '../train/samples.js';
 import { diagnose, imageDependentShare, inputNorms, probeImageTokens, visionFocus, visionFocusLines } from '../train/diagnose.js';
 import { readScenes } from '../train/data/synth/lookups.js';
@@ -459,7 +459,7 @@ export function registerTrainCommands(program: Command): void {
         [sample] = await toSamples([rec], tok, cfg);
       } catch (e) {
         // The loader names the record; here the record is the command line.
-        if (e instanceof UserError && e.message.includes('record "cli"')) throw new UserError(`--question and --choices: ${e.message.replace(/^.*?record "cli":\s*/, '')}`);
+        if (e instanceof UserError && e.message.includes('problem "cli"')) throw new UserError(`--question and --choices: ${e.message.replace(/^.*?problem "cli":\s*/, '')}`);
         throw e;
       }
       // The model sees every image as a square of its input size (training did the same); say so
@@ -470,11 +470,12 @@ export function registerTrainCommands(program: Command): void {
       o.mode ??= trainedMode(o.run, o.tag, cfg);
       checkLatentSteps(o.latentSteps, o.mode, cfg, modeGiven);
       o.latentSteps ??= defaultLatentSteps(o.run, o.tag, o.mode, cfg);
-      const { model } = await loadRun(o.run, o.tag, run);
+      const { model, tag } = await loadRun(o.run, o.tag, run);
       const s = modeSettings(o.mode as EvalMode, o.latentSteps ?? cfg.latentSteps, cfg.latentSteps);
       const adaptive = choosesLatentSteps(model, s, Boolean(o.fixedLatents));
-      const g = await generate(model, [sample], { adaptive, latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.maxNew, eos: tok.eos, stop: answerStops(tok, choices.length), withSelections: true });
-      const text = tok.decode(g.tokens[0].filter((t) => t !== tok.eos), { skipSpecial: true });
+      // The stop sequences eval uses (every letter), so the passes counted here are eval's.
+      const g = await generate(model, [sample], { adaptive, latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: s.maxNew, eos: tok.eos, stop: answerStops(tok, 26), withSelections: true });
+      const text = generatedText(tok, g.tokens[0]!);
       const idx = extractAnswer(text, choices.length);
       if (o.mode === 'cot') console.log(`rationale:\n${text}`);
       else if (s.steps < cfg.latentSteps && o.mode !== 'nocot') console.log(`written after the ${s.steps} latent step${s.steps === 1 ? '' : 's'}:\n${text}`);
@@ -483,7 +484,7 @@ export function registerTrainCommands(program: Command): void {
         console.log(`latent step ${i + 1} selected patches: ${sel[0].map((j) => `#${j} (row ${Math.floor(j / side) + 1}, col ${(j % side) + 1})`).join(', ')}`);
       });
       const answer = idx >= 0 ? `(${String.fromCharCode(65 + idx)}) ${choices[idx]}` : null;
-      console.log(answer ? `answer: ${answer}` : `answer: none could be extracted from "${text}"`);
+      console.log(answer ? `answer: ${answer}` : `answer: none could be extracted from "${text}"${g.truncated[0] ? ` (decoding stopped at the model's ${cfg.maxLen} positions before an answer line)` : ''}`);
       const ran = g.latentCounts[0]!;
       console.log(`${g.passes[0]} forward passes (mode ${o.mode}${s.steps ? `, ${ran} latent step${ran === 1 ? '' : 's'}${adaptive ? ` chosen by the count head, of at most ${s.steps}` : ''}` : ''})`);
       const selected = g.selections.map((sel) => sel[0]);
@@ -497,8 +498,8 @@ export function registerTrainCommands(program: Command): void {
       }
       if (o.json) {
         writeAtomic(o.json, JSON.stringify({
-          run: o.run, tag: o.tag ?? 'latest', image: o.image, question: o.question, choices, mode: o.mode, latent_steps: ran, adaptive,
-          text, answer_index: idx >= 0 ? idx : null, answer: idx >= 0 ? choices[idx] : null, passes: g.passes[0],
+          run: o.run, tag, image: o.image, question: o.question, choices, mode: o.mode, latent_steps: ran, adaptive,
+          text, answer_index: idx >= 0 ? idx : null, answer: idx >= 0 ? choices[idx] : null, passes: g.passes[0], truncated: g.truncated[0],
           // Patch j is row floor(j / side), column j % side of the image's side x side patch grid.
           selected_patches: selected, patch_grid: cfg.imageSize / cfg.patch,
         }, null, 2) + '\n');

@@ -51,6 +51,8 @@ export interface Generation {
   selections: number[][][];
   /** Latent steps each question ran (the count head's choice with `adaptive`). */
   latentCounts: number[];
+  /** Rows cut off by maxNewTokens or a full cache before EOS or a stop sequence. */
+  truncated: boolean[];
 }
 
 function endsWithAny(tokens: number[], stops: number[][] | undefined): boolean {
@@ -71,14 +73,18 @@ function argmaxRows(logits: Float32Array, rows: number, V: number): number[] {
 export async function generate(model: IvtModel, samples: Sample[], o: GenerateOptions): Promise<Generation> {
   const B = samples.length, D = model.cfg.dim;
   return E.noGradAsync(() => tidyAsync(async () => {
-    // At most the image, the longest prompt and the latent slots, then the new tokens.
-    const prefixMax = model.J + Math.max(...samples.map((s) => s.prompt.length)) + o.latentSteps * (model.cfg.topK + 1);
-    const capacity = Math.min(model.cfg.maxLen, prefixMax + o.maxNewTokens + 1);
+    // At most the image, the longest prompt and the latent slots, then the new tokens. Rows are
+    // padded on the left to the longest prefix, and each stops at its own last position
+    // (rowLimits), so the cache may hold a short row's padding beyond maxLen.
+    const prompts = samples.map((s) => s.prompt.length);
+    const prefixMax = model.J + Math.max(...prompts) + o.latentSteps * (model.cfg.topK + 1);
+    const prefixMin = model.J + Math.min(...prompts) + o.latentSteps * (model.cfg.topK + 1);
+    const capacity = prefixMax + Math.min(o.maxNewTokens, model.cfg.maxLen - prefixMin + 1) + 1;
     const cache = new KvCache(model.cfg.layers, 'buffer', B, D, capacity);
     try {
       const draft = o.draft ?? [];
       // The draft rides on the last latent pass when there is one on the cache (see GenerateOptions.draft).
-      const early = draft.length > 1 && o.latentSteps > 0 && !o.recompute && draft.length < o.maxNewTokens && prefixMax + draft.length + 1 <= capacity;
+      const early = draft.length > 1 && o.latentSteps > 0 && !o.recompute && draft.length < Math.min(o.maxNewTokens, model.cfg.maxLen - prefixMax + 1) && prefixMax + draft.length + 1 <= capacity;
       if (o.adaptive) {
         if (o.recompute) throw new Error('generate: adaptive latent steps run on the cache, not with recompute');
         // One prompt pass for the batch; the count head's choices are read back (one readback,
@@ -89,7 +95,7 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
         const byCount = new Map<number, number[]>();
         counts.forEach((c, b) => byCount.set(c, [...(byCount.get(c) ?? []), b]));
         if (byCount.size === 1) return await decode(model, samples, model.latentSteps(start, counts[0]!, o.latent, cache, early ? draft : undefined), cache, capacity, counts, o);
-        const out: Generation = { tokens: [], passes: [], selections: [], latentCounts: counts };
+        const out: Generation = { tokens: [], passes: [], selections: [], latentCounts: counts, truncated: [] };
         for (const [c, rows] of byCount) {
           const groupCache = cache.selectRows(rows);
           try {
@@ -98,6 +104,7 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
             rows.forEach((b, i) => {
               out.tokens[b] = g.tokens[i]!;
               out.passes[b] = g.passes[i]!;
+              out.truncated[b] = g.truncated[i]!;
             });
             // Selections are [step][row][k]: a row has as many steps as its count.
             g.selections.forEach((step, si) => {
@@ -140,6 +147,18 @@ async function decode(
   }
   const tokens: number[][] = samples.map(() => []);
   const done = new Array<boolean>(B).fill(false);
+  // A row's token limit: maxNewTokens, or as many as its positions allow (the last token's
+  // logits come from position maxLen - 1): the same whichever rows share its batch.
+  const limits = Array.from(prefix.nextPos, (p) => Math.min(o.maxNewTokens, model.cfg.maxLen - p + 1));
+  const truncated = new Array<boolean>(B).fill(false);
+  // A finished row still takes part in each pass (its output ignored): its position is held
+  // inside the model's range, where its own would run past it.
+  const atMost = (p: number) => Math.min(p, model.cfg.maxLen - 1);
+  const push = (b: number, ids: number[]) => {
+    tokens[b].push(...ids);
+    if (ids.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
+    else if (tokens[b].length >= limits[b]!) done[b] = truncated[b] = true;
+  };
   const rowPasses = counts.map((c) => 1 + c);
   const pos = Int32Array.from(prefix.nextPos);
   let drafted = false;
@@ -155,9 +174,7 @@ async function decode(
     cache.advance(L);
     for (let b = 0; b < B; b++) {
       pos[b] += L;
-      if (done[b]) continue;
-      tokens[b].push(...draft);
-      if (draft.includes(o.eos) || endsWithAny(tokens[b], o.stop)) done[b] = true;
+      if (!done[b]) push(b, draft);
     }
     produced += L;
     return all.filter((_, i) => Math.floor(i / V) % L === L - 1);
@@ -176,19 +193,21 @@ async function decode(
       all.set(both.subarray((b * (1 + L) + 1) * V, (b + 1) * (1 + L) * V), b * L * V);
     }
     logits = slot;
-    if (argmaxRows(slot, B, V).every((t) => t === draft[0]) && agrees(all)) {
+    if (argmaxRows(slot, B, V).every((t) => t === draft[0])) {
+      // Tried (inside the latent pass, at no pass of its own): the loop below would only run
+      // the same draft at the same positions again.
       drafted = true;
-      logits = acceptDraft(all);
+      if (agrees(all)) logits = acceptDraft(all);
     }
   } else logits = (await model.logits(prefix.last).toArray()) as Float32Array;
   // Tokens produced so far (the same for every row still decoding).
-  while (produced < o.maxNewTokens && !done.every(Boolean)) {
+  while (!done.every(Boolean)) {
     const next = argmaxRows(logits, B, V);
     const L = draft.length;
-    if (!drafted && L > 1 && done.some((d) => !d) && next.every((t, b) => done[b] || t === draft[0]) && produced + L < o.maxNewTokens && cache.length + L + 1 <= capacity) {
+    if (!drafted && L > 1 && done.some((d) => !d) && next.every((t, b) => done[b] || (t === draft[0] && produced + L < limits[b]!)) && cache.length + L + 1 <= capacity) {
       // Verify the whole template in one pass (see GenerateOptions.draft).
       drafted = true;
-      const dpos = Int32Array.from({ length: B * L }, (_, i) => pos[Math.floor(i / L)]! + (i % L));
+      const dpos = Int32Array.from({ length: B * L }, (_, i) => atMost(pos[Math.floor(i / L)]! + (i % L)));
       // Each pass in its own scope: its activations go as soon as its logits are read.
       const all = await tidyAsync(async () => {
         const ids = fromArray(Int32Array.from({ length: B * L }, (_, i) => draft[i % L]!), [B, L], 'i32');
@@ -205,18 +224,15 @@ async function decode(
       // Rejected by some row: the cache keeps only what was there (the positions written by
       // the draft are overwritten by the next pass); decode token by token from here.
     }
-    for (let b = 0; b < B; b++) {
-      if (done[b]) continue;
-      tokens[b].push(next[b]);
-      if (next[b] === o.eos || endsWithAny(tokens[b], o.stop)) done[b] = true;
-    }
+    for (let b = 0; b < B; b++) if (!done[b]) push(b, [next[b]!]);
     produced++;
-    if (done.every(Boolean) || produced === o.maxNewTokens || cache.length + 1 > capacity) break;
+    if (done.every(Boolean)) break;
+    if (cache.length + 1 > capacity) throw new Error(`generate: the cache (${capacity} positions) is full before every row reached its limit`);
     // One more pass: every row advances one position (finished rows' outputs are ignored).
     const step = tidyAsync(async () => {
       const ids = fromArray(Int32Array.from(next), [B], 'i32');
       const x = E.reshape(E.embedding(model.wte, ids), [B, 1, D]);
-      const h = model.pass(x, pos, { causal: true, keyStart: prefix.keyStart, cache });
+      const h = model.pass(x, pos.map(atMost), { causal: true, keyStart: prefix.keyStart, cache });
       return (await model.logits(h).toArray()) as Float32Array;
     });
     cache.advance(1);
@@ -226,7 +242,7 @@ async function decode(
       if (!done[b]) rowPasses[b]++;
     }
   }
-  return { tokens, passes: rowPasses, selections, latentCounts: counts };
+  return { tokens, passes: rowPasses, selections, latentCounts: counts, truncated };
 }
 
 /**

@@ -16,6 +16,10 @@ export interface EvalResult {
   accuracy: number;
   /** Answers that could not be extracted (counted wrong). */
   unparsed: number;
+  /** Of those, the questions whose decoding ended at the token limit or a full KV cache, not at an answer or EOS. */
+  truncated: number;
+  /** Questions per batch: with a draft, the passes depend on it (a batch drafts only where all its rows agree). */
+  batch: number;
   /**
    * Accuracy with the answer line's letter read even where the line does not start a line
    * (extractAnswerLenient): a diagnosis of unparsed answers, not the accuracy.
@@ -37,13 +41,28 @@ export interface EvalResult {
 }
 
 /**
+ * Decoding that stops only where the KV cache is full (the model's maxLen): explicit CoT, and a
+ * latent mode writing out steps, may need as many tokens as the longest rationale trained on.
+ */
+export const UNTIL_FULL = Number.POSITIVE_INFINITY;
+
+/**
+ * The text answers are extracted from: everything generated but the final EOS, special tokens
+ * included (a stray <pad> or <latent> inside the answer line makes it unparsed, as strict
+ * extraction should).
+ */
+export function generatedText(tok: Tokenizer, ids: number[]): string {
+  return tok.decode(ids.length && ids[ids.length - 1] === tok.eos ? ids.slice(0, -1) : ids);
+}
+
+/**
  * How `mode` runs with `latentSteps` latent steps on a model trained with `trainedSteps`:
  * a latent mode run with fewer latent steps than trained writes the remaining steps out, so it
  * may decode as many tokens as explicit CoT.
  */
 export function modeSettings(mode: EvalMode, latentSteps: number, trainedSteps = latentSteps): { steps: number; latent: LatentOptions; recompute: boolean; maxNew: number } {
   const s = baseSettings(mode, latentSteps);
-  return mode !== 'nocot' && mode !== 'cot' && latentSteps < trainedSteps ? { ...s, maxNew: 96 } : s;
+  return mode !== 'nocot' && mode !== 'cot' && latentSteps < trainedSteps ? { ...s, maxNew: UNTIL_FULL } : s;
 }
 
 function baseSettings(mode: EvalMode, latentSteps: number): { steps: number; latent: LatentOptions; recompute: boolean; maxNew: number } {
@@ -51,7 +70,7 @@ function baseSettings(mode: EvalMode, latentSteps: number): { steps: number; lat
     case 'nocot':
       return { steps: 0, latent: FULL_LATENT, recompute: false, maxNew: 12 };
     case 'cot':
-      return { steps: 0, latent: FULL_LATENT, recompute: false, maxNew: 96 };
+      return { steps: 0, latent: FULL_LATENT, recompute: false, maxNew: UNTIL_FULL };
     case 'ivt':
       return { steps: latentSteps, latent: FULL_LATENT, recompute: false, maxNew: 12 };
     case 'ivt-recompute':
@@ -88,7 +107,7 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
   // Where the count head chooses, a batch goes on in groups of rows with the same count (generate).
   const adaptive = choosesLatentSteps(model, s, opts.fixedLatents);
   const batchSize = opts.batch;
-  let right = 0, lenientRight = 0, unparsed = 0, passes = 0;
+  let right = 0, lenientRight = 0, unparsed = 0, truncated = 0, passes = 0;
   const counts = new Map<number, number>();
   const groups = new Map<string, { n: number; right: number; latent: number }>();
   const predictions: { index: number; answer: number; text: string }[] = [];
@@ -105,9 +124,10 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
     const batch = samples.slice(i, i + batchSize);
     const g = await generate(model, batch, { latentSteps: s.steps, latent: s.latent, recompute: s.recompute, maxNewTokens: maxNew, eos: tok.eos, stop, draft, adaptive });
     g.tokens.forEach((ids, b) => {
-      const text = tok.decode(ids.filter((t) => t !== tok.eos), { skipSpecial: true });
+      const text = generatedText(tok, ids);
       const pred = extractAnswer(text, opts.numChoices(i + b));
       if (pred < 0) unparsed++;
+      if (pred < 0 && g.truncated[b]) truncated++;
       if (extractAnswerLenient(text, opts.numChoices(i + b)) === batch[b].answerIndex) lenientRight++;
       const ok = pred === batch[b].answerIndex;
       if (ok) right++;
@@ -127,10 +147,11 @@ export async function evaluate(model: IvtModel, samples: Sample[], tok: Tokenize
   }
   const ms = performance.now() - t0;
   return {
-    mode, latentSteps: s.steps, n: samples.length, ...(draft ? { draft: true } : {}),
+    mode, latentSteps: s.steps, n: samples.length, batch: batchSize, ...(draft ? { draft: true } : {}),
     ...(adaptive ? { adaptive: true, latent_counts: Object.fromEntries([...counts].sort(([a], [b]) => a - b)) } : {}),
+    ...(model.countHead !== null && !adaptive && s.steps > 0 ? { fixed_latents: true } : {}),
     accuracy: samples.length ? right / samples.length : 0,
-    unparsed, lenient_accuracy: samples.length ? lenientRight / samples.length : 0, avg_passes: samples.length ? passes / samples.length : 0,
+    unparsed, truncated, lenient_accuracy: samples.length ? lenientRight / samples.length : 0, avg_passes: samples.length ? passes / samples.length : 0,
     ms_per_question: samples.length ? ms / samples.length : 0,
     ...(opts.groupOf ? { by_group: Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, { n: v.n, accuracy: v.right / v.n, ...(adaptive ? { avg_latent_steps: v.latent / v.n } : {}) }])) } : {}),
     ...(opts.keepPredictions ? { predictions } : {}),

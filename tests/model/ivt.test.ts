@@ -295,6 +295,33 @@ test('without latent steps, the one-pass route gives the cached two-pass route\'
   model.ps.dispose();
 });
 
+test('decoding without a token limit stops each row at its own last position, flagged truncated, whatever rows share its batch', async () => {
+  const cfg = preset('tiny', 40, { maxLen: 48 });
+  const model = new IvtModel(cfg, 0);
+  const samples = fakeSamples(3, cfg.vocab, model.J, model.vision.patchDim, 23); // prompts of 5, 6, 7 tokens
+  for (const latentSteps of [0, 1]) {
+    const opts = { latentSteps, latent: FULL_LATENT, maxNewTokens: Number.POSITIVE_INFINITY, eos: -1 }; // never ends by itself
+    const together = await generate(model, samples, opts);
+    for (let b = 0; b < samples.length; b++) {
+      const alone = await generate(model, [samples[b]!], opts);
+      const prefix = model.J + samples[b]!.prompt.length + latentSteps * (cfg.topK + 1);
+      assert.is(alone.tokens[0]!.length, cfg.maxLen - prefix + 1, `latent ${latentSteps}, row ${b}: its last logits are position maxLen - 1's`);
+      assert.equal(alone.truncated, [true]);
+      assert.equal(together.tokens[b], alone.tokens[0], `latent ${latentSteps}, row ${b}: the same tokens in a batch`);
+      assert.is(together.passes[b], alone.passes[0], `latent ${latentSteps}, row ${b}: the same passes in a batch`);
+    }
+    assert.equal(together.truncated, [true, true, true]);
+    // A limit below the positions: maxNewTokens tokens, truncated too; an EOS ends a row untruncated.
+    const short = await generate(model, samples, { ...opts, maxNewTokens: 4 });
+    assert.ok(short.tokens.every((t) => t.length === 4) && short.truncated.every(Boolean));
+    const eos = together.tokens[0]![2]!;
+    const ended = await generate(model, [samples[0]!], { ...opts, eos });
+    assert.equal(ended.truncated, [false]);
+    assert.is(ended.tokens[0]![ended.tokens[0]!.length - 1], eos);
+  }
+  model.ps.dispose();
+});
+
 test('a drafted continuation verified in one pass gives greedy decoding\'s tokens with fewer passes (none after latent steps: it rides on the last one); a wrong draft changes nothing but one pass', async () => {
   const cfg = preset('tiny', 40);
   const model = new IvtModel(cfg, 0);
@@ -326,12 +353,13 @@ test('a drafted continuation verified in one pass gives greedy decoding\'s token
         laterDrafts++;
         d.passes.forEach((p, b) => assert.is(p, plain.passes[b]! - (L - 1), `latent ${latentSteps}, row ${b}: later draft passes`));
       }
-      // A draft whose second token is not the greedy one: same tokens, one more pass.
+      // A draft whose second token is not the greedy one: same tokens; one more pass without
+      // latent steps, none with them (rejected inside the last latent pass, and not run again).
       const wrong = [plain.tokens[0]![0]!, (plain.tokens[0]![1]! + 1) % cfg.vocab, 5];
       if (plain.tokens.every((t) => t[0] === wrong[0] && t.length > 1)) {
         const w = await generate(model, batch, { ...opts, draft: wrong });
         assert.equal(w.tokens, plain.tokens, 'a rejected draft changed the tokens');
-        w.passes.forEach((p, b) => assert.is(p, plain.passes[b]! + 1));
+        w.passes.forEach((p, b) => assert.is(p, plain.passes[b]! + (latentSteps > 0 ? 0 : 1), `latent ${latentSteps}, row ${b}: rejected draft passes`));
       }
     }
   }
