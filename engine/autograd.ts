@@ -93,7 +93,14 @@ export function backward(loss: Tensor, seed?: Tensor): void {
   if (!loss.requiresGrad) throw new Error('backward(): the loss does not require grad (no parameter reached it, or noGrad was on)');
   if (!K) throw new Error('backward(): ops layer not loaded');
   const k = K;
+  if (seed && (seed.shape.length !== loss.shape.length || seed.shape.some((d, i) => d !== loss.shape[i]) || seed.dtype !== loss.dtype)) {
+    throw new Error(`backward(): the seed is ${seed.dtype} [${seed.shape}], the loss ${loss.dtype} [${loss.shape}]; they must match`);
+  }
   const order = topoOrder(loss);
+  // A tensor whose graph an earlier backward released is no leaf: its gradient would be lost
+  // (and its inputs' gradients silently short), so say so before anything runs.
+  const freed = order.find((t) => t.freedOp !== null);
+  if (freed) throw new Error(`backward(): tensor #${freed.id} [${freed.shape}] (made by ${freed.freedOp}) belongs to a graph an earlier backward() already went through and released; build the graph again for another backward`);
   const grads = new Map<Tensor, Tensor>();
   grads.set(loss, seed ? k.copy(seed) : k.ones(loss));
   const prev = gradEnabled;
@@ -144,6 +151,9 @@ export function backward(loss: Tensor, seed?: Tensor): void {
   } finally {
     gradEnabled = prev;
     for (const g of grads.values()) g.dispose();
-    for (const t of order) t.node = null;
+    for (const t of order) {
+      if (t.node) t.freedOp = t.node.op;
+      t.node = null;
+    }
   }
 }

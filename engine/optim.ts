@@ -52,7 +52,11 @@ export class AdamW {
     this.opts = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 0, ...opts };
     const decayOf = opts.decay ?? ((p: Tensor) => p.rank >= 2);
     const names = new Set<string>();
+    const seen = new Set<Tensor>();
     for (const p of params) {
+      // One tensor in two slots would be copied onto itself into the arena.
+      if (seen.has(p)) throw new Error(`AdamW: parameter ${p.name ?? `#${p.id}`} [${p.shape}] is given twice`);
+      seen.add(p);
       if (p.dtype !== 'f32') throw new Error(`AdamW: parameter ${p.name ?? p.id} is ${p.dtype}; master weights must be f32`);
       if (p.name && names.has(p.name)) throw new Error(`AdamW: duplicate parameter name ${p.name}`);
       if (p.name) names.add(p.name);

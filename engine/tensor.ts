@@ -28,13 +28,13 @@ export function rt(): Runtime {
   return rtInstance;
 }
 
-/** Releases everything so the process can exit: waits for the GPU, frees the pool, destroys the device. */
 /** Forgets a module's tensors cached on the engine (they belong to its device) when it shuts down. */
 const shutdownHooks: (() => void)[] = [];
 export function onEngineShutdown(hook: () => void): void {
   shutdownHooks.push(hook);
 }
 
+/** Releases everything so the process can exit: waits for the GPU, frees the pool, destroys the device. */
 export async function shutdownEngine(): Promise<void> {
   if (!rtInstance) return;
   for (const hook of shutdownHooks) hook();
@@ -58,12 +58,14 @@ export class Storage {
    * @param requestedBytes what the allocation asked for; the rest is slack no kernel should write
    */
   constructor(readonly buffer: GPUBuffer, readonly bytes: number, private readonly owned: boolean, readonly requestedBytes = bytes) {}
+  /** The engine whose pool the buffer came from: after it shuts down its buffers are gone with its device. */
+  private readonly runtime = rtInstance;
   retain(): this {
     this.refs++;
     return this;
   }
   release(): void {
-    if (--this.refs === 0 && this.owned) rt().pool.release(this.buffer);
+    if (--this.refs === 0 && this.owned && this.runtime !== null && this.runtime === rtInstance) this.runtime.pool.release(this.buffer);
     if (this.refs < 0) throw new Error('storage released twice');
   }
 }
@@ -87,6 +89,11 @@ export class Tensor {
   /** Set by whoever clears `grad` to zeros (the optimizer): backward may then copy instead of add. */
   gradIsZero = false;
   node: GradNode | null = null;
+  /**
+   * The op that made this tensor, once backward has released its node (and the tensors it
+   * saved): backward through it again is an error, not a leaf gradient.
+   */
+  freedOp: string | null = null;
   /** CPU copy of small integer tensors made from host data (token ids): lets ops that need indices on the host avoid a readback. */
   hostData: Int32Array | Uint32Array | null = null;
   name?: string;
@@ -171,6 +178,8 @@ export class Tensor {
   /** Reads the values back to the CPU (submits pending work). */
   async toArray(): Promise<Float32Array | Int32Array | Uint32Array> {
     this.assertAlive();
+    // A buffer copy starts at a multiple of 4 bytes: an f16 view at an odd element cannot be read directly.
+    if (this.byteOffset % 4 !== 0) throw new Error(`tensor #${this.id}${this.name ? ` (${this.name})` : ''} [${this.shape}] ${this.dtype}: byte offset ${this.byteOffset} is not a multiple of 4; copy it (clone) to read it`);
     const buf = await rt().read({ buffer: this.storage.buffer, offset: this.byteOffset }, this.byteLength);
     switch (this.dtype) {
       case 'f32':
@@ -222,6 +231,9 @@ export function empty(shape: Shape, dtype: DType = 'f32'): Tensor {
 function allocate(shape: Shape, dtype: DType, poison: boolean): Tensor {
   const bytes = Math.max(numel(shape) * BYTES[dtype], 4);
   const r = rt();
+  // Every kernel that reads or writes f16 needs the feature; without it the first such kernel
+  // fails to compile and takes the whole pending batch of dispatches with it, far from here.
+  if (dtype === 'f16' && !r.dev.hasF16) throw new Error(`f16 tensor [${shape}]: this adapter has no shader-f16 (or it is turned off with IVT_F16=0); use f32`);
   const buffer = r.pool.acquire(bytes);
   // (Never for uploads: writeBuffer runs before recorded commands, so the fill would land
   // on top of the uploaded values.)
@@ -239,11 +251,13 @@ function allocate(shape: Shape, dtype: DType, poison: boolean): Tensor {
 /** A view sharing `base`'s storage (reshape without copy, or an arena slice). */
 export function view(base: Tensor, shape: Shape, byteOffset = base.byteOffset, dtype: DType = base.dtype): Tensor {
   base.assertAlive();
-  // Inside the storage, or a kernel would read past it (an unnamed GPU error at a later sync).
+  // Inside what the storage was allocated for (the pool's bucket may be larger: its slack holds
+  // no values), or a kernel would read past it (an unnamed GPU error at a later sync).
   const bytes = numel(shape) * BYTES[dtype];
-  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset + bytes > base.storage.bytes) {
-    throw new Error(`view [${shape}] ${dtype} at byte ${byteOffset}: outside the ${base.storage.bytes}-byte storage of tensor #${base.id} [${base.shape}]`);
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset + bytes > base.storage.requestedBytes) {
+    throw new Error(`view [${shape}] ${dtype} at byte ${byteOffset}: outside the ${base.storage.requestedBytes} bytes of tensor #${base.id} [${base.shape}]'s storage`);
   }
+  if (byteOffset % BYTES[dtype] !== 0) throw new Error(`view [${shape}] ${dtype} at byte ${byteOffset}: not a multiple of the element size (${BYTES[dtype]}) in tensor #${base.id} [${base.shape}]`);
   return new Tensor([...shape], dtype, base.storage.retain(), byteOffset);
 }
 

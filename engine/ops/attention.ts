@@ -7,7 +7,7 @@
 // a KV cache concatenated from earlier passes of the same graph.
 import { record } from '../autograd.js';
 import { f32, BufferBinding } from '../runtime.js';
-import { empty, keep, onEngineShutdown, rt, Tensor } from '../tensor.js';
+import { empty, keep, onEngineShutdown, rt, Tensor, view } from '../tensor.js';
 import { cast } from './cast.js';
 import { fillRaw } from './elementwise.js';
 import { slice } from './shape.js';
@@ -39,12 +39,17 @@ interface Operand {
 }
 
 let zeroI32: Tensor | null = null;
+/**
+ * n zeros (the default key start of every row), as a view of a cached buffer: the view holds
+ * its own reference, so a graph that saved it keeps its storage when a larger batch replaces
+ * the cache.
+ */
 function zerosI32(n: number): Tensor {
   if (!zeroI32 || zeroI32.isDisposed || zeroI32.size < n) {
     zeroI32?.dispose();
     zeroI32 = keep(fillRaw(empty([Math.max(n, 64)], 'i32'), 0));
   }
-  return zeroI32;
+  return view(zeroI32, [n]);
 }
 /** Fixed-point unit of the accumulator: 2^-24, coarser where more terms could overflow i32. */
 const ACC_SCALE_MAX = 2 ** 24;
@@ -239,8 +244,11 @@ function run(
     [fk.x, d.B * H]);
   const saved: Saved = { q, k, v, o, lse, keyStart, dims: { ...d, H, hd, qPos0, causal: opts.causal, scale } };
   const out = record(o, 'attention', inputs, (g) => bwd(g, saved));
-  // The log-sum-exps serve only the backward pass: without one they go now.
-  if (!out.node) lse.dispose();
+  // The log-sum-exps (and a default key start's view) serve only the backward pass: without one they go now.
+  if (!out.node) {
+    lse.dispose();
+    if (!opts.keyStart) keyStart.dispose();
+  }
   return out;
 }
 

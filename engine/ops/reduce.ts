@@ -2,7 +2,7 @@
 import { record } from '../autograd.js';
 import { f32 } from '../runtime.js';
 import { empty, rt, Shape, Tensor, view } from '../tensor.js';
-import { assertF32, launch1d, normAxis, sameShape } from './util.js';
+import { assertF32, launch1d, normAxis, pack8, sameShape } from './util.js';
 
 type Kind = 'sum' | 'mean' | 'max';
 
@@ -90,13 +90,10 @@ export function expandRaw(g: Tensor, shape: Shape): Tensor {
   const outShape = [...shape];
   const strides = broadcastStridesOf(g.shape, outShape);
   launch1d('binary', { EXPR: 'b', BROADCAST: 1, RANK: outShape.length }, 'main', [g.binding(), g.binding(), out.binding()],
-    [out.size, outShape.length, 0, 0, ...pad8(outShape), ...pad8(strides), ...pad8(strides)], out.size);
+    [out.size, outShape.length, 0, 0, ...pack8(outShape), ...pack8(strides), ...pack8(strides)], out.size);
   return out;
 }
 
-function pad8(v: number[]): number[] {
-  return [...v, ...new Array(8 - v.length).fill(0)];
-}
 function broadcastStridesOf(shape: Shape, outShape: Shape): number[] {
   const off = outShape.length - shape.length;
   const own: number[] = [];

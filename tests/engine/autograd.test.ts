@@ -71,4 +71,19 @@ test('a node reached by two paths is processed once, after both contributions', 
   t.dispose();
 });
 
+test('backward through a graph an earlier backward released is refused by name; a seed must match the loss', async () => {
+  const x = E.fromArray([1, 2, 3, 4], [4]), w = E.fromArray([1, 1, 1, 1], [4]);
+  w.requiresGrad = true;
+  const y = E.mul(x, w);
+  E.backward(E.sumAll(E.mul(y, y)));
+  assert.equal(Array.from(await w.grad!.toArray()), [2, 8, 18, 32]);
+  // y kept its value but not its graph: another backward through it would give w nothing.
+  assert.throws(() => E.backward(E.sumAll(y)), /tensor #\d+ \[4\] \(made by mul\) belongs to a graph an earlier backward\(\) already went through/);
+  assert.equal(Array.from(await w.grad!.toArray()), [2, 8, 18, 32], 'nothing ran');
+  assert.is(y.grad, null, 'no gradient given to an intermediate');
+  const z = E.sumAll(E.mul(x, w));
+  assert.throws(() => E.backward(z, E.fromArray([1, 2, 3], [3])), /the seed is f32 \[3\], the loss f32 \[\]; they must match/);
+  for (const t of [x, w, y]) t.dispose();
+});
+
 test.run();

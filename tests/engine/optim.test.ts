@@ -130,4 +130,11 @@ test('exportState / importState round-trip the moments', async () => {
   opt.destroy();
 });
 
+test('a parameter given twice is refused, named or not', () => {
+  const p = E.fromArray([1, 2, 3], [3]);
+  p.requiresGrad = true;
+  assert.throws(() => new E.AdamW([p, p], { lr: 1e-3 }), /AdamW: parameter #\d+ \[3\] is given twice/);
+  p.dispose();
+});
+
 test.run();
