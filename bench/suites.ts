@@ -109,7 +109,8 @@ export const attentionSuite: Suite = async (ctx) => {
     out.push(f, c);
     if (rt().dev.hasF16) {
       // f16 storage, f32 arithmetic, same shapes: reported beside f32, no peer (TF.js has no f16 WebGPU path).
-      const qkv16 = E.cast(qkv, 'f16');
+      // A leaf of its own (made without a graph): timed backward passes each run through it afresh.
+      const qkv16 = E.noGrad(() => E.cast(qkv, 'f16'));
       qkv16.requiresGrad = true;
       const g16 = E.cast(g, 'f16');
       const half = await timeGpu(fwdBwd([qkv16], ([x]) => attentionPacked(x, { heads: H, causal: true }), g16), { samples: 5 });

@@ -367,7 +367,7 @@ export function registerTrainCommands(program: Command): void {
         latentSteps: o.latentSteps ?? cfg.latentSteps, batch: o.batch, numChoices: (i) => recs[i].choices.length,
         groupOf: (i) => stepsLabel(recs[i].steps.length), keepPredictions: Boolean(o.predictions), draftAnswer: Boolean(o.draftAnswer), fixedLatents: Boolean(o.fixedLatents),
       });
-      console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed${res.unparsed ? `; with the answer line read where it does not start a line: ${(res.lenient_accuracy * 100).toFixed(1)}%` : ''}), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
+      console.log(`${res.mode}: accuracy ${(res.accuracy * 100).toFixed(1)}% on ${res.n} (${res.unparsed} unparsed${res.truncated ? `, ${res.truncated} of them cut off at the decoding limit` : ''}${res.unparsed ? `; with the answer line read where it does not start a line: ${(res.lenient_accuracy * 100).toFixed(1)}%` : ''}), ${res.avg_passes.toFixed(1)} forward passes and ${res.ms_per_question.toFixed(1)} ms per question`);
       if (res.latent_counts) console.log(`  latent steps chosen by the count head: ${Object.entries(res.latent_counts).map(([c, n]) => `${c}: ${n}`).join(', ')}`);
       for (const [k, v] of Object.entries(res.by_group ?? {})) console.log(`  ${k}: ${(v.accuracy * 100).toFixed(1)}% of ${v.n}${v.avg_latent_steps !== undefined ? `, ${v.avg_latent_steps.toFixed(2)} latent steps on average` : ''}`);
       const { predictions, ...summary } = res;
@@ -484,7 +484,7 @@ export function registerTrainCommands(program: Command): void {
         console.log(`latent step ${i + 1} selected patches: ${sel[0].map((j) => `#${j} (row ${Math.floor(j / side) + 1}, col ${(j % side) + 1})`).join(', ')}`);
       });
       const answer = idx >= 0 ? `(${String.fromCharCode(65 + idx)}) ${choices[idx]}` : null;
-      console.log(answer ? `answer: ${answer}` : `answer: none could be extracted from "${text}"${g.truncated[0] ? ` (decoding stopped at the model's ${cfg.maxLen} positions before an answer line)` : ''}`);
+      console.log(answer ? `answer: ${answer}` : `answer: none could be extracted from "${text}"${g.truncated[0] ? ` (decoding reached its limit, ${g.tokens[0]!.length >= s.maxNew ? `${s.maxNew} new tokens in mode ${o.mode}` : `the model's ${cfg.maxLen} positions`}, before an answer line)` : ''}`);
       const ran = g.latentCounts[0]!;
       console.log(`${g.passes[0]} forward passes (mode ${o.mode}${s.steps ? `, ${ran} latent step${ran === 1 ? '' : 's'}${adaptive ? ` chosen by the count head, of at most ${s.steps}` : ''}` : ''})`);
       const selected = g.selections.map((sel) => sel[0]);

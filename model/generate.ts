@@ -51,7 +51,7 @@ export interface Generation {
   selections: number[][][];
   /** Latent steps each question ran (the count head's choice with `adaptive`). */
   latentCounts: number[];
-  /** Rows cut off by maxNewTokens or a full cache before EOS or a stop sequence. */
+  /** Rows that reached their token limit (maxNewTokens, or the model's last position) before EOS or a stop sequence. */
   truncated: boolean[];
 }
 
@@ -75,7 +75,7 @@ export async function generate(model: IvtModel, samples: Sample[], o: GenerateOp
   return E.noGradAsync(() => tidyAsync(async () => {
     // At most the image, the longest prompt and the latent slots, then the new tokens. Rows are
     // padded on the left to the longest prefix, and each stops at its own last position
-    // (rowLimits), so the cache may hold a short row's padding beyond maxLen.
+    // (decode's limits), so the cache may hold a short row's padding beyond maxLen.
     const prompts = samples.map((s) => s.prompt.length);
     const prefixMax = model.J + Math.max(...prompts) + o.latentSteps * (model.cfg.topK + 1);
     const prefixMin = model.J + Math.min(...prompts) + o.latentSteps * (model.cfg.topK + 1);

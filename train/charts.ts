@@ -88,7 +88,8 @@ export async function svgToPng(svg: string, path: string): Promise<void> {
 export async function selectionPng(imagePath: string, grid: number, steps: number[][], caption: string[], out: string, imageSize = 32): Promise<void> {
   // As the model sees it (squashed to its square input, like train/images.ts), scaled to 256 px.
   const size = 256;
-  const img = await sharp(imagePath).flatten({ background: '#ffffff' }).resize(imageSize, imageSize, { fit: 'fill' }).resize(size, size, { kernel: 'nearest' }).png().toBuffer();
+  // EXIF orientation applied, as train/images.ts does, so the outlines land on the cells the model saw.
+  const img = await sharp(imagePath).rotate().flatten({ background: '#ffffff' }).resize(imageSize, imageSize, { fit: 'fill' }).resize(size, size, { kernel: 'nearest' }).png().toBuffer();
   const cell = size / grid, pad = 12, capH = 18 * caption.length + 10;
   const shapes: string[] = [];
   steps.forEach((sel, s) => {

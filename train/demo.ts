@@ -15,7 +15,7 @@ import { resolveSynthOptions, type QueryKind, type StartBy, type SynthOptions, t
 import { isObject, readJsonFile } from './data/validate.js';
 import { UserError } from '../engine/errors.js';
 import { writeFileAtomic as writeAtomic } from '../engine/atomic_file.js';
-import { evaluate, EvalMode, EvalResult, modeSettings, stepsLabel } from './eval.js';
+import { evaluate, EvalMode, EvalResult, generatedText, modeSettings, stepsLabel } from './eval.js';
 import { toSamples, extractAnswer } from './samples.js';
 import { diagnose, imageDependentShare, inputNorms, randomInserted, visionFocus, visionFocusMarkdown, type InputNorms } from './diagnose.js';
 import { readScenes } from './data/synth/lookups.js';
@@ -141,7 +141,7 @@ async function loadModel(run: string, tag?: string): Promise<{ model: IvtModel; 
 }
 
 /** A line of a run's metrics.jsonl: a training step, a stage-end evaluation or a stage-length check ("gate"). */
-interface MetricsLine { step: number; stage: number; epoch: number; loss?: number; eval?: boolean; gate?: boolean; accuracy: number; extend?: boolean; restored?: boolean; mode: string }
+interface MetricsLine { step: number; stage: number; epoch: number; loss?: number; eval?: boolean; gate?: boolean; accuracy: number; extend?: boolean; restored?: boolean; reason?: string; mode: string }
 
 
 export async function runDemo(o: DemoOptions): Promise<{ reportPath: string; summary: string }> {
@@ -471,7 +471,7 @@ function gateLines(metrics: MetricsLine[]): string[] {
     '',
     '| stage | after epoch | validation accuracy | mode | decision |',
     '|---|---|---|---|---|',
-    ...gates.map((g) => `| ${g.stage} | ${g.epoch === 0 ? 'start (reference)' : g.epoch} | ${(100 * g.accuracy).toFixed(1)}% | ${g.mode} | ${g.restored ? 'these weights restored: the stage ends with them' : g.extend === undefined ? '-' : g.extend ? 'one more epoch' : 'stage done'} |`),
+    ...gates.map((g) => `| ${g.stage} | ${g.epoch === 0 ? 'start (reference)' : g.epoch} | ${(100 * g.accuracy).toFixed(1)}% | ${g.mode} | ${g.restored ? 'these weights restored: the stage ends with them' : g.restored === false ? `not restored (${g.reason ?? 'not on disk'}): the stage ends with its last weights` : g.extend === undefined ? '-' : g.extend ? 'one more epoch' : 'stage done'} |`),
     '',
   ];
 }
@@ -501,8 +501,7 @@ async function selectionExamples(run: string, recs: ProblemRecord[], dir: string
   for (let b = 0; b < recs.length; b++) {
     const r = recs[b];
     if (!r.imagePath) continue;
-    const text = tok.decode(g.tokens[b].filter((t) => t !== tok.eos), { skipSpecial: true });
-    const pred = extractAnswer(text, r.choices.length);
+    const pred = extractAnswer(generatedText(tok, g.tokens[b]!), r.choices.length);
     const name = `example-${b + 1}.png`;
     await selectionPng(r.imagePath, cfg.imageSize / cfg.patch, g.selections.map((st) => st[b]), [
       r.question.slice(0, 90),

@@ -446,7 +446,8 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     if (o.mode === 'ivt' && cfg.latentSteps !== o.stages) throw new UserError(`--resume with --stages ${o.stages}: the run in ${o.out} trains ${cfg.latentSteps} latent stages (${runCfg})`);
     if (o.topK !== undefined && cfg.topK !== o.topK) throw new UserError(`--resume with --top-k ${o.topK}: the run in ${o.out} selects ${cfg.topK} image embeddings per latent step (${runCfg})`);
     if (o.overrides?.maxLen !== undefined && cfg.maxLen !== o.overrides.maxLen) throw new UserError(`--resume with --max-len ${o.overrides.maxLen}: the run in ${o.out} has maxLen ${cfg.maxLen} (${runCfg})`);
-    checkResumedSchedule(o, join(o.out, 'options.json'), fingerprint);
+    // Runs started before the folder was resolved through links hashed the path as given.
+    checkResumedSchedule(o, join(o.out, 'options.json'), fingerprint, dataFingerprint(o.data, train, val, false));
   } else if (o.initFrom) {
     const initCfg = join(o.initFrom, 'config.json');
     if (!existsSync(initCfg)) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
@@ -488,7 +489,7 @@ export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg
     const other = [...scenes.values()].find((sc) => sc.grid !== side);
     if (other) {
       throw new UserError(`${o.data}: the alignment objective (--align-weight ${o.alignWeight}) pairs each image token with a cell of the picture's grid, but the pictures have ` +
-        `${other.grid}x${other.grid} cells and preset ${o.preset} sees ${side}x${side} patches (image ${cfg.imageSize}px, patch ${cfg.patch}px); train with --align-weight 0, or on data made with --grid ${side}`);
+        `${other.grid}x${other.grid} cells and the model sees ${side}x${side} patches (image ${cfg.imageSize}px, patch ${cfg.patch}px); train with --align-weight 0, or on data made with --grid ${side}`);
     }
   }
   return { tok, cfg, train, val, scenes, fingerprint, missingImages: ds.report.convertedToTextOnly, skippedImages: ds.report.skippedMissingImage };
@@ -773,6 +774,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           (state.stage === 0 || (lastAccuracy !== undefined && lastAccuracy < state.bestAccuracy!));
         const keptAside = wantRestore ? await keptAsideMismatch(o.out, state) : null;
         if (keptAside !== null) {
+          // Not this run's weights: gone, so that no --tag stage-N-best loads them as its.
+          rmSync(join(o.out, 'checkpoints', bestTag(state.stage)), { recursive: true, force: true });
           appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage: state.stage, epoch: state.bestEpoch, mode: modeOf(state.stage), accuracy: state.bestAccuracy! / 100, restored: false, reason: keptAside }) + '\n');
           log(`stage ${state.stage}: its best weights (epoch ${state.bestEpoch}) are not on disk: ${keptAside}; the stage ends with its last weights`);
         }
@@ -848,12 +851,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
  * resumed run silently becomes another curriculum: stage mixing and stages measured in steps.
  * (A run's options.json written before these options existed reads as their defaults.)
  */
-function checkResumedSchedule(o: TrainOptions, file: string, fingerprint: string): void {
+function checkResumedSchedule(o: TrainOptions, file: string, fingerprint: string, unresolved: string): void {
   if (!existsSync(file)) return;
   const had = readJsonObject(file);
   // The same problems in the same order, or "continues exactly" would be a run on other data.
   // (Runs written before the fingerprint existed have none.)
-  if (typeof had.dataFingerprint === 'string' && had.dataFingerprint !== fingerprint) {
+  if (typeof had.dataFingerprint === 'string' && had.dataFingerprint !== fingerprint && had.dataFingerprint !== unresolved) {
     throw new UserError(`--resume: the run in ${o.out} was trained on other problems than --data ${o.data} holds (with --max-train ${o.maxTrain ?? 0} --max-val ${o.maxVal ?? 0}; data fingerprint ${String(had.dataFingerprint).slice(0, 12)} in ${file}, ${fingerprint.slice(0, 12)} now); resume with the run's own dataset`);
   }
   const flags: [string, keyof TrainOptions, unknown][] = [['--mix-stages', 'mixStages', 0], ['--steps', 'stepsPerStage', undefined], ['--steps0', 'stepsStage0', undefined]];
@@ -881,9 +884,9 @@ function checkResumedSchedule(o: TrainOptions, file: string, fingerprint: string
  * What a run trains and validates on, as one hash: every problem's id, split, question, hint,
  * choices, answer, rationale and image file (path within the dataset, and size), in order.
  */
-export function dataFingerprint(dataDir: string, train: ProblemRecord[], val: ProblemRecord[]): string {
+export function dataFingerprint(dataDir: string, train: ProblemRecord[], val: ProblemRecord[], resolveFolder = true): string {
   const h = createHash('sha256');
-  const root = realpathSync(dataDir);
+  const root = resolveFolder ? realpathSync(dataDir) : dataDir;
   for (const r of [...train, ...val]) {
     // Image paths are resolved through links (resolveInside): so is the folder, which may be
     // reached another way on resume.

@@ -124,8 +124,7 @@ test('reshape shares storage; disposing the last view returns the buffer', async
 test('a view outside its storage, or bound at an offset the adapter cannot bind, is refused by name', () => {
   const a = E.fromArray([1, 2, 3, 4], [4]);
   assert.throws(() => view(a, [1000]), /view \[1000\] f32 at byte 0: outside the 16 bytes of tensor #\d+ \[4\]'s storage/);
-  // The pool's bucket holds more than the 16 bytes asked for: its slack is not the tensor's.
-  assert.ok(a.storage.bytes > 16 || a.storage.bytes === 16);
+  // The pool's bucket may hold more than the 16 bytes asked for: its slack is not the tensor's.
   assert.throws(() => view(a, [5]), /outside the 16 bytes/);
   assert.throws(() => view(a, [1], 2), /byte 2: not a multiple of the element size \(4\)/);
   const align = rt().dev.limits.minStorageBufferOffsetAlignment;

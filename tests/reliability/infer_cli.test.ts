@@ -24,7 +24,7 @@ test('ivt infer: answer, rationale, selected patches and fewer latent steps', as
     const r = await ivt([...args, ...extra]);
     const out = withoutDawnNoise(r.stdout + r.stderr);
     assert.is(r.code, 0, out);
-    assert.match(out, /^answer: (\([A-D]\) \w+|none could be extracted from "[^]*?"( \(decoding stopped at the model's \d+ positions before an answer line\))?)$/m);
+    assert.match(out, /^answer: (\([A-D]\) \w+|none could be extracted from "[^]*?"( \(decoding reached its limit, (\d+ new tokens in mode [\w-]+|the model's \d+ positions), before an answer line\))?)$/m);
     return out;
   };
   const latent = await run([]);

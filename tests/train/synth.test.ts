@@ -234,6 +234,10 @@ test('a folder written atomically has the umask\'s permissions; a killed writer\
   await writeFolderAtomically(target, async () => { throw new Error('simulated'); }).catch(() => undefined);
   assert.equal(readdirSync(parent), ['ds'], 'the temporary folder removed, the old one back');
   assert.equal(readdirSync(target), ['a.json']);
+  // Generating a dataset checks the target before any work, after a killed writer's old folder is back.
+  renameSync(target, join(parent, `.ds.old-${dead}-0a0b0c`));
+  await rejectsUserError(() => writeSynthDataset(target, small), 'exists and is not empty');
+  assert.equal(readdirSync(target), ['a.json'], 'the old folder moved back before the check');
   // A running writer's are left alone (this process's parent runs).
   mkdirSync(join(parent, `.ds.tmp-${process.ppid}-abc123`));
   await writeFolderAtomically(target, async (tmp) => { writeFileSync(join(tmp, 'b.json'), '{}'); }, { force: true });

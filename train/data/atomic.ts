@@ -15,6 +15,9 @@ export interface AtomicOptions {
 }
 
 export function checkTarget(target: string, force: boolean): void {
+  // What a killed writer of this target left comes first: its old folder may be the target.
+  const parent = dirname(resolve(target));
+  if (existsSync(parent) && statSync(parent).isDirectory()) recoverLeftovers(resolve(target));
   if (!existsSync(target)) return;
   if (!statSync(target).isDirectory()) throw new UserError(`${target} exists and is not a folder`);
   if (readdirSync(target).length > 0 && !force) throw new UserError(`${target} exists and is not empty; pass --force to replace it`);
@@ -22,7 +25,6 @@ export function checkTarget(target: string, force: boolean): void {
 
 export async function writeFolderAtomically<T>(target: string, fill: (tmp: string) => Promise<T>, opts: AtomicOptions = {}): Promise<T> {
   const out = resolve(target);
-  if (existsSync(dirname(out)) && statSync(dirname(out)).isDirectory()) recoverLeftovers(out);
   checkTarget(out, opts.force ?? false);
   const parent = dirname(out);
   // The nearest existing folder above must be a folder, and writable: say which, in one line.
