@@ -18,6 +18,7 @@ test('abbreviations, initials and decimals do not end sentences', () => {
   assert.equal(splitSentences('It is larger than each particle in sample A. So, the particles move faster.'), ['It is larger than each particle in sample A.', 'So, the particles move faster.']);
   assert.equal(splitSentences('Can you buy it? No. So, a pencil is a good.'), ['Can you buy it?', 'No.', 'So, a pencil is a good.']);
   assert.equal(splitSentences('The U.S. is big. See No. 5 below. John F. Kennedy spoke.'), ['The U.S. is big.', 'See No. 5 below.', 'John F. Kennedy spoke.']);
+  assert.equal(splitSentences('Oranges have vitamin C. It helps. Vitamin C. The body needs it.'), ['Oranges have vitamin C.', 'It helps.', 'Vitamin C.', 'The body needs it.']);
 });
 
 test('closing quotes stay with their sentence', () => {

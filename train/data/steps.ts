@@ -21,9 +21,17 @@ function isAbbreviation(word: string, prev: string | undefined, next: string): b
   if (ABBREVIATIONS.has(w)) return true;
   if (w === 'no.') return /^\d/.test(next);
   if (/^([A-Za-z]\.){2,}$/.test(word)) return true;
-  if (/^[A-Z]\.$/.test(word)) return prev === undefined || /^[A-Z]/.test(prev) || /[.!?]["'”’)\]]*$/.test(prev);
+  if (/^[A-Z]\.$/.test(word)) {
+    // "Vitamin C. It helps.": a word that starts sentences, not names, ends the sentence.
+    if (SENTENCE_STARTERS.has(next.replace(/[,;:]$/, ''))) return false;
+    return prev === undefined || /^[A-Z]/.test(prev) || /[.!?]["'”’)\]]*$/.test(prev);
+  }
   return false;
 }
+
+/** Capitalised words that begin sentences and are not names: after "C." they mean a new sentence. */
+const SENTENCE_STARTERS = new Set(['It', 'Its', 'The', 'This', 'That', 'These', 'Those', 'A', 'An', 'So', 'In', 'On', 'At', 'If', 'When',
+  'Then', 'There', 'They', 'He', 'She', 'We', 'You', 'I', 'Their', 'For', 'But', 'And', 'Or', 'As', 'To', 'Each', 'Both', 'All', 'Some']);
 
 /** Splits text into sentences: whitespace-normalised, punctuation kept, empties dropped. */
 export function splitSentences(text: string): string[] {
