@@ -51,7 +51,7 @@ export async function runLatencyBench(o: {
   log?: (s: string) => void;
 }): Promise<LatencyReport> {
   const log = o.log ?? console.log;
-  const ds = await loadDataset(o.data, { missingImage: 'text-only' });
+  const ds = await loadDataset(o.data, { missingImage: 'error' });
   let recs: ProblemRecord[] = ds.records.filter((r) => r.split === o.split);
   if (o.limit) recs = recs.slice(0, o.limit);
   if (recs.length === 0) throw new UserError(`${o.data}: no ${o.split} problems to time`);

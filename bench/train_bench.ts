@@ -68,7 +68,7 @@ export function flatBatch(model: IvtModel, samples: Sample[]): FlatBatch {
 export async function runTrainBench(o: { data: string; preset: string; batch: number; steps: number; lr: number; peer: boolean; log?: (s: string) => void }): Promise<TrainBenchReport> {
   const log = o.log ?? console.log;
   await E.initEngine();
-  const ds = await loadDataset(o.data, { missingImage: 'text-only' });
+  const ds = await loadDataset(o.data, { missingImage: 'error' });
   const train = ds.records.filter((r) => r.split === 'train').slice(0, o.batch * o.steps);
   const tok = buildTrainingTokenizer(train);
   const cfg = preset(o.preset, tok.vocabSize);

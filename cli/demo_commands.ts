@@ -22,7 +22,7 @@ export function registerDemoCommands(program: Command): void {
     .addOption(new Option('--preset <name>', 'model preset').choices([...PRESET_NAMES]).default('small'))
     .option('--train <n>', 'training problems', intArg('train', 1), 2400)
     .option('--val <n>', 'validation problems', intArg('val', 1), 100)
-    .option('--test <n>', 'test problems', intArg('test', 1), 200)
+    .option('--test <n>', 'test problems (2000: a point is 20 problems, so stage-to-stage differences of a point are measured, not guessed)', intArg('test', 1), 2000)
     .option('--epochs0 <n>', 'epochs of stage 0 (explicit CoT; with captions each epoch is twice as many steps)', intArg('epochs0', 1), 9)
     .option('--epochs <n>', 'epochs per latent stage', intArg('epochs', 1), 2)
     .option('--max-epochs0 <n>', `stage 0 may go on up to n epochs until its best validation accuracy is ${EXTEND_PATIENCE} epochs old (--epochs0 for a fixed length)`, intArg('max-epochs0', 1), DEMO_MAX_EPOCHS0)
