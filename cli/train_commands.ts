@@ -31,7 +31,7 @@ export function intArg(name: string, min = 0) {
   };
 }
 /**
- * A decimal number (Number() would also take "0x10" or "1_0"-free forms like " 0b1"), at least
+ * A decimal number (Number() would also take hexadecimal "0x10" or binary "0b1"), at least
  * `min`, or above it where `above` (a learning rate of 0 trains nothing).
  */
 export function floatArg(name: string, min = 0, above = false) {

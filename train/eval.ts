@@ -16,7 +16,7 @@ export interface EvalResult {
   accuracy: number;
   /** Answers that could not be extracted (counted wrong). */
   unparsed: number;
-  /** Of those, the questions whose decoding ended at the token limit or a full KV cache, not at an answer or EOS. */
+  /** Of those, the questions whose decoding reached its limit (the mode's token limit, or the model's last position) before an answer line or EOS. */
   truncated: number;
   /** Questions per batch: with a draft, the passes depend on it (a batch drafts only where all its rows agree). */
   batch: number;
@@ -41,8 +41,8 @@ export interface EvalResult {
 }
 
 /**
- * Decoding that stops only where the KV cache is full (the model's maxLen): explicit CoT, and a
- * latent mode writing out steps, may need as many tokens as the longest rationale trained on.
+ * No token limit: decoding stops at the answer line, EOS, or the model's last position. Explicit
+ * CoT, and a latent mode writing out steps, may need as many tokens as the longest rationale.
  */
 export const UNTIL_FULL = Number.POSITIVE_INFINITY;
 

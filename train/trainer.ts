@@ -25,7 +25,7 @@ import { rt } from '../engine/tensor.js';
 import { IvtConfig, imageTokens, preset, validateConfig } from '../model/config.js';
 import { IvtModel, LatentOptions, Sample } from '../model/ivt.js';
 import { InitRng } from '../model/nn.js';
-import { loadDataset, ProblemRecord, type MissingImagePolicy } from './data/index.js';
+import { loadDataset, MAX_STEPS, ProblemRecord, type MissingImagePolicy } from './data/index.js';
 import { evaluate, EvalMode, EvalResult } from './eval.js';
 import { CAPTION_PROMPT, captionSample, toSamples } from './samples.js';
 import { readScenes } from './data/synth/lookups.js';
@@ -416,8 +416,8 @@ export function reasoningSteps(o: Pick<TrainOptions, 'mode' | 'stages'>): number
 }
 
 export async function prepareRun(o: TrainOptions): Promise<{ tok: Tokenizer; cfg: IvtConfig; train: ProblemRecord[]; val: ProblemRecord[]; scenes: Map<string, Scene> | null; fingerprint: string; missingImages: number; skippedImages: number }> {
-  // The data is cut into as many steps as there are latent stages (the loader's limit, 64).
-  if (o.mode === 'ivt' && o.stages > 64) throw new UserError(`--stages ${o.stages}: at most 64 latent stages`);
+  // The data is cut into as many steps as there are latent stages: the loader's limit, named by the flag.
+  if (o.mode === 'ivt' && o.stages > MAX_STEPS) throw new UserError(`--stages ${o.stages}: at most ${MAX_STEPS} latent stages`);
   const ds = await loadDataset(o.data, { missingImage: o.missingImage ?? 'error', maxSteps: reasoningSteps(o) });
   let train = ds.records.filter((r) => r.split === 'train');
   let val = ds.records.filter((r) => r.split === 'val');

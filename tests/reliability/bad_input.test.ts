@@ -132,6 +132,7 @@ const cases: Case[] = [
   { name: 'train --epochs 0', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--epochs', '0'], expect: ['--epochs must be >= 1'], absent: NO_RUN, code: 2 },
   { name: 'train --lr not a number', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr', 'fast'], expect: ['--lr must be a number', 'fast'], absent: NO_RUN, code: 2 },
   { name: 'train --lr negative', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr=-0.001'], expect: ['--lr must be a number > 0'], absent: NO_RUN, code: 2 },
+  { name: 'train --stages past the limit', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--stages', '100'], expect: ['--stages 100', 'at most 64 latent stages'], absent: NO_RUN, code: 2 },
   { name: 'train --lr zero', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr', '0'], expect: ['--lr must be a number > 0', '"0"'], absent: NO_RUN, code: 2 },
   { name: 'train --lr hexadecimal', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--lr', '0x10'], expect: ['--lr', '"0x10"'], absent: NO_RUN, code: 2 },
   { name: 'train --seed past 2^53', args: (d) => ['train', '--data', DS, '--out', join(d, 'out'), '--seed', '99999999999999999999'], expect: ['--seed', 'below 2^53'], absent: NO_RUN, code: 2 },

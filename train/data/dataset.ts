@@ -52,9 +52,12 @@ export interface LoadedDataset {
   report: LoadReport;
 }
 
+/** The most steps a rationale is cut into (and so the most latent stages a run can train). */
+export const MAX_STEPS = 64;
+
 export function resolveLoadOptions(opts: LoadOptions): Required<LoadOptions> {
   const maxSteps = opts.maxSteps ?? 3;
-  if (!Number.isInteger(maxSteps) || maxSteps < 1 || maxSteps > 64) throw new UserError(`maxSteps must be an integer in [1, 64], got ${maxSteps}`);
+  if (!Number.isInteger(maxSteps) || maxSteps < 1 || maxSteps > MAX_STEPS) throw new UserError(`maxSteps must be an integer in [1, ${MAX_STEPS}], got ${maxSteps}`);
   const missingImage = opts.missingImage ?? 'error';
   if (!MISSING_IMAGE_POLICIES.includes(missingImage)) throw new UserError(`missing-image policy must be one of ${MISSING_IMAGE_POLICIES.join(', ')}, got "${missingImage}"`);
   const rationale = opts.rationale ?? 'lecture+solution';

@@ -2,7 +2,7 @@
 // synthetic generator, batching. (Tokenizer: ../tokenizer.js; image patches: ../images.js.)
 export { SPLITS, isSplit, letterOf, type ProblemRecord, type Split } from './record.js';
 export { rationaleToSteps, splitSentences } from './steps.js';
-export { MISSING_IMAGE_POLICIES, type LoadOptions, type LoadReport, type LoadedDataset, type MissingImagePolicy } from './dataset.js';
+export { MAX_STEPS, MISSING_IMAGE_POLICIES, type LoadOptions, type LoadReport, type LoadedDataset, type MissingImagePolicy } from './dataset.js';
 export { loadDataset, detectLayout, type Layout } from './load.js';
 export { loadScienceQA } from './scienceqa.js';
 export { loadM3CoT } from './m3cot.js';
