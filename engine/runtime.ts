@@ -98,7 +98,20 @@ export class Runtime {
   private paramUsed = 0;
   private pendingDispatches = 0;
   private counters = { dispatches: 0, submits: 0, readbacks: 0 };
-  readonly maxWorkgroupsPerDim: number;
+  private workgroupLimit: number;
+  /** The most workgroups one dispatch may have along a dimension (kernels split or spread past it). */
+  get maxWorkgroupsPerDim(): number {
+    return this.workgroupLimit;
+  }
+  /**
+   * Lowers the per-dimension workgroup limit the runtime dispatches by (tests reach the splits
+   * past it with small shapes); no argument restores the adapter's. Never above the adapter's.
+   */
+  limitWorkgroupsPerDim(n?: number): void {
+    const adapter = this.dev.limits.maxComputeWorkgroupsPerDimension;
+    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new Error(`limitWorkgroupsPerDim: expected a positive integer, got ${n}`);
+    this.workgroupLimit = Math.min(n ?? adapter, adapter);
+  }
   /** Per-kernel GPU time (IVT_PROFILE=1, needs timestamp-query): one pass per dispatch. */
   readonly profiler: KernelProfiler | null;
 
@@ -124,7 +137,7 @@ export class Runtime {
       label: 'readback staging',
     });
     this.paramBuffer = gpu.createBuffer({ size: PARAM_ARENA, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'params' });
-    this.maxWorkgroupsPerDim = dev.limits.maxComputeWorkgroupsPerDimension;
+    this.workgroupLimit = dev.limits.maxComputeWorkgroupsPerDimension;
     this.profiler = process.env.IVT_PROFILE && dev.hasTimestamps ? new KernelProfiler(gpu) : null;
   }
 

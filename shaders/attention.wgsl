@@ -17,7 +17,9 @@
 // heads could overflow i32, engine/ops/attention.ts accumulatorScale). Integer atomic
 // addition is associative, so the sum is exactly the same whatever order heads finish in.
 //
-// Dispatch: x = ceil(Tq / WG) (forward, backward_q) or ceil(Tk / WG) (backward_kv), y = B * H.
+// Dispatch: x = ceil(Tq / WG) (forward, backward_q) or ceil(Tk / WG) (backward_kv); the
+// (batch, head) pair b * H + h is y + z * (y count): y = B * H, spread over y and z where that
+// passes the adapter's per-dimension workgroup limit (engine/runtime.ts grid()).
 //
 // Two kernel families over the same bindings and parameters:
 //   forward, backward_q, backward_kv        one invocation per row, workgroup WG (any device).
@@ -74,10 +76,12 @@ fn key_range(b: u32, i: u32) -> vec2u {
 }
 
 @compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = wid.x * WG + lid;
-  let b = wid.y / p.H;
-  let h = wid.y % p.H;
+  let bh = wid.y + wid.z * nwg.y;
+  if (bh >= p.B * p.H) { return; }
+  let b = bh / p.H;
+  let h = bh % p.H;
   if (i >= p.Tq) { return; }
   let qb = (p.qOff + b * p.qBatch + i * p.qRow + h * {{HD}}u) / 4u;
   var q: array<vec4f, HD4>;
@@ -160,10 +164,12 @@ struct PB {
 @group(0) @binding(9) var<uniform> pb: PB;
 
 @compute @workgroup_size(WG)
-fn backward_q(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn backward_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = wid.x * WG + lid;
-  let b = wid.y / pb.H;
-  let h = wid.y % pb.H;
+  let bh = wid.y + wid.z * nwg.y;
+  if (bh >= pb.B * pb.H) { return; }
+  let b = bh / pb.H;
+  let h = bh % pb.H;
   if (i >= pb.Tq) { return; }
   let qb = (pb.qOff + b * pb.qBatch + i * pb.qRow + h * {{HD}}u) / 4u;
   let ob = ((b * pb.Tq + i) * pb.H + h) * HD4;
@@ -210,10 +216,12 @@ fn backward_q(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
 @group(0) @binding(8) var<uniform> pc: PB;
 
 @compute @workgroup_size(WG)
-fn backward_kv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn backward_kv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let j = wid.x * WG + lid;
-  let b = wid.y / pc.H;
-  let h = wid.y % pc.H;
+  let bh = wid.y + wid.z * nwg.y;
+  if (bh >= pc.B * pc.H) { return; }
+  let b = bh / pc.H;
+  let h = bh % pc.H;
   if (j >= pc.Tk) { return; }
   let kb = (pc.kOff + b * pc.kBatch + j * pc.kRow + h * {{HD}}u) / 4u;
   let vb = (pc.vOff + b * pc.vBatch + j * pc.vRow + h * {{HD}}u) / 4u;
@@ -251,9 +259,11 @@ fn backward_kv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
 // ---- subgroup-broadcast kernels (llvmpipe) ----------------------------------------------------
 
 @compute @workgroup_size(8)
-fn forward_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
-  let b = wid.y / p.H;
-  let h = wid.y % p.H;
+fn forward_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, {{LANE}} lane: u32) {
+  let bh = wid.y + wid.z * nwg.y;
+  if (bh >= p.B * p.H) { return; }
+  let b = bh / p.H;
+  let h = bh % p.H;
   let i0 = wid.x * 8u * R;
   let start = u32(max(KeyStart[b], 0));
   // Keys of the whole workgroup: start .. end of its last valid row.
@@ -358,9 +368,11 @@ fn forward_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
 }
 
 @compute @workgroup_size(8)
-fn backward_q_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
-  let b = wid.y / pb.H;
-  let h = wid.y % pb.H;
+fn backward_q_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, {{LANE}} lane: u32) {
+  let bh = wid.y + wid.z * nwg.y;
+  if (bh >= pb.B * pb.H) { return; }
+  let b = bh / pb.H;
+  let h = bh % pb.H;
   let i0 = wid.x * 8u * R;
   let start = u32(max(BKeyStart[b], 0));
   let iLast = min(i0 + 8u * R, pb.Tq) - 1u;
@@ -464,9 +476,11 @@ fn backward_q_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
 }
 
 @compute @workgroup_size(8)
-fn backward_kv_sg(@builtin(workgroup_id) wid: vec3u, {{LANE}} lane: u32) {
-  let b = wid.y / pc.H;
-  let h = wid.y % pc.H;
+fn backward_kv_sg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, {{LANE}} lane: u32) {
+  let bh = wid.y + wid.z * nwg.y;
+  if (bh >= pc.B * pc.H) { return; }
+  let b = bh / pc.H;
+  let h = bh % pc.H;
   let jw = wid.x * 8u * RK;
   let start = u32(max(CKeyStart[b], 0));
   // Queries that see any key of the workgroup: none if all its keys are padding; causally

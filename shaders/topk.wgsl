@@ -11,8 +11,9 @@ struct P { B: u32, J: u32, k: u32, _p: u32 }
 @group(0) @binding(3) var<uniform> p: P;
 
 @compute @workgroup_size(64)
-fn select_topk(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x;
+fn select_topk(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  // Workgroups spread over x and y past the per-dimension limit (engine/runtime.ts grid()).
+  let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= p.B * p.J) { return; }
   if (Chosen[i] != 0u) { return; }
   let b = i / p.J;
@@ -32,8 +33,8 @@ fn select_topk(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(2) var<uniform> pm: P;
 
 @compute @workgroup_size(64)
-fn mark(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x;
+fn mark(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= pm.B * pm.k) { return; }
   ChosenM[u32(SelM[i])] = 1u;
 }

@@ -241,7 +241,7 @@ function run(
   r.dispatch(fk.kernel,
     [bind(q), bind(k), bind(v), o.binding(), lse.binding(), keyStart.binding(), (acc?.imgStart ?? keyStart).binding(), (acc?.acc ?? dummyAccumulator()).binding()],
     [d.B, H, d.Tq, d.Tk, q.off, q.row, q.batch, +opts.causal, k.off, k.row, k.batch, qPos0, v.off, v.row, v.batch, f32(scale), accRow, J, f32(accScale), 0],
-    [fk.x, d.B * H]);
+    [fk.x, ...r.grid(d.B * H)]);
   const saved: Saved = { q, k, v, o, lse, keyStart, dims: { ...d, H, hd, qPos0, causal: opts.causal, scale } };
   const out = record(o, 'attention', inputs, (g) => bwd(g, saved));
   // The log-sum-exps (and a default key start's view) serve only the backward pass: without one they go now.
@@ -269,10 +269,10 @@ function backwardKernels(
   const kkv = attnKernel(hd, 'backward_kv', Tk, dtype);
   r.dispatch(kq.kernel,
     [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), s.o.binding(), gs.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gq.t.binding()],
-    params, [kq.x, B * H]);
+    params, [kq.x, ...r.grid(B * H)]);
   r.dispatch(kkv.kernel,
     [s.q.t.binding(), s.k.t.binding(), s.v.t.binding(), gs.binding(), s.lse.binding(), s.keyStart.binding(), dlt.binding(), gkv.t.binding()],
-    params, [kkv.x, B * H]);
+    params, [kkv.x, ...r.grid(B * H)]);
   dlt.dispose();
   if (gs !== g) gs.dispose();
 }

@@ -13,6 +13,7 @@
 //   tested against.
 // All three take the same bindings and parameters and are correct for any shape.
 import { rt, Tensor } from '../tensor.js';
+import type { BufferBinding, Kernel } from '../runtime.js';
 
 // The C block one workgroup computes: the tile each generated shader's header names
 // (bench/experiments/gen_matmul.mjs: 8 x TM rows, TN columns; the shaders are generated with
@@ -79,12 +80,52 @@ function biasDefines(bias: boolean): { BIAS_DECL: string; BIAS_AT: string; P_BIN
     : { BIAS_DECL: '', BIAS_AT: 'return 0.0;', P_BINDING: 3 };
 }
 
+/**
+ * The batch entries one dispatch can cover, as [first, count] ranges: all of them, or (past the
+ * adapter's per-dimension workgroup limit, which z = batch must respect) consecutive ranges whose
+ * first entries each operand can be bound at: a range starts at a multiple of `step` entries, so
+ * that every operand's offset (entries x stride x element bytes) is a multiple of the adapter's
+ * storage offset alignment.
+ */
+function batchRanges(l: MatmulLaunch, elementBytes: number): [number, number][] {
+  const r = rt();
+  const lim = r.maxWorkgroupsPerDim;
+  if (l.batch <= lim) return [[0, l.batch]];
+  const align = r.dev.limits.minStorageBufferOffsetAlignment;
+  const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+  let step = 1;
+  // Bytes from one batch entry to the next: A and B in the operands' type, C always f32.
+  for (const strideBytes of [l.strideA * elementBytes, l.strideB * elementBytes, l.M * l.N * 4]) {
+    const need = align / gcd(align, strideBytes);
+    step = (step * need) / gcd(step, need);
+  }
+  const per = Math.floor(lim / step) * step;
+  if (per === 0) throw new Error(`matmul: a batch of ${l.batch} needs ranges of ${step} entries to bind at aligned offsets, past the adapter's ${lim} workgroups per dimension`);
+  const ranges: [number, number][] = [];
+  for (let first = 0; first < l.batch; first += per) ranges.push([first, Math.min(per, l.batch - first)]);
+  return ranges;
+}
+
+/** A binding moved on by `bytes` (a later batch range's first entry). */
+function advanced(b: BufferBinding, bytes: number): BufferBinding {
+  return bytes === 0 ? b : { buffer: b.buffer, offset: (b.offset ?? 0) + bytes, size: (b.size ?? 0) - bytes };
+}
+
+/** One dispatch per batch range (usually one), operands bound at the range's first entry. */
+function dispatchBatched(kernel: Kernel, l: MatmulLaunch, operands: BufferBinding[], extra: BufferBinding[], elementBytes: number, groups: [number, number]): void {
+  const r = rt();
+  const [a, b, c] = operands;
+  for (const [first, count] of batchRanges(l, elementBytes)) {
+    const bound = [advanced(a!, first * l.strideA * elementBytes), advanced(b!, first * l.strideB * elementBytes), advanced(c!, first * l.M * l.N * 4)];
+    r.dispatch(kernel, [...bound, ...extra], [l.M, l.N, l.K, count, l.strideA, l.strideB, l.M * l.N, +l.accumulate], [...groups, count]);
+  }
+}
+
 /** C (+)= op(A) @ op(B), plus `bias` [N] on every row when given. */
 export function matmulKernel(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch, bias?: Tensor): void {
   const r = rt();
-  const params = [l.M, l.N, l.K, l.batch, l.strideA, l.strideB, l.M * l.N, +l.accumulate];
-  const buffers = [a.binding(), b.binding(), c.binding()];
-  if (bias) buffers.push(bias.binding());
+  const operands = [a.binding(), b.binding(), c.binding()];
+  const extra = bias ? [bias.binding()] : [];
   const defines = { TRANS_A: +l.transA, TRANS_B: +l.transB, ...biasDefines(!!bias) };
   const path = chosenPath();
   if (path === 'subgroup') {
@@ -95,11 +136,11 @@ export function matmulKernel(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch, b
     const entry = vec4 ? 'main_vec4' : vec4ta ? 'main_vec4_ta' : 'main';
     const block = entry !== 'main' && takesWide(l) ? WIDE_BLOCK : F32_BLOCK;
     const shader = block === WIDE_BLOCK ? 'matmul_wide' : 'matmul';
-    r.dispatch(r.kernel(shader, defines, entry), buffers, params, [Math.ceil(l.N / block.cols), Math.ceil(l.M / block.rows), l.batch]);
+    dispatchBatched(r.kernel(shader, defines, entry), l, operands, extra, 4, [Math.ceil(l.N / block.cols), Math.ceil(l.M / block.rows)]);
   } else if (path === 'tiled') {
-    r.dispatch(r.kernel('matmul_tiled', defines), buffers, params, [Math.ceil(l.N / 64), Math.ceil(l.M / 64), l.batch]);
+    dispatchBatched(r.kernel('matmul_tiled', defines), l, operands, extra, 4, [Math.ceil(l.N / 64), Math.ceil(l.M / 64)]);
   } else {
-    r.dispatch(r.kernel('matmul_simple', defines), buffers, params, [Math.ceil(l.N / 32), Math.ceil(l.M / 32), l.batch]);
+    dispatchBatched(r.kernel('matmul_simple', defines), l, operands, extra, 4, [Math.ceil(l.N / 32), Math.ceil(l.M / 32)]);
   }
 }
 
@@ -108,7 +149,7 @@ export function matmulKernelF16(a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch
   const r = rt();
   const ok = chosenPath() === 'subgroup' && r.dev.hasF16 && !l.transA && l.K % 4 === 0 && (l.transB || l.N % 4 === 0) && l.strideA % 4 === 0 && l.strideB % 4 === 0;
   if (!ok) return false;
-  r.dispatch(r.kernel('matmul_f16', { TRANS_B: +l.transB, ...biasDefines(false) }, 'main'), [a.binding(), b.binding(), c.binding()],
-    [l.M, l.N, l.K, l.batch, l.strideA, l.strideB, l.M * l.N, +l.accumulate], [Math.ceil(l.N / F16_BLOCK.cols), Math.ceil(l.M / F16_BLOCK.rows), l.batch]);
+  dispatchBatched(r.kernel('matmul_f16', { TRANS_B: +l.transB, ...biasDefines(false) }, 'main'), l, [a.binding(), b.binding(), c.binding()], [], 2,
+    [Math.ceil(l.N / F16_BLOCK.cols), Math.ceil(l.M / F16_BLOCK.rows)]);
   return true;
 }

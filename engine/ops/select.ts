@@ -16,7 +16,7 @@ export function selectTopK(scores: Tensor, chosen: Tensor, k: number, alreadyCho
   const sel = empty([B, k], 'i32');
   const r = rt();
   const params = [B, J, k, 0];
-  r.dispatch(r.kernel('topk', {}, 'select_topk'), [scores.binding(), chosen.binding(), sel.binding()], params, [Math.ceil((B * J) / 64)]);
-  r.dispatch(r.kernel('topk', {}, 'mark'), [sel.binding(), chosen.binding()], params, [Math.ceil((B * k) / 64)]);
+  r.dispatch(r.kernel('topk', {}, 'select_topk'), [scores.binding(), chosen.binding(), sel.binding()], params, r.grid(Math.ceil((B * J) / 64)));
+  r.dispatch(r.kernel('topk', {}, 'mark'), [sel.binding(), chosen.binding()], params, r.grid(Math.ceil((B * k) / 64)));
   return sel;
 }
