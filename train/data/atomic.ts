@@ -4,10 +4,10 @@
 // temporary folders carry the writer's process id: what a killed writer left is cleaned up by
 // the next write to the same target (its old folder moved back where the new one never arrived).
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../../engine/errors.js';
-import { processRunning } from '../../engine/atomic_file.js';
+import { fsyncDirSync, processRunning } from '../../engine/atomic_file.js';
 
 export interface AtomicOptions {
   /** Replace an existing non-empty target folder (it is removed only after the new one is complete). */
@@ -51,6 +51,7 @@ export async function writeFolderAtomically<T>(target: string, fill: (tmp: strin
   }
   // Re-check: the target may have appeared while we were writing.
   try {
+    syncTree(tmp);
     checkTarget(out, opts.force ?? false);
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
@@ -72,7 +73,29 @@ export async function writeFolderAtomically<T>(target: string, fill: (tmp: strin
   } else {
     renameSync(tmp, out);
   }
+  fsyncDirSync(parent);
   return result;
+}
+
+/**
+ * Every file and folder under `dir` on the disk, before the rename that publishes it: a rename
+ * can reach the disk before the data it names, and a power loss would then leave a complete-looking
+ * folder of empty or short files.
+ */
+function syncTree(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) syncTree(path);
+    else if (entry.isFile()) {
+      const fd = openSync(path, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+  fsyncDirSync(dir);
 }
 
 /** A temporary sibling of the target: .NAME.tmp-PID-XXXXXX (or .old-), on the same file system. */
