@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import { shutdownEngine, rt } from '../engine/tensor.js';
 import { trainToy } from '../train/toy.js';
-import { DEMO_MAX_EPOCHS, DEMO_MAX_EPOCHS0, DEMO_MIN_STEPS, DEMO_MIX_STAGES, DEMO_QUERIES, DEMO_START_BY, DEMO_WORDING, runDemo, type DemoOptions } from '../train/demo.js';
+import { DEMO_MAX_EPOCHS, DEMO_MAX_EPOCHS0, DEMO_MIN_STEPS, DEMO_MIX_STAGES, DEMO_QUERIES, DEMO_SETTLE_EPOCHS, DEMO_START_BY, DEMO_WORDING, runDemo, type DemoOptions } from '../train/demo.js';
 import { intArg, floatArg, intListArg, probabilityArg } from './train_commands.js';
 import { runDemoSeeds } from '../train/seeds.js';
 import { UserError } from '../engine/errors.js';
@@ -31,6 +31,7 @@ export function registerDemoCommands(program: Command): void {
     .option('--lr <x>', 'learning rate of stage 0 and the no-CoT baseline', floatArg('lr', 0, true), 3e-3)
     .option('--latent-lr <x>', 'learning rate of the latent stages (full model and ablations)', floatArg('latent-lr', 0, true), 1e-3)
     .option('--mix-stages <p>', 'stage mixing: each latent-stage batch is trained with probability p at an earlier stage, so the final weights also work with fewer latent steps (0: off)', probabilityArg('mix-stages'), DEMO_MIX_STAGES)
+    .option('--settle-epochs <n>', 'each latent stage ends with n epochs at a quarter of the latent rate, then a last validation check (0: off)', intArg('settle-epochs', 0), DEMO_SETTLE_EPOCHS)
     .option('--keep-optimizer', 'carry AdamW\'s moments across stages (the reference code) instead of resetting them at each stage', false)
     .option('--seed <n>', 'seed', intArg('seed'), 1)
     .option('--seeds <list>', 'the demo once per seed (e.g. 1,2,3) into OUT/seed-N, then OUT/seeds.md: every mode\'s accuracy by seed with mean, lowest and highest, and the bars by seed (a seed already run with the same options is read, not rerun)', intListArg('seeds'))
@@ -45,7 +46,7 @@ export function registerDemoCommands(program: Command): void {
       // Checked here, before any work, by the data generator's own rules (the demo may reuse data).
       const synth = resolveSynthOptions({ startBy: o.startBy as StartBy, queries: parseQueries(o.queries), wording: o.wording as Wording, minSteps: o.minSteps, train: o.train, val: o.val, test: o.test, seed: o.seed });
       for (const seed of o.seeds ?? []) resolveSynthOptions({ ...synth, seed });
-      const demo: DemoOptions = { out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, maxEpochs0: o.maxEpochs0, maxEpochs: o.maxEpochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, minSteps: synth.minSteps, mixStages: o.mixStages, log: (s) => console.log(s) };
+      const demo: DemoOptions = { out: o.out, preset: o.preset, train: o.train, val: o.val, test: o.test, epochs0: o.epochs0, epochs: o.epochs, maxEpochs0: o.maxEpochs0, maxEpochs: o.maxEpochs, batch: o.batch, lr: o.lr, latentLr: o.latentLr, resetOptimizer: !o.keepOptimizer, seed: o.seed, ablations: o.ablations, grounding: o.grounding, startBy: synth.startBy, queries: synth.queries, wording: synth.wording, minSteps: synth.minSteps, mixStages: o.mixStages, settleEpochs: o.settleEpochs, log: (s) => console.log(s) };
       if (o.seeds) {
         const r = await runDemoSeeds(demo, o.seeds);
         console.log(`\n${r.markdown}\nsummary: ${r.summaryPath}`);

@@ -18,7 +18,7 @@ import { readScenes } from '../train/data/synth/lookups.js';
 import { answerStops, Tokenizer } from '../train/tokenizer.js';
 import { selectionPng } from '../train/charts.js';
 import { latestTag, loadCheckpoint } from '../train/checkpoint.js';
-import { epochsOfStage, EXTEND_MIN_GAIN, EXTEND_PATIENCE, EXTEND_TOLERANCE, maxEpochsOfStage, readJsonObject, train, TrainOptions } from '../train/trainer.js';
+import { epochsOfStage, EXTEND_MIN_GAIN, EXTEND_PATIENCE, EXTEND_TOLERANCE, maxEpochsOfStage, readJsonObject, SETTLE_LR_FRACTION, train, TrainOptions } from '../train/trainer.js';
 
 export function intArg(name: string, min = 0) {
   return (v: string): number => {
@@ -195,6 +195,7 @@ const RESUMED: ResumedGroup[] = [
     show: (o) => `epochs by stage ${Array.from({ length: stageCount(o) }, (_, st) => epochsOfStage(o as TrainOptions, st)).join(' / ')} (at most ${Array.from({ length: stageCount(o) }, (_, st) => maxEpochsOfStage(o as TrainOptions, st)).join(' / ')})`,
   },
   same('extendTolerance', '--extend-tolerance'), same('extendMinGain', '--extend-min-gain'), same('extendPatience', '--extend-patience'), same('mixStages', '--mix-stages'),
+  { fields: ['settleEpochs', 'settleLr'], flags: ['settleEpochs', 'settleLr'], effective: (o) => [o.settleEpochs ?? 0, o.settleLr ?? (o.latentLr ?? o.lr ?? 0) * SETTLE_LR_FRACTION], show: (o) => `--settle-epochs ${o.settleEpochs ?? 0} --settle-lr ${o.settleLr ?? (o.latentLr ?? o.lr ?? 0) * SETTLE_LR_FRACTION}` },
   { fields: ['stepsPerStage', 'stepsStage0'], flags: ['steps', 'steps0'], effective: (o) => [o.stepsStage0 ?? o.stepsPerStage ?? null, o.stepsPerStage ?? null], show: (o) => (o.stepsPerStage ?? o.stepsStage0) === undefined ? 'stages measured in epochs' : `--steps ${o.stepsPerStage ?? 'none'} --steps0 ${o.stepsStage0 ?? o.stepsPerStage}` },
 ];
 /**
@@ -284,6 +285,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--steps <n>', 'optimizer steps per stage instead of epochs (a stage may end mid-epoch or run into the next)', intArg('steps', 1))
     .option('--steps0 <n>', 'optimizer steps of stage 0 (default: --steps)', intArg('steps0', 1))
     .option('--mix-stages <p>', 'stage mixing: in a latent stage, train each batch with probability p at an earlier stage (drawn uniformly), so the final model still works with fewer latent steps (0: off)', probabilityArg('mix-stages'), 0)
+    .option('--settle-epochs <n>', 'each latent stage ends with n more epochs at --settle-lr, after the epochs --epochs or the validation rule gives it, then is validated once more (0: off)', intArg('settle-epochs', 0), 0)
+    .option('--settle-lr <x>', `learning rate of the settle epochs (default: ${SETTLE_LR_FRACTION} x the latent stages' rate)`, floatArg('settle-lr', 0, true))
     .action(async (o, cmd: Command) => {
       if (!existsSync(o.data)) throw new UserError(`--data ${o.data}: no such folder`);
       // An epoch count given for a stage measured in steps would be ignored without a word.
@@ -321,7 +324,7 @@ export function registerTrainCommands(program: Command): void {
         startStage: o.startStage, initFrom: o.initFrom, initTag: o.initTag, maxTrain: o.maxTrain, maxVal: o.maxVal, evalEachStage: o.eval, logEvery: o.logEvery,
         verbose: o.verbose, missingImage: o.missingImage, alignWeight: o.alignWeight, captions: o.captions, stageEpochs: o.stageEpochs, maxEpochsPerStage: o.maxEpochs, maxEpochsStage0: o.maxEpochs0,
         extendTolerance: o.extendTolerance, extendMinGain: o.extendMinGain, extendPatience: o.extendPatience, mixStages: o.mixStages,
-        stepsPerStage: o.steps, stepsStage0: o.steps0, adaptiveLatents: o.adaptiveLatents,
+        stepsPerStage: o.steps, stepsStage0: o.steps0, adaptiveLatents: o.adaptiveLatents, settleEpochs: o.settleEpochs, settleLr: o.settleLr,
       };
       const run = o.resume ? resumedOptions(opts, cmd) : opts;
       const stages = run.mode === 'nocot' ? 1 : run.stages + 1;

@@ -142,8 +142,22 @@ export interface TrainOptions {
    */
   stepsPerStage?: number;
   stepsStage0?: number;
+  /**
+   * Each latent stage ends with this many epochs at settleLr, after the epochs --epochs or the
+   * validation rule gave it (and after the restore of its best weights where it ran out of
+   * epochs below them); then it is validated once more. Why: at the latent rate, which a new
+   * latent skill needs to appear at all, the validation accuracy of a stage that has learned its
+   * skill swings by points from epoch to epoch, and no number of further epochs at that rate
+   * settles it (docs/grounding.md, "Latent stages settle at a lower rate"). 0 or unset: off.
+   */
+  settleEpochs?: number;
+  /** The settle epochs' learning rate (default: a quarter of the latent stages' rate). */
+  settleLr?: number;
   log?: (line: string) => void;
 }
+
+/** TrainOptions.settleLr's default, as a fraction of the latent stages' rate. */
+export const SETTLE_LR_FRACTION = 0.25;
 
 /**
  * Defaults of TrainOptions.extendTolerance and .extendMinGain (accuracy points). A latent step
@@ -247,6 +261,12 @@ export interface TrainState {
   trainedEpochs?: (number | null)[];
   /** Optimizer steps taken in the current stage (TrainOptions.stepsPerStage). */
   stageStep?: number;
+  /**
+   * Whether the current latent stage is in its settle epochs (TrainOptions.settleEpochs), and the
+   * epochs it had trained at its own rate when they began (what trainedEpochs records for it).
+   */
+  settling?: boolean;
+  settleFrom?: number;
 }
 
 export interface TrainResult {
@@ -528,6 +548,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if ((o.stepsPerStage !== undefined || o.stepsStage0 !== undefined) && (o.stageEpochs || o.maxEpochsStage0 !== undefined)) {
     throw new UserError(`${stepsFlag} measures stage 0 in optimizer steps: not with --stage-epochs or --max-epochs0, which measure it in epochs`);
   }
+  if ((o.settleEpochs ?? 0) > 0 && o.stepsPerStage !== undefined) {
+    throw new UserError('--settle-epochs adds epochs to each latent stage: not with --steps, which measures the latent stages in optimizer steps');
+  }
   if (o.stepsPerStage !== undefined && o.maxEpochsPerStage !== undefined) {
     throw new UserError('--steps measures the latent stages in optimizer steps: not with --max-epochs, which measures them in epochs');
   }
@@ -611,14 +634,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         await checkpoint(bestTag(stage), false);
       }
     };
-    const gateRecord = (stage: number, epoch: number, r: EvalResult, extend?: boolean, reference = false) =>
-      appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage, epoch, mode: modeOf(stage), accuracy: r.accuracy, ...(extend !== undefined ? { extend } : {}), ...(reference ? { reference: true } : {}) }) + '\n');
-    const lrOf = (stage: number) => (stage > 0 && o.latentLr !== undefined ? o.latentLr : o.lr);
+    const gateRecord = (stage: number, epoch: number, r: EvalResult, extend?: boolean, reference = false, settled = false) =>
+      appendFileSync(metricsPath, JSON.stringify({ gate: true, step: state.step, stage, epoch, mode: modeOf(stage), accuracy: r.accuracy, ...(extend !== undefined ? { extend } : {}), ...(reference ? { reference: true } : {}), ...(settled ? { settled: true } : {}) }) + '\n');
+    // A latent stage's settle epochs (TrainOptions.settleEpochs) run at the settle rate.
+    const settleEpochs = o.mode === 'nocot' ? 0 : (o.settleEpochs ?? 0);
+    const settleOf = (stage: number) => (stage > 0 ? settleEpochs : 0);
+    const settleLr = o.settleLr ?? (o.latentLr ?? o.lr) * SETTLE_LR_FRACTION;
+    const lrOf = (stage: number) => (stage > 0 && state.settling ? settleLr : stage > 0 && o.latentLr !== undefined ? o.latentLr : o.lr);
     // Steps of the whole run: a resumed run counts the epochs its finished stages trained and the
     // epochs the current stage has been extended to, as the uninterrupted run had counted them.
     let totalSteps = 0;
     for (let s = o.startStage ?? 0; s <= lastStage; s++) {
-      const epochs = s < state.stage ? (state.trainedEpochs?.[s] ?? epochsOf(s)) : s === state.stage ? (state.stageEpochs ?? epochsOf(s)) : epochsOf(s);
+      // (A stage in its settle epochs has them in stageEpochs already.)
+      const epochs = s < state.stage ? (state.trainedEpochs?.[s] ?? epochsOf(s)) + settleOf(s) : s === state.stage ? (state.stageEpochs ?? epochsOf(s)) + (state.settling ? 0 : settleOf(s)) : epochsOf(s) + settleOf(s);
       totalSteps += stepsOfStage(o, s) ?? epochs * batchesOf(s);
     }
     const stageStepsReached = () => { const n = stepsOfStage(o, state.stage); return n !== null && (state.stageStep ?? 0) >= n; };
@@ -745,7 +773,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         if (stepsOfThis !== null ? !stageStepsReached() : state.epoch < (state.stageEpochs ?? ownEpochs)) continue;
         if (tty) process.stdout.write('\n');
         let stageResult: EvalResult | null = null;
-        if (extensible(state.stage)) {
+        if (extensible(state.stage) && state.settling) {
+          // After the settle epochs: the stage's own figure (the next stage's reference), no rule.
+          stageResult = await validate(state.stage);
+          gateRecord(state.stage, state.epoch, stageResult, undefined, false, true);
+          log(`stage ${state.stage} epoch ${state.epoch}: val accuracy ${pct(stageResult).toFixed(1)}% (${modeOf(state.stage)}) after ${settleEpochs} settle epoch${settleEpochs === 1 ? '' : 's'}`);
+        } else if (extensible(state.stage)) {
           stageResult = await validate(state.stage);
           const accuracy = pct(stageResult);
           await noteBest(state.stage, accuracy, state.epoch);
@@ -770,7 +803,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         // lower (a last epoch at or above the best, even one the minimum gain did not count as a
         // new best, is kept).
         const lastAccuracy = stageResult ? pct(stageResult) : undefined;
-        const wantRestore = extensible(state.stage) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch &&
+        const wantRestore = !state.settling && extensible(state.stage) && state.bestEpoch !== undefined && state.bestEpoch < state.epoch &&
           (state.stage === 0 || (lastAccuracy !== undefined && lastAccuracy < state.bestAccuracy!));
         const keptAside = wantRestore ? await keptAsideMismatch(o.out, state) : null;
         if (keptAside !== null) {
@@ -786,11 +819,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           log(`stage ${state.stage}: the weights after ${state.bestEpoch === 0 ? 'no training' : `epoch ${state.bestEpoch}`} restored (validation ${state.bestAccuracy!.toFixed(1)}%, the best)`);
           stageResult = null;
         }
+        if (settleOf(state.stage) > 0 && !state.settling) {
+          // The settle epochs, from the weights the stage would have ended with.
+          state.settling = true;
+          state.settleFrom = state.epoch;
+          state.stageEpochs = state.epoch + settleEpochs;
+          log(`stage ${state.stage}: ${settleEpochs} settle epoch${settleEpochs === 1 ? '' : 's'} at lr ${settleLr}`);
+          continue;
+        }
         // Stage end: evaluate, checkpoint, advance.
         const finished = state.stage;
         const trained = [...(state.trainedEpochs ?? [])];
         while (trained.length < finished) trained.push(null);
-        trained[finished] = state.epoch;
+        // The epochs at the stage's own rate (what a run replaying it gives as --stage-epochs).
+        trained[finished] = state.settleFrom ?? state.epoch;
         state.trainedEpochs = trained;
         if (o.evalEachStage && valSamples.length) {
           const mode = modeOf(finished);
@@ -807,6 +849,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
         state.stageEpochs = undefined;
         state.stageStep = undefined;
+        state.settling = undefined;
+        state.settleFrom = undefined;
         state.bestAccuracy = undefined;
         state.bestEpoch = undefined;
         state.bestStep = undefined;
@@ -859,7 +903,7 @@ function checkResumedSchedule(o: TrainOptions, file: string, fingerprint: string
   if (typeof had.dataFingerprint === 'string' && had.dataFingerprint !== fingerprint && had.dataFingerprint !== unresolved) {
     throw new UserError(`--resume: the run in ${o.out} was trained on other problems than --data ${o.data} holds (with --max-train ${o.maxTrain ?? 0} --max-val ${o.maxVal ?? 0}; data fingerprint ${String(had.dataFingerprint).slice(0, 12)} in ${file}, ${fingerprint.slice(0, 12)} now); resume with the run's own dataset`);
   }
-  const flags: [string, keyof TrainOptions, unknown][] = [['--mix-stages', 'mixStages', 0], ['--steps', 'stepsPerStage', undefined], ['--steps0', 'stepsStage0', undefined]];
+  const flags: [string, keyof TrainOptions, unknown][] = [['--mix-stages', 'mixStages', 0], ['--steps', 'stepsPerStage', undefined], ['--steps0', 'stepsStage0', undefined], ['--settle-epochs', 'settleEpochs', 0], ['--settle-lr', 'settleLr', undefined]];
   for (const [flag, key, dflt] of flags) {
     const before = had[key] ?? dflt, now = o[key] ?? dflt;
     if (before !== now) {

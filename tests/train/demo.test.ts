@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkReusedData, runDemo } from '../../train/demo.js';
+import { checkReusedData, DEMO_SETTLE_EPOCHS, runDemo } from '../../train/demo.js';
 import { resolveSynthOptions } from '../../train/data/synth/spec.js';
 import { setup } from '../helpers.js';
 import { rejectsUserError, tempDir, throwsUserError } from './util.js';
@@ -60,14 +60,23 @@ test('ivt demo at toy size, chains of 2 and 3 steps mixed, writes a complete rep
   for (const row of lat.rows) assert.is(row.n, 8);
   assert.ok(lat.spread.plain.every((x) => x > 0) && lat.spread.drafted.every((x) => x > 0));
   assert.ok(res.stage0_skills.some((g) => g.group === 'object at a cell (image lookup)'));
-  // Stage lengths: each stage trained its own epoch or, extended by validation, at most 2; the
-  // ablations trained the same, stage by stage.
+  // Stage lengths: each stage trained its own epoch or, extended by validation, at most 2, and
+  // each latent stage then its settle epochs; the ablations trained the same, stage by stage.
   const stageEpochs = (res as unknown as { stage_epochs: number[] }).stage_epochs;
   assert.is(stageEpochs.length, 4);
   assert.ok(stageEpochs.every((e) => e === 1 || e === 2), `stage epochs ${stageEpochs.join(' / ')}`);
-  const noTextSteps = readFileSync(join(out, 'runs', 'no-text', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number; stage: number; epoch: number })
+  const stepsOf = (run: string) => readFileSync(join(out, 'runs', run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number; stage: number; epoch: number; lr: number })
     .filter((m) => m.loss !== undefined);
-  for (let s = 1; s <= 3; s++) assert.is(new Set(noTextSteps.filter((m) => m.stage === s).map((m) => m.epoch)).size, stageEpochs[s], `no-text stage ${s} epochs`);
+  const epochsAt = (steps: { stage: number; epoch: number; lr: number }[], s: number, lr?: number) => new Set(steps.filter((m) => m.stage === s && (lr === undefined || m.lr === lr)).map((m) => m.epoch)).size;
+  assert.ok(DEMO_SETTLE_EPOCHS > 0);
+  for (const run of ['ivt', 'no-text']) {
+    const steps = stepsOf(run);
+    for (let s = 1; s <= 3; s++) {
+      assert.is(epochsAt(steps, s), stageEpochs[s]! + DEMO_SETTLE_EPOCHS, `${run} stage ${s} epochs`);
+      assert.is(epochsAt(steps, s, 3e-3 / 4), DEMO_SETTLE_EPOCHS, `${run} stage ${s}: settle epochs at a quarter of the rate`);
+    }
+  }
+  assert.ok(lines.some((l) => l.includes(`settle epochs at lr ${3e-3 / 4}`)), 'the settle epochs are announced');
   // The random-vision control trains the same stages from the same weights, in its own mode.
   const randomOpts = JSON.parse(readFileSync(join(out, 'runs', 'random-vision', 'options.json'), 'utf8')) as { latent: { randomVision?: boolean }; initTag: string; stageEpochs: number[] };
   assert.equal([randomOpts.latent.randomVision, randomOpts.initTag, randomOpts.stageEpochs], [true, 'stage-0', stageEpochs]);
