@@ -313,6 +313,8 @@ export function registerTrainCommands(program: Command): void {
       // checkpoint (it has its options.json) starts over, with its own options.
       if (o.resume && !existsSync(join(o.out, 'options.json')) && !existsSync(join(o.out, 'config.json'))) throw new UserError(`--resume: ${o.out} holds no training run to continue; leave out --resume to start one there`);
       if (o.initFrom && !existsSync(join(o.initFrom, 'config.json'))) throw new UserError(`--init-from ${o.initFrom}: not a training run (no config.json)`);
+      if (o.settleLr !== undefined && !o.settleEpochs) throw new UserError('--settle-lr without --settle-epochs: give the settle epochs it is the rate of');
+      if (o.settleEpochs && o.mode === 'nocot') throw new UserError('--settle-epochs with --mode nocot: a no-CoT run has no latent stages to settle');
       if (o.adaptiveLatents && o.mode === 'nocot') throw new UserError('--adaptive-latents with --mode nocot: a no-CoT model runs no latent steps');
       if (o.randomLatentVision && !o.latentVision) throw new UserError('--random-latent-vision and --no-latent-vision: give one of them (random image embeddings, or none)');
       // One ablation or control at a time: each has its own evaluation mode, which validation uses.

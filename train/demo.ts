@@ -484,7 +484,7 @@ function gateLines(metrics: MetricsLine[], settle: number, settleLr: number): st
     '',
     '| stage | after epoch | validation accuracy | mode | decision |',
     '|---|---|---|---|---|',
-    ...gates.map((g) => `| ${g.stage} | ${g.epoch === 0 ? 'start (reference)' : g.epoch} | ${(100 * g.accuracy).toFixed(1)}% | ${g.mode} | ${g.restored ? 'these weights restored: the stage ends with them' : g.restored === false ? `not restored (${g.reason ?? 'not on disk'}): the stage ends with its last weights` : g.settled ? 'after the settle epochs: the stage ends' : g.extend === undefined ? '-' : g.extend ? 'one more epoch' : settle > 0 && g.stage > 0 ? 'settle epochs next' : 'stage done'} |`),
+    ...gates.map((g) => `| ${g.stage} | ${g.epoch === 0 ? 'start (reference)' : g.epoch} | ${(100 * g.accuracy).toFixed(1)}% | ${g.mode} | ${g.restored ? `these weights restored: ${settle > 0 && g.stage > 0 ? 'the settle epochs start from them' : 'the stage ends with them'}` : g.restored === false ? `not restored (${g.reason ?? 'not on disk'}): ${settle > 0 && g.stage > 0 ? 'the settle epochs start from' : 'the stage ends with'} its last weights` : g.settled ? 'after the settle epochs: the stage ends' : g.extend === undefined ? '-' : g.extend ? 'one more epoch' : settle > 0 && g.stage > 0 ? 'settle epochs next' : 'stage done'} |`),
     '',
   ];
 }

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../engine/errors.js';
-import { DemoOptions, runDemo } from './demo.js';
+import { DEMO_SETTLE_EPOCHS, DemoOptions, runDemo } from './demo.js';
 import { writeFileAtomic as writeAtomic } from '../engine/atomic_file.js';
 import { readJsonObject } from './trainer.js';
 
@@ -127,7 +127,8 @@ export async function runDemoSeeds(o: DemoOptions, seeds: number[]): Promise<{ s
   for (const seed of seeds) {
     const dir = join(o.out, `seed-${seed}`);
     const file = join(dir, 'report', 'results.json');
-    const opts: DemoOptions = { ...o, out: dir, seed };
+    // Defaults resolved, so that results written before an option existed never pass for its default.
+    const opts: DemoOptions = { ...o, out: dir, seed, settleEpochs: o.settleEpochs ?? DEMO_SETTLE_EPOCHS };
     if (existsSync(file)) {
       const had = readResults(file);
       const diff = sameOptions(had.options, { ...opts, log: undefined } as unknown as Record<string, unknown>);

@@ -548,6 +548,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if ((o.stepsPerStage !== undefined || o.stepsStage0 !== undefined) && (o.stageEpochs || o.maxEpochsStage0 !== undefined)) {
     throw new UserError(`${stepsFlag} measures stage 0 in optimizer steps: not with --stage-epochs or --max-epochs0, which measure it in epochs`);
   }
+  if (o.settleEpochs !== undefined && (!Number.isSafeInteger(o.settleEpochs) || o.settleEpochs < 0)) throw new UserError(`--settle-epochs must be a non-negative integer, got ${o.settleEpochs}`);
+  if (o.settleLr !== undefined && !(Number.isFinite(o.settleLr) && o.settleLr > 0)) throw new UserError(`--settle-lr must be a number > 0, got ${o.settleLr}`);
   if ((o.settleEpochs ?? 0) > 0 && o.stepsPerStage !== undefined) {
     throw new UserError('--settle-epochs adds epochs to each latent stage: not with --steps, which measures the latent stages in optimizer steps');
   }
@@ -968,7 +970,8 @@ function checkTrainState(raw: Record<string, unknown>, where: string, batchesPer
   if (raw.stageStep !== undefined && (typeof raw.stageStep !== 'number' || !Number.isSafeInteger(raw.stageStep) || raw.stageStep < 0)) {
     throw new UserError(`${where}: field "stageStep" must be a non-negative integer, got ${JSON.stringify(raw.stageStep)}`);
   }
-  for (const k of ['bestEpoch', 'bestStep'] as const) {
+  if (raw.settling !== undefined && typeof raw.settling !== 'boolean') throw new UserError(`${where}: field "settling" must be true or false, got ${JSON.stringify(raw.settling)}`);
+  for (const k of ['bestEpoch', 'bestStep', 'settleFrom'] as const) {
     const v = raw[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) throw new UserError(`${where}: field "${k}" must be a non-negative integer, got ${JSON.stringify(v)}`);
   }

@@ -61,7 +61,9 @@ test('matmul with f16 storage: a batch past the limit', async () => {
     console.log('  (adapter has no shader-f16: skipped)');
     return;
   }
-  const m = 5, k = 12, n = 8; // the f16 kernel's alignment rules: k and n multiples of 4
+  // The f16 kernel's alignment rules: k and n multiples of 4. Where the f16 kernel does not run
+  // (not the subgroup path), the operands are widened and the f32 kernel splits the batch.
+  const m = 5, k = 12, n = 8;
   const h16 = (x: Float64Array) => Float64Array.from(Float16Array.from(x));
   const a = h16(randn(BATCH * m * k)), b = h16(randn(BATCH * k * n));
   const A = E.fromArray(a, [BATCH, m, k], 'f16'), B = E.fromArray(b, [BATCH, k, n], 'f16');
@@ -106,6 +108,7 @@ test('top-k selection: candidates past the limit of workgroups in x', async () =
 });
 
 test('the lowered limit is enforced: a dispatch no kernel splits is refused by name', () => {
+  setMatmulPath('simple'); // 32-row blocks on every adapter (the tiled kernel's are 64 rows)
   const x = E.fromArray(new Float32Array(4000 * 4), [4000, 4]); // 4000 rows: 125 row blocks of 32
   const w = E.fromArray(new Float32Array(16), [4, 4]);
   assert.throws(() => E.matmul(x, w), /exceeds maxComputeWorkgroupsPerDimension 100/);

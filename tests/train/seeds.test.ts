@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DemoResults, runDemoSeeds, seedBars, seedsMarkdown } from '../../train/seeds.js';
-import { DemoOptions } from '../../train/demo.js';
+import { DEMO_SETTLE_EPOCHS, DemoOptions } from '../../train/demo.js';
 import { rejectsUserError, tempDir } from './util.js';
 
 const LABELS = ['no-CoT', 'explicit CoT (stage 0)', 'IVT-LR stage 1', 'IVT-LR stage 2', 'IVT-LR stage 3', 'without latent text', 'without latent vision', 'IVT-LR, 1 latent stage', 'IVT-LR, 2 latent stages'];
@@ -52,7 +52,7 @@ test('a seed already run with the same options is read; with other options it is
   for (const seed of [3, 4]) {
     mkdirSync(join(out, `seed-${seed}`, 'report'), { recursive: true });
     const { log: _log, ...rest } = opts;
-    writeFileSync(join(out, `seed-${seed}`, 'report', 'results.json'), JSON.stringify(results([25, 95, 96, 97, 98, 25, 60 - seed, 25, 25], { ...rest, out: join(out, `seed-${seed}`), seed })));
+    writeFileSync(join(out, `seed-${seed}`, 'report', 'results.json'), JSON.stringify(results([25, 95, 96, 97, 98, 25, 60 - seed, 25, 25], { ...rest, out: join(out, `seed-${seed}`), seed, settleEpochs: DEMO_SETTLE_EPOCHS })));
   }
   const r = await runDemoSeeds(opts, [3, 4]);
   assert.is(r.summaryPath, join(out, 'seeds.md'));
@@ -61,6 +61,10 @@ test('a seed already run with the same options is read; with other options it is
   assert.ok(readFileSync(r.summaryPath, 'utf8').includes('| without latent vision | 57.0% | 56.0% | 56.5% | 56.0% | 57.0% |'));
   await rejectsUserError(() => runDemoSeeds({ ...opts, epochs: 2 }, [3]), 'seed-3', 'other options', 'epochs 1, asked 2');
   await rejectsUserError(() => runDemoSeeds(opts, [3, 3]), 'a seed twice');
+  // A seed run before settle epochs existed trained without them: not the default's results.
+  const { log: _log, ...rest } = opts;
+  writeFileSync(join(out, 'seed-5', 'report', 'results.json'), (mkdirSync(join(out, 'seed-5', 'report'), { recursive: true }), JSON.stringify(results([25, 95, 96, 97, 98, 25, 55, 25, 25], { ...rest, out: join(out, 'seed-5'), seed: 5 }))));
+  await rejectsUserError(() => runDemoSeeds(opts, [5]), 'seed-5', 'settleEpochs undefined, asked 2');
 });
 
 test.run();

@@ -44,14 +44,17 @@ test('with the validation rule: the stage decides its epochs, settles from there
   // A tolerance of -101 extends every latent stage to its most epochs (3); --settle-lr given.
   const r = await train(base(run, { maxEpochsPerStage: 3, extendTolerance: -101, settleEpochs: 1, settleLr: 0.0001 }));
   assert.equal(r.trainedEpochs, [2, 3, 3]);
-  const gates = metrics(run).filter((l) => l.gate).map((g) => [g.stage, g.epoch, g.extend ?? null, g.settled ?? false, g.step]);
+  // (Restores, which these few validation problems could call for on another adapter, left out.)
+  const gates = metrics(run).filter((l) => l.gate && (l as { restored?: boolean }).restored === undefined).map((g) => [g.stage, g.epoch, g.extend ?? null, g.settled ?? false, g.step]);
   assert.equal(gates, [
     [0, 0, null, false, 4], // stage 1's reference, measured on stage 0's weights
     [1, 1, true, false, 6], [1, 2, true, false, 8], [1, 3, false, false, 10], [1, 4, null, true, 12],
     [2, 1, true, false, 14], [2, 2, true, false, 16], [2, 3, false, false, 18], [2, 4, null, true, 20],
   ]);
-  const settled = metrics(run).filter((l) => l.gate && l.settled);
-  assert.is(r.state.referenceAccuracy! >= 100 * settled[1]!.accuracy!, true, 'the settled check counts for the reference');
+  // The reference is the best of stage 0's check and the stages' settled checks, not of the checks before settling.
+  const checks = metrics(run).filter((l) => l.gate && (l.settled || (l as { reference?: boolean }).reference));
+  assert.is(checks.length, 3);
+  assert.is(r.state.referenceAccuracy, Math.max(...checks.map((l) => 100 * l.accuracy!)));
   assert.equal(steps(run).filter((l) => l.lr === 0.0001).map((l) => [l.stage, l.epoch]), [[1, 3], [1, 3], [2, 3], [2, 3]]);
 });
 
@@ -63,8 +66,13 @@ test('--resume inside the settle epochs continues exactly: the same losses, rate
   // Stage 0: steps 1-4; stage 1: 5-8 at its own rate, 9-12 settling. Stop after step 10.
   await train({ ...opts(cut), stopAfterSteps: 10 });
   await train({ ...opts(cut), resume: true });
+  // And from the step whose checkpoint is the last before the settle epochs begin (step 8).
+  const edge = join(root, 'edge');
+  await train({ ...opts(edge), stopAfterSteps: 8 });
+  await train({ ...opts(edge), resume: true });
   const strip = (lines: Line[]) => lines.map((l) => ({ step: l.step, stage: l.stage, epoch: l.epoch, lr: l.lr, loss: l.loss, gate: l.gate, extend: l.extend, settled: l.settled, accuracy: l.accuracy }));
   assert.equal(strip(metrics(cut)), strip(metrics(whole)));
+  assert.equal(strip(metrics(edge)), strip(metrics(whole)));
   // Resuming with other settle epochs would make it another curriculum half-way through.
   await rejectsUserError(() => train({ ...opts(cut), settleEpochs: 1, resume: true }), /--settle-epochs/);
 });

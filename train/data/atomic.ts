@@ -69,6 +69,8 @@ export async function writeFolderAtomically<T>(target: string, fill: (tmp: strin
       rmSync(tmp, { recursive: true, force: true });
       throw err;
     }
+    // The new folder's rename reaches the disk before the old copy goes.
+    fsyncDirSync(parent);
     rmSync(old, { recursive: true, force: true });
   } else {
     renameSync(tmp, out);
