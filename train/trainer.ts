@@ -905,12 +905,17 @@ function checkResumedSchedule(o: TrainOptions, file: string, fingerprint: string
   if (typeof had.dataFingerprint === 'string' && had.dataFingerprint !== fingerprint && had.dataFingerprint !== unresolved) {
     throw new UserError(`--resume: the run in ${o.out} was trained on other problems than --data ${o.data} holds (with --max-train ${o.maxTrain ?? 0} --max-val ${o.maxVal ?? 0}; data fingerprint ${String(had.dataFingerprint).slice(0, 12)} in ${file}, ${fingerprint.slice(0, 12)} now); resume with the run's own dataset`);
   }
-  const flags: [string, keyof TrainOptions, unknown][] = [['--mix-stages', 'mixStages', 0], ['--steps', 'stepsPerStage', undefined], ['--steps0', 'stepsStage0', undefined], ['--settle-epochs', 'settleEpochs', 0], ['--settle-lr', 'settleLr', undefined]];
+  const flags: [string, keyof TrainOptions, unknown][] = [['--mix-stages', 'mixStages', 0], ['--steps', 'stepsPerStage', undefined], ['--steps0', 'stepsStage0', undefined], ['--settle-epochs', 'settleEpochs', 0]];
   for (const [flag, key, dflt] of flags) {
     const before = had[key] ?? dflt, now = o[key] ?? dflt;
     if (before !== now) {
       throw new UserError(`--resume: the run in ${o.out} was trained with ${flag} ${before === undefined ? '(not given)' : String(before)}, this command gives ${now === undefined ? 'none' : String(now)} (${file}); resume with the same ${flag}`);
     }
+  }
+  // The settle rate as it takes effect (a rate given that equals the default is the same schedule).
+  const settleRate = (x: Partial<TrainOptions>) => ((x.settleEpochs ?? 0) > 0 ? x.settleLr ?? ((x.latentLr ?? x.lr ?? 0) * SETTLE_LR_FRACTION) : null);
+  if (settleRate(had as Partial<TrainOptions>) !== settleRate(o)) {
+    throw new UserError(`--resume: the run in ${o.out} settled its latent stages at lr ${settleRate(had as Partial<TrainOptions>) ?? '(no settle epochs)'}, this command at ${settleRate(o) ?? '(none)'} (${file}); resume with the same --settle-lr`);
   }
   // The latent mode too: resuming a run without its ablation or control flag would switch what
   // the latent steps feed back or insert half-way through.

@@ -75,6 +75,9 @@ test('--resume inside the settle epochs continues exactly: the same losses, rate
   assert.equal(strip(metrics(edge)), strip(metrics(whole)));
   // Resuming with other settle epochs would make it another curriculum half-way through.
   await rejectsUserError(() => train({ ...opts(cut), settleEpochs: 1, resume: true }), /--settle-epochs/);
+  await rejectsUserError(() => train({ ...opts(cut), settleLr: 0.0001, resume: true }), /--settle-lr/);
+  // The default rate given explicitly is the same schedule: accepted (the run is finished, nothing trains).
+  await train({ ...opts(cut), settleLr: 0.0008 * SETTLE_LR_FRACTION, resume: true });
 });
 
 test('settle epochs are epochs: not with stages measured in optimizer steps', async () => {
