@@ -72,6 +72,16 @@ export async function fsyncFile(path: string): Promise<void> {
   }
 }
 
+/** fsyncFile without the event loop: a file already closed, flushed to the disk. */
+export function fsyncFileSync(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Whether a process with this id runs (EPERM: it does, owned by another user). */
 export function processRunning(pid: number): boolean {
   try {

@@ -108,7 +108,8 @@ function batchRanges(l: MatmulLaunch, elementBytes: number): [number, number][] 
 
 /** A binding moved on by `bytes` (a later batch range's first entry). */
 function advanced(b: BufferBinding, bytes: number): BufferBinding {
-  return bytes === 0 ? b : { buffer: b.buffer, offset: (b.offset ?? 0) + bytes, size: (b.size ?? 0) - bytes };
+  // A binding without a size runs to the buffer's end, wherever it starts.
+  return bytes === 0 ? b : { buffer: b.buffer, offset: (b.offset ?? 0) + bytes, size: b.size === undefined ? undefined : b.size - bytes };
 }
 
 /** One dispatch per batch range (usually one), operands bound at the range's first entry. */

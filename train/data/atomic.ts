@@ -4,10 +4,10 @@
 // temporary folders carry the writer's process id: what a killed writer left is cleaned up by
 // the next write to the same target (its old folder moved back where the new one never arrived).
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../../engine/errors.js';
-import { fsyncDirSync, processRunning } from '../../engine/atomic_file.js';
+import { fsyncDirSync, fsyncFileSync, processRunning } from '../../engine/atomic_file.js';
 
 export interface AtomicOptions {
   /** Replace an existing non-empty target folder (it is removed only after the new one is complete). */
@@ -88,14 +88,7 @@ function syncTree(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) syncTree(path);
-    else if (entry.isFile()) {
-      const fd = openSync(path, 'r');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    else if (entry.isFile()) fsyncFileSync(path);
   }
   fsyncDirSync(dir);
 }
